@@ -1,0 +1,16 @@
+//! The `loadmux` binary: parse the command line, hand over to the library, exit.
+
+use clap::Parser;
+use loadmux::cli::{Cli, Command};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(loadmux::cli::report_parse_error(e)),
+    };
+    let code = match cli.command {
+        Command::Run(args) => loadmux::cli::run_command(args),
+        Command::Serve(args) => loadmux::cli::serve_command(args),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,264 @@
+//! The validated, immutable description of a run.
+//!
+//! [`Plan::from_args`] checks every option and resolves every target before a single
+//! socket opens, so a bad flag costs nothing but a one-line error and exit code 2.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::{parse_duration, RunArgs};
+use crate::framing::Framing;
+use crate::payload;
+
+/// A configuration problem, reported as one line with exit code 2.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanError(pub String);
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, PlanError> {
+    Err(PlanError(msg.into()))
+}
+
+/// Capped exponential backoff between reconnect attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// Wait after the first failure.
+    pub min: Duration,
+    /// The wait never grows past this.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait before attempt number `failures + 1`, where `failures` counts the
+    /// failed attempts in a row so far (1 for the first failure).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.min.saturating_mul(1 << doublings).min(self.max)
+    }
+
+    /// Parses `MIN..MAX` or a single duration.
+    pub fn parse(text: &str) -> Result<Backoff, String> {
+        let (min, max) = match text.split_once("..") {
+            Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+            None => {
+                let d = parse_duration(text)?;
+                (d, d)
+            }
+        };
+        if min > max {
+            return Err(format!("backoff '{text}': MIN is larger than MAX"));
+        }
+        Ok(Backoff { min, max })
+    }
+}
+
+/// Everything a run needs, checked.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Resolved targets; connections are spread over them round-robin. Empty means
+    /// "start the built-in echo server and load it" (the caller fills it in).
+    pub targets: Vec<SocketAddr>,
+    /// Connections in total.
+    pub connections: usize,
+    /// Worker threads (never more than connections).
+    pub threads: usize,
+    /// How long to run.
+    pub duration: Duration,
+    /// Total requests to complete, if bounded.
+    pub requests: Option<u64>,
+    /// The request bytes, shared by every connection (never copied per connection).
+    pub message: Arc<[u8]>,
+    /// How responses end.
+    pub framing: Framing,
+    /// Largest response accepted before it counts as `protocol`.
+    pub max_response: usize,
+    /// Connect deadline.
+    pub connect_timeout: Duration,
+    /// Response deadline.
+    pub response_timeout: Duration,
+    /// Reconnect policy; `None` means a failed connection stays closed.
+    pub reconnect: Option<Backoff>,
+    /// Print the live line on stderr.
+    pub progress: bool,
+    /// Where to write the JSON report (`-` is stdout).
+    pub json: Option<PathBuf>,
+}
+
+/// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
+/// one waker per thread, the signal pipe, logging. Generous on purpose.
+const FD_OVERHEAD: u64 = 64;
+
+impl Plan {
+    /// Checks and resolves `args`. Also raises RLIMIT_NOFILE as far as allowed and
+    /// fails if it is still too low for the connections asked for.
+    pub fn from_args(args: &RunArgs) -> Result<Plan, PlanError> {
+        if args.connections == 0 {
+            return err("-c/--connections must be at least 1");
+        }
+        let connections = usize::try_from(args.connections)
+            .map_err(|_| PlanError("-c/--connections is too large".into()))?;
+        let threads = match args.threads {
+            Some(0) => return err("-t/--threads must be at least 1"),
+            Some(t) => usize::try_from(t).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+        .min(connections);
+        if args.duration.is_zero() {
+            return err("-d/--duration must be longer than 0");
+        }
+        if args.requests == Some(0) {
+            return err("-n/--requests must be at least 1");
+        }
+        if args.connect_timeout.is_zero() || args.timeout.is_zero() {
+            return err("--connect-timeout and --timeout must be longer than 0");
+        }
+        let message =
+            payload::unescape(&args.message).map_err(|e| PlanError(format!("-m: {e}")))?;
+        if message.is_empty() {
+            return err("-m/--message must not be empty");
+        }
+        let framing =
+            Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let reconnect = if args.no_reconnect {
+            None
+        } else {
+            Some(
+                Backoff::parse(&args.reconnect_backoff)
+                    .map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?,
+            )
+        };
+        let targets = args
+            .targets
+            .iter()
+            .map(|t| resolve(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The built-in server runs in this process, so it needs an fd per connection too.
+        let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
+        ensure_fd_limit(
+            args.connections.saturating_mul(fds_per_conn) + FD_OVERHEAD,
+            args.connections,
+        )?;
+        Ok(Plan {
+            targets,
+            connections,
+            threads,
+            duration: args.duration,
+            requests: args.requests,
+            message: message.into(),
+            framing,
+            max_response: 1 << 20,
+            connect_timeout: args.connect_timeout,
+            response_timeout: args.timeout,
+            reconnect,
+            progress: !args.quiet,
+            json: args.json.clone(),
+        })
+    }
+}
+
+/// Resolves `HOST:PORT` once, up front. The first address returned is used.
+pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = target.rsplit_once(':') else {
+        return err(format!(
+            "target '{target}' needs a port, as in {target}:7001"
+        ));
+    };
+    if host.is_empty() {
+        return err(format!("target '{target}' has no host"));
+    }
+    match port.parse::<u32>() {
+        Ok(p) if p <= 65535 => {}
+        Ok(_) => {
+            return err(format!(
+                "target '{target}': port {port} is out of range (1-65535)"
+            ))
+        }
+        Err(_) => return err(format!("target '{target}': '{port}' is not a port number")),
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().unwrap_or(0);
+    match (host, port).to_socket_addrs() {
+        Ok(mut addrs) => match addrs.next() {
+            Some(addr) => Ok(addr),
+            None => err(format!("target '{target}': host '{host}' has no address")),
+        },
+        Err(e) => err(format!(
+            "target '{target}': cannot resolve host '{host}': {e}"
+        )),
+    }
+}
+
+/// Raises the soft RLIMIT_NOFILE towards the hard limit, then checks `needed`.
+fn ensure_fd_limit(needed: u64, connections: u64) -> Result<(), PlanError> {
+    // Best effort: raising can fail in a restricted sandbox, and the check below is
+    // what decides.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let (soft, hard) = rlimit::Resource::NOFILE
+        .get()
+        .map_err(|e| PlanError(format!("cannot read the open-files limit: {e}")))?;
+    if soft < needed {
+        return err(format!(
+            "-c {connections} needs about {needed} file descriptors but the open-files limit is {soft} (hard limit {hard}); lower -c or raise the limit (ulimit -n)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff::parse("10ms..1s").unwrap();
+        assert_eq!(b.delay(1), Duration::from_millis(10));
+        assert_eq!(b.delay(2), Duration::from_millis(20));
+        assert_eq!(b.delay(4), Duration::from_millis(80));
+        assert_eq!(b.delay(20), Duration::from_secs(1));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_single_backoff_value_is_fixed() {
+        let b = Backoff::parse("50ms").unwrap();
+        assert_eq!(
+            (b.delay(1), b.delay(9)),
+            (Duration::from_millis(50), Duration::from_millis(50))
+        );
+        assert!(Backoff::parse("2s..1s").is_err());
+        assert!(Backoff::parse("x..1s").is_err());
+    }
+
+    #[test]
+    fn targets_resolve_or_explain_why_not() {
+        assert_eq!(resolve("127.0.0.1:80").unwrap().port(), 80);
+        assert!(resolve("[::1]:7001").unwrap().is_ipv6());
+        assert!(resolve("localhost:7001").is_ok());
+        assert!(resolve("127.0.0.1").unwrap_err().0.contains("needs a port"));
+        assert!(resolve("127.0.0.1:70000")
+            .unwrap_err()
+            .0
+            .contains("out of range"));
+        assert!(resolve("127.0.0.1:http")
+            .unwrap_err()
+            .0
+            .contains("not a port"));
+        assert!(resolve("no-such-host.invalid:80")
+            .unwrap_err()
+            .0
+            .contains("cannot resolve"));
+    }
+}

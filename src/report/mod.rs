@@ -1,0 +1,1 @@
+//! The report: what a run measured, as text and JSON.

@@ -1,0 +1,150 @@
+//! What a run measures: counters, error counts and latency histograms.
+//!
+//! Each worker owns one [`WorkerStats`] and updates it with plain field increments (no
+//! atomics, no locks: the hot path shares nothing). Once a second the worker cuts a
+//! [`Snapshot`] of what changed and sends it to the coordinator for the live line and
+//! the timeline; at the end the coordinator merges the workers' totals exactly:
+//! counters add, histograms add.
+
+mod error_kind;
+mod histogram;
+
+pub use error_kind::{ErrorCounts, ErrorKind};
+pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
+
+/// Plain counters of one worker (or, after merging, of the whole run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Connection attempts started (each `connect()` call, reconnects included).
+    pub conns_attempted: u64,
+    /// Attempts that completed the TCP handshake.
+    pub conns_established: u64,
+    /// Attempts that failed before the handshake completed.
+    pub conns_failed: u64,
+    /// Requests whose first byte was written.
+    pub requests_sent: u64,
+    /// Requests whose response arrived complete (and verified, where framing verifies).
+    pub requests_completed: u64,
+    /// Payload bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+}
+
+impl Counters {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Counters) {
+        self.conns_attempted += other.conns_attempted;
+        self.conns_established += other.conns_established;
+        self.conns_failed += other.conns_failed;
+        self.requests_sent += other.requests_sent;
+        self.requests_completed += other.requests_completed;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.errors.merge(&other.errors);
+    }
+
+    /// `self - earlier`: what happened in between two readings of the same counters.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            conns_attempted: self.conns_attempted - earlier.conns_attempted,
+            conns_established: self.conns_established - earlier.conns_established,
+            conns_failed: self.conns_failed - earlier.conns_failed,
+            requests_sent: self.requests_sent - earlier.requests_sent,
+            requests_completed: self.requests_completed - earlier.requests_completed,
+            bytes_sent: self.bytes_sent - earlier.bytes_sent,
+            bytes_received: self.bytes_received - earlier.bytes_received,
+            errors: self.errors.since(&earlier.errors),
+        }
+    }
+}
+
+/// Everything one worker measured over the whole run.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    /// Counters since the start of the run.
+    pub counters: Counters,
+    /// Request latency: from the (intended) send of a request to its last response byte.
+    pub latency: LatencyHistogram,
+    /// Connect latency: from `connect()` to the handshake completing.
+    pub connect_latency: LatencyHistogram,
+    /// Connections established right now.
+    pub open: u64,
+    /// The most connections this worker had established at once.
+    pub max_open: u64,
+}
+
+impl WorkerStats {
+    /// Counts one established connection, keeping `max_open` up to date.
+    pub fn conn_opened(&mut self) {
+        self.counters.conns_established += 1;
+        self.open += 1;
+        self.max_open = self.max_open.max(self.open);
+    }
+
+    /// Counts one established connection going away.
+    pub fn conn_closed(&mut self) {
+        self.open -= 1;
+    }
+
+    /// Counts one error.
+    pub fn error(&mut self, kind: ErrorKind) {
+        self.counters.errors.add(kind);
+    }
+
+    /// Adds another worker's totals into this one. `open` and `max_open` add too: the
+    /// workers run at the same time, so their peaks are summed (see docs/measurement.md).
+    pub fn merge(&mut self, other: &WorkerStats) {
+        self.counters.merge(&other.counters);
+        self.latency.merge(&other.latency);
+        self.connect_latency.merge(&other.connect_latency);
+        self.open += other.open;
+        self.max_open += other.max_open;
+    }
+}
+
+/// What one worker did during one interval (about a second): sent to the coordinator.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Which worker sent it.
+    pub worker: usize,
+    /// Counter deltas over the interval.
+    pub delta: Counters,
+    /// Request latencies recorded during the interval only.
+    pub latency: LatencyHistogram,
+    /// Connections established at the end of the interval.
+    pub open: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_open_tracks_the_peak_not_the_current_value() {
+        let mut s = WorkerStats::default();
+        s.conn_opened();
+        s.conn_opened();
+        s.conn_closed();
+        s.conn_opened();
+        assert_eq!((s.open, s.max_open), (2, 2));
+        s.conn_closed();
+        s.conn_closed();
+        assert_eq!((s.open, s.max_open), (0, 2));
+    }
+
+    #[test]
+    fn counters_since_is_the_inverse_of_merge() {
+        let mut a = Counters {
+            requests_sent: 5,
+            bytes_received: 100,
+            ..Counters::default()
+        };
+        a.errors.add(ErrorKind::Eof);
+        let mut b = a;
+        b.merge(&a);
+        assert_eq!(b.since(&a), a);
+    }
+}
