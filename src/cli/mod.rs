@@ -7,8 +7,18 @@ mod serve;
 pub use run::RunArgs;
 pub use serve::ServeArgs;
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::{self, StopReason};
+use crate::exit;
+use crate::plan::Plan;
+use crate::report::{self, Report};
+use crate::server::{self, ServerConfig};
+use crate::stats::TimelineRow;
 
 /// loadmux: a TCP load generator built on a hand-rolled mio event loop.
 #[derive(Debug, Parser)]
@@ -65,16 +75,98 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
     }
 }
 
-/// `loadmux run`: plan, (maybe) start the built-in server, run, report.
+/// `loadmux run`: plan, start the built-in server if no target was given, run,
+/// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
-    let _ = args;
-    crate::exit::OK
+    let mut plan = match Plan::from_args(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("loadmux: {e}");
+            return exit::USAGE;
+        }
+    };
+    let server = if plan.targets.is_empty() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        match server::start(ServerConfig::echo(listen)) {
+            Ok(handle) => {
+                eprintln!(
+                    "loadmux: no target given: loading the built-in echo server on {}",
+                    handle.local_addr()
+                );
+                plan.targets.push(handle.local_addr());
+                Some(handle)
+            }
+            Err(e) => {
+                eprintln!("loadmux: cannot start the built-in echo server: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
+    let plan = Arc::new(plan);
+    let header = describe(&plan);
+    if plan.progress {
+        eprintln!("{header}");
+    }
+    let duration_s = plan.duration.as_secs_f64();
+    let mut on_row = |row: &TimelineRow, plan: &Plan| {
+        if plan.progress {
+            eprintln!("{}", report::live_line(row, duration_s));
+        }
+    };
+    let result = engine::run(plan.clone(), &mut on_row);
+    if let Some(server) = server {
+        let counters = server.stop();
+        log::debug!("built-in server: {counters}");
+    }
+    let result = match result {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("loadmux: cannot start the run: {e}");
+            return exit::USAGE;
+        }
+    };
+    let report = Report::from_run(&result);
+    let summary = report::render_text(&report, &header);
+    let json_to_stdout = plan.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    // With `--json -` stdout carries the JSON alone, so the summary moves to stderr.
+    if json_to_stdout {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
+    if let Some(path) = &plan.json {
+        if let Err(e) = report::write_json(&report, path) {
+            eprintln!("loadmux: cannot write --json {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
+    match result.stop {
+        StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
+        StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
+        _ => exit::OK,
+    }
+}
+
+/// One line naming what is being loaded, and how.
+fn describe(plan: &Plan) -> String {
+    let targets: Vec<String> = plan.targets.iter().map(|t| t.to_string()).collect();
+    let bound = match plan.requests {
+        Some(n) => format!("{n} requests or {:?}", plan.duration),
+        None => format!("{:?}", plan.duration),
+    };
+    format!(
+        "loadmux: {} connection(s) to {} on {} thread(s), {bound}",
+        plan.connections,
+        targets.join(", "),
+        plan.threads
+    )
 }
 
 /// `loadmux serve`: run a built-in server until SIGINT/SIGTERM, then print its counters.
 pub fn serve_command(args: ServeArgs) -> i32 {
-    let _ = args;
-    crate::exit::OK
+    serve::serve(&args)
 }
 
 #[cfg(test)]

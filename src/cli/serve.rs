@@ -38,3 +38,18 @@ impl ServeArgs {
         }
     }
 }
+
+/// Runs `loadmux serve` until a signal; returns the exit code.
+pub fn serve(args: &ServeArgs) -> i32 {
+    match crate::server::start(args.to_config()) {
+        Ok(handle) => {
+            eprintln!("loadmux serve: listening on {}", handle.local_addr());
+            eprintln!("loadmux serve: {}", handle.stop());
+            crate::exit::OK
+        }
+        Err(e) => {
+            eprintln!("loadmux serve: cannot listen on {}: {e}", args.listen);
+            crate::exit::USAGE
+        }
+    }
+}

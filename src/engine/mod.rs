@@ -1,1 +1,255 @@
-//! The coordinator: starts the workers, runs the clock and signals, builds the report.
+//! The coordinator: splits the work, starts the workers, owns the clock and the
+//! signals, stops the workers, and collects what they measured.
+//!
+//! It runs its own small `mio::Poll` with two sources: SIGINT/SIGTERM (through
+//! signal-hook-mio) and a `Waker` the workers ring after each snapshot. So it sleeps
+//! until something happens, and a Ctrl-C stops the run within milliseconds.
+
+pub mod conn;
+pub mod dial;
+pub mod timer;
+pub mod worker;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use log::warn;
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::plan::Plan;
+use crate::stats::{Collector, Snapshot, TimelineRow, Totals};
+use worker::{Assignment, Shared, Worker};
+
+const SIGNALS: Token = Token(0);
+const WORKERS: Token = Token(1);
+
+/// Why the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--duration` elapsed.
+    Duration,
+    /// Every worker completed its share of `-n`.
+    RequestsDone,
+    /// Every connection closed for good (`--no-reconnect`).
+    AllClosed,
+    /// A signal arrived (SIGINT or SIGTERM).
+    Signal(i32),
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Summed counters and histograms.
+    pub totals: Totals,
+    /// One row per second.
+    pub timeline: Vec<TimelineRow>,
+    /// From the start of the run to the moment it was told to stop.
+    pub elapsed: Duration,
+    /// Why it stopped.
+    pub stop: StopReason,
+}
+
+/// Called with each completed timeline row (the live progress line).
+pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow, &Plan);
+
+/// Runs the load test described by `plan`, calling `on_row` once a second.
+///
+/// Errors are setup failures only (the poller or threads could not be created);
+/// everything that happens to connections is counted in the result instead.
+pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
+    let mut poll = Poll::new()?;
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)?;
+    let coordinator = Arc::new(Waker::new(poll.registry(), WORKERS)?);
+
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        start,
+        end: start + plan.duration,
+        stop: AtomicBool::new(false),
+    });
+    let (tx, rx) = mpsc::channel::<Snapshot>();
+    let mut wakers = Vec::with_capacity(plan.threads);
+    let mut handles = Vec::with_capacity(plan.threads);
+    for assignment in split(&plan) {
+        let index = assignment.index;
+        let (worker, waker) = Worker::new(
+            assignment,
+            plan.clone(),
+            shared.clone(),
+            tx.clone(),
+            coordinator.clone(),
+        )?;
+        wakers.push(waker);
+        handles.push(
+            thread::Builder::new()
+                .name(format!("loadmux-worker-{index}"))
+                .spawn(move || worker.run())?,
+        );
+    }
+    drop(tx);
+
+    let mut collector = Collector::new(plan.threads);
+    let end_at = shared.end;
+    let mut events = Events::with_capacity(16);
+    let mut stop: Option<(StopReason, Instant)> = None;
+    loop {
+        let now = Instant::now();
+        if stop.is_none() && now >= end_at {
+            stop = Some((StopReason::Duration, end_at));
+        }
+        if let Some((_, _)) = stop {
+            if !shared.stop.swap(true, Ordering::Relaxed) {
+                for waker in &wakers {
+                    let _ = waker.wake();
+                }
+            }
+        }
+        if collector.all_finished() {
+            break;
+        }
+        // Before the stop: sleep until the end of the run (workers and signals wake us
+        // sooner). After it: the workers are closing down, so just wait for them.
+        let timeout = if stop.is_some() {
+            Duration::from_millis(200)
+        } else {
+            end_at.saturating_duration_since(now)
+        };
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() != SIGNALS {
+                continue;
+            }
+            for signal in signals.pending() {
+                match stop {
+                    None => stop = Some((StopReason::Signal(signal), Instant::now())),
+                    // A second signal while stopping: stop waiting for the workers
+                    // and report what has arrived.
+                    Some(_) => {
+                        warn!("second signal: reporting without waiting for the workers");
+                        return Ok(finish(collector, stop, &shared));
+                    }
+                }
+            }
+        }
+        while let Ok(snapshot) = rx.try_recv() {
+            for row in collector.add(snapshot) {
+                // Rows that complete after the stop are the final, partial interval:
+                // they belong in the report, not on the live line.
+                if stop.is_none() {
+                    on_row(&row, &plan);
+                }
+            }
+        }
+        if stop.is_none() && collector.all_finished() {
+            let now = Instant::now();
+            stop = Some(if now >= end_at {
+                // The workers stopped on their own at the end of --duration.
+                (StopReason::Duration, end_at)
+            } else if plan.requests.is_some() {
+                (StopReason::RequestsDone, now)
+            } else {
+                (StopReason::AllClosed, now)
+            });
+        }
+    }
+    for handle in handles {
+        // A worker that panicked has already printed why; its last snapshot is
+        // missing, which the totals then show.
+        let _ = handle.join();
+    }
+    Ok(finish(collector, stop, &shared))
+}
+
+fn finish(collector: Collector, stop: Option<(StopReason, Instant)>, shared: &Shared) -> RunResult {
+    let (reason, at) = stop.unwrap_or((StopReason::Duration, Instant::now()));
+    let elapsed = at.saturating_duration_since(shared.start);
+    let (totals, timeline) = collector.finish(elapsed);
+    RunResult {
+        totals,
+        timeline,
+        elapsed,
+        stop: reason,
+    }
+}
+
+/// Splits connections and the request budget across workers. Connection `i` goes to
+/// worker `i % threads` and to target `i % targets`, so both spread evenly; each
+/// worker gets `requests / threads` requests, the remainder going to the lowest.
+fn split(plan: &Plan) -> Vec<Assignment> {
+    let threads = plan.threads;
+    let mut out: Vec<Assignment> = (0..threads)
+        .map(|index| Assignment {
+            index,
+            conns: Vec::with_capacity(plan.connections / threads + 1),
+            quota: plan
+                .requests
+                .map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
+        })
+        .collect();
+    for i in 0..plan.connections {
+        let target = plan.targets[i % plan.targets.len()];
+        out[i % threads].conns.push((i as u64, target));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::Framing;
+
+    fn plan(connections: usize, threads: usize, requests: Option<u64>) -> Plan {
+        Plan {
+            targets: vec![
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:2".parse().unwrap(),
+            ],
+            connections,
+            threads,
+            duration: Duration::from_secs(1),
+            requests,
+            message: Arc::from(&b"x"[..]),
+            framing: Framing::Echo,
+            max_response: 1024,
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            reconnect: None,
+            progress: false,
+            json: None,
+        }
+    }
+
+    #[test]
+    fn connections_and_requests_split_evenly() {
+        let parts = split(&plan(5, 2, Some(7)));
+        assert_eq!(parts[0].conns.len(), 3);
+        assert_eq!(parts[1].conns.len(), 2);
+        assert_eq!(parts[0].quota, Some(4));
+        assert_eq!(parts[1].quota, Some(3));
+        let ids: Vec<u64> = parts
+            .iter()
+            .flat_map(|p| p.conns.iter().map(|c| c.0))
+            .collect();
+        assert_eq!(ids.len(), 5);
+        // Targets alternate by connection id.
+        assert_eq!(parts[0].conns[0].1.port(), 1);
+        assert_eq!(parts[1].conns[0].1.port(), 2);
+    }
+
+    #[test]
+    fn an_unbounded_run_has_no_quota() {
+        assert!(split(&plan(4, 4, None)).iter().all(|p| p.quota.is_none()));
+    }
+}

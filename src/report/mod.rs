@@ -1,1 +1,238 @@
-//! The report: what a run measured, as text and JSON.
+//! The report: what a run measured, in the shape every output format shares.
+//!
+//! [`Report`] mirrors the JSON report (schema 1 in `shared/design.md`) field for field.
+//! The text summary and the JSON file are both renderings of it, so they can never
+//! disagree. Keys may be added; renaming one needs a schema bump.
+
+mod json;
+mod live;
+mod text;
+
+pub use json::write_json;
+pub use live::live_line;
+pub use text::render_text;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{RunResult, StopReason};
+use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
+
+/// Version of the JSON layout.
+pub const SCHEMA: u32 = 1;
+
+/// A run's results.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Always "loadmux".
+    pub tool: String,
+    /// Layout version ([`SCHEMA`]).
+    pub schema: u32,
+    /// Seconds measured (rates are per this).
+    pub duration_s: f64,
+    /// Why the run ended: duration, requests_done, all_closed, sigint, sigterm.
+    pub stopped_by: String,
+    /// Connection counts.
+    pub connections: Connections,
+    /// Request counts.
+    pub requests: Requests,
+    /// Byte counts.
+    pub bytes: Bytes,
+    /// Request latency in microseconds.
+    pub latency_us: Latency,
+    /// Connect latency in microseconds.
+    pub connect_latency_us: Latency,
+    /// Errors by kind.
+    pub errors: Errors,
+    /// One row per second.
+    pub timeline: Vec<Row>,
+}
+
+/// `connections` in the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Connections {
+    /// Connect attempts, reconnects included.
+    pub attempted: u64,
+    /// Attempts that completed the handshake.
+    pub established: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Sum of the workers' peaks of simultaneously established connections.
+    pub max_open: u64,
+}
+
+/// `requests` in the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Requests {
+    /// Requests written (first byte out).
+    pub sent: u64,
+    /// Responses received complete.
+    pub completed: u64,
+    /// `completed / duration_s`.
+    pub per_s: f64,
+}
+
+/// `bytes` in the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Bytes {
+    /// Bytes written.
+    pub sent: u64,
+    /// Bytes read.
+    pub received: u64,
+    /// `sent / duration_s`.
+    pub sent_per_s: f64,
+    /// `received / duration_s`.
+    pub received_per_s: f64,
+}
+
+/// A latency summary, with the full histogram for exact merging.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// Largest.
+    pub max: u64,
+    /// The histogram, HdrHistogram V2 + Deflate, base64.
+    pub hdr: String,
+}
+
+impl Latency {
+    /// Summarises a histogram.
+    pub fn from_histogram(h: &LatencyHistogram) -> Latency {
+        Latency {
+            count: h.count(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.percentile(50.0),
+            p90: h.percentile(90.0),
+            p99: h.percentile(99.0),
+            p99_9: h.percentile(99.9),
+            max: h.max(),
+            hdr: h.to_base64(),
+        }
+    }
+}
+
+/// `errors` in the report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Errors {
+    /// All errors.
+    pub total: u64,
+    /// Every kind of the taxonomy, zeros included, so consumers need no defaults.
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+/// One timeline row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    /// Seconds from the start to the end of this interval.
+    pub t_s: f64,
+    /// Requests completed in the interval.
+    pub requests: u64,
+    /// Bytes written in the interval.
+    pub bytes_sent: u64,
+    /// Bytes read in the interval.
+    pub bytes_received: u64,
+    /// Errors in the interval.
+    pub errors: u64,
+    /// Connections established at the end of the interval.
+    pub open: u64,
+    /// Median request latency of this interval alone, in microseconds.
+    pub p50_us: u64,
+    /// 99th percentile of this interval alone.
+    pub p99_us: u64,
+    /// Largest latency of this interval.
+    pub max_us: u64,
+}
+
+impl From<&TimelineRow> for Row {
+    fn from(r: &TimelineRow) -> Row {
+        Row {
+            t_s: r.t_s,
+            requests: r.delta.requests_completed,
+            bytes_sent: r.delta.bytes_sent,
+            bytes_received: r.delta.bytes_received,
+            errors: r.delta.errors.total(),
+            open: r.open,
+            p50_us: r.p50_us,
+            p99_us: r.p99_us,
+            max_us: r.max_us,
+        }
+    }
+}
+
+/// `count / seconds`, 0 for an empty interval.
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+impl Report {
+    /// Builds the report of a finished run.
+    pub fn from_run(run: &RunResult) -> Report {
+        let c = &run.totals.counters;
+        let secs = run.elapsed.as_secs_f64();
+        Report {
+            tool: "loadmux".into(),
+            schema: SCHEMA,
+            duration_s: secs,
+            stopped_by: match run.stop {
+                StopReason::Duration => "duration".into(),
+                StopReason::RequestsDone => "requests_done".into(),
+                StopReason::AllClosed => "all_closed".into(),
+                StopReason::Signal(signal_hook::consts::SIGINT) => "sigint".into(),
+                StopReason::Signal(signal_hook::consts::SIGTERM) => "sigterm".into(),
+                StopReason::Signal(n) => format!("signal {n}"),
+            },
+            connections: Connections {
+                attempted: c.conns_attempted,
+                established: c.conns_established,
+                failed: c.conns_failed,
+                max_open: run.totals.max_open,
+            },
+            requests: Requests {
+                sent: c.requests_sent,
+                completed: c.requests_completed,
+                per_s: rate(c.requests_completed, secs),
+            },
+            bytes: Bytes {
+                sent: c.bytes_sent,
+                received: c.bytes_received,
+                sent_per_s: rate(c.bytes_sent, secs),
+                received_per_s: rate(c.bytes_received, secs),
+            },
+            latency_us: Latency::from_histogram(&run.totals.latency),
+            connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
+            errors: Errors {
+                total: c.errors.total(),
+                by_kind: c
+                    .errors
+                    .iter()
+                    .map(|(k, n)| (k.name().to_string(), n))
+                    .collect(),
+            },
+            timeline: run.timeline.iter().map(Row::from).collect(),
+        }
+    }
+
+    /// The count for one error kind.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors.by_kind.get(kind.name()).copied().unwrap_or(0)
+    }
+}

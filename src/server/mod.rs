@@ -25,6 +25,17 @@ pub struct ServerConfig {
     pub threads: usize,
 }
 
+impl ServerConfig {
+    /// An echo server on `listen` with one thread.
+    pub fn echo(listen: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            mode: Mode::Echo,
+            listen,
+            threads: 1,
+        }
+    }
+}
+
 /// What a server did, printed when it stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServerCounters {

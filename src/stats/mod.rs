@@ -6,9 +6,11 @@
 //! the timeline; at the end the coordinator merges the workers' totals exactly:
 //! counters add, histograms add.
 
+mod collector;
 mod error_kind;
 mod histogram;
 
+pub use collector::{Collector, TimelineRow, Totals};
 pub use error_kind::{ErrorCounts, ErrorKind};
 pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
 
@@ -61,14 +63,16 @@ impl Counters {
     }
 }
 
-/// Everything one worker measured over the whole run.
+/// What one worker is measuring right now. Counters run from the start of the run;
+/// histograms hold only the current interval (they travel in each [`Snapshot`] and
+/// are reset), so the coordinator's totals are exact sums of snapshots.
 #[derive(Clone, Debug, Default)]
 pub struct WorkerStats {
     /// Counters since the start of the run.
     pub counters: Counters,
-    /// Request latency: from the (intended) send of a request to its last response byte.
+    /// Request latency this interval: from the send of a request to its last response byte.
     pub latency: LatencyHistogram,
-    /// Connect latency: from `connect()` to the handshake completing.
+    /// Connect latency this interval: from `connect()` to the handshake completing.
     pub connect_latency: LatencyHistogram,
     /// Connections established right now.
     pub open: u64,
@@ -94,28 +98,43 @@ impl WorkerStats {
         self.counters.errors.add(kind);
     }
 
-    /// Adds another worker's totals into this one. `open` and `max_open` add too: the
-    /// workers run at the same time, so their peaks are summed (see docs/measurement.md).
-    pub fn merge(&mut self, other: &WorkerStats) {
-        self.counters.merge(&other.counters);
-        self.latency.merge(&other.latency);
-        self.connect_latency.merge(&other.connect_latency);
-        self.open += other.open;
-        self.max_open += other.max_open;
+    /// Cuts the snapshot for the interval that just ended: counter deltas since
+    /// `previous` (the counters at the last cut), and the interval's histograms, which
+    /// are swapped out for empty ones.
+    pub fn cut(&mut self, worker: usize, index: u64, previous: &Counters, last: bool) -> Snapshot {
+        Snapshot {
+            worker,
+            index,
+            last,
+            delta: self.counters.since(previous),
+            latency: std::mem::take(&mut self.latency),
+            connect_latency: std::mem::take(&mut self.connect_latency),
+            open: self.open,
+            max_open: self.max_open,
+        }
     }
 }
 
-/// What one worker did during one interval (about a second): sent to the coordinator.
+/// What one worker did during one interval (a second, or less for the last one):
+/// sent to the coordinator, which sums them into the timeline and the totals.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// Which worker sent it.
     pub worker: usize,
+    /// Interval number: `index` seconds after the start of the run.
+    pub index: u64,
+    /// True for the worker's final snapshot (it is stopping).
+    pub last: bool,
     /// Counter deltas over the interval.
     pub delta: Counters,
-    /// Request latencies recorded during the interval only.
+    /// Request latencies recorded during the interval.
     pub latency: LatencyHistogram,
+    /// Connect latencies recorded during the interval.
+    pub connect_latency: LatencyHistogram,
     /// Connections established at the end of the interval.
     pub open: u64,
+    /// The worker's peak of established connections so far.
+    pub max_open: u64,
 }
 
 #[cfg(test)]
@@ -133,6 +152,23 @@ mod tests {
         s.conn_closed();
         s.conn_closed();
         assert_eq!((s.open, s.max_open), (0, 2));
+    }
+
+    #[test]
+    fn a_cut_hands_over_the_interval_and_starts_a_new_one() {
+        let mut s = WorkerStats::default();
+        s.counters.requests_completed = 10;
+        s.latency.record(100);
+        let first = s.cut(0, 0, &Counters::default(), false);
+        assert_eq!(
+            (first.delta.requests_completed, first.latency.count()),
+            (10, 1)
+        );
+        assert_eq!(s.latency.count(), 0);
+        s.counters.requests_completed = 15;
+        let second = s.cut(0, 1, &first.delta, true);
+        assert_eq!(second.delta.requests_completed, 5);
+        assert!(second.last);
     }
 
     #[test]

@@ -1,0 +1,417 @@
+//! State-machine tests: each builds a state, feeds it a scripted socket and synthetic
+//! instants, and checks the transition and what was counted. No sockets, no sleeps.
+
+use super::*;
+use crate::framing::Framing;
+use crate::plan::Backoff;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A socket whose every call is scripted.
+#[derive(Default)]
+struct FakeSocket {
+    /// Results of successive `read` calls; empty means WouldBlock.
+    reads: VecDeque<io::Result<Vec<u8>>>,
+    /// Results of successive `write` calls: `Ok(n)` takes up to n bytes; empty means
+    /// "take everything".
+    writes: VecDeque<io::Result<usize>>,
+    written: Vec<u8>,
+    so_error: Option<i32>,
+    connected: bool,
+}
+
+impl Read for FakeSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.reads.pop_front() {
+            None => Err(io::ErrorKind::WouldBlock.into()),
+            Some(Ok(bytes)) => {
+                buf[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            Some(Err(e)) => Err(e),
+        }
+    }
+}
+
+impl Write for FakeSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.writes.pop_front() {
+            None => {
+                self.written.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            Some(Ok(limit)) => {
+                let n = limit.min(buf.len());
+                self.written.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            Some(Err(e)) => Err(e),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for FakeSocket {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.so_error.map(io::Error::from_raw_os_error))
+    }
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        if self.connected {
+            Ok("127.0.0.1:7001".parse().unwrap())
+        } else {
+            Err(io::ErrorKind::NotConnected.into())
+        }
+    }
+}
+
+fn plan() -> Plan {
+    Plan {
+        targets: vec!["127.0.0.1:7001".parse().unwrap()],
+        connections: 1,
+        threads: 1,
+        duration: Duration::from_secs(10),
+        requests: None,
+        message: Arc::from(&b"hello\n"[..]),
+        framing: Framing::Echo,
+        max_response: 1 << 20,
+        connect_timeout: Duration::from_secs(3),
+        response_timeout: Duration::from_secs(5),
+        reconnect: Some(Backoff {
+            min: Duration::from_millis(10),
+            max: Duration::from_secs(1),
+        }),
+        progress: false,
+        json: None,
+    }
+}
+
+/// Everything one test needs: the plan, stats, budget, a clock and a scratch buffer.
+struct Rig {
+    plan: Plan,
+    stats: WorkerStats,
+    budget: Budget,
+    now: Instant,
+    scratch: Vec<u8>,
+}
+
+impl Rig {
+    fn new() -> Self {
+        Rig {
+            plan: plan(),
+            stats: WorkerStats::default(),
+            budget: Budget::new(None),
+            now: Instant::now(),
+            scratch: vec![0; 64],
+        }
+    }
+
+    fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
+        let mut ctx = Ctx {
+            now: self.now,
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
+        conn.on_event(readable, writable, &mut self.scratch, &mut ctx)
+    }
+
+    fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
+        let mut ctx = Ctx {
+            now: self.now,
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
+        conn.on_deadline(&mut ctx)
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+    }
+
+    /// A connection that has just completed its handshake and written its first request.
+    fn established(&mut self) -> Conn<FakeSocket> {
+        let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+        conn.connecting(
+            FakeSocket {
+                connected: true,
+                ..Default::default()
+            },
+            self.now,
+        );
+        self.advance(1);
+        assert_eq!(self.event(&mut conn, false, true), After::Nothing);
+        conn
+    }
+}
+
+fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
+    conn.socket_mut().expect("socket")
+}
+
+#[test]
+fn connect_completes_on_writable_and_sends_the_first_request() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    assert_eq!(socket(&mut conn).written, b"hello\n");
+    assert_eq!(rig.stats.counters.conns_established, 1);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    assert_eq!(rig.stats.connect_latency.count(), 1);
+    assert!(
+        rig.stats.connect_latency.max() >= 1000,
+        "connect latency is ~1 ms"
+    );
+}
+
+#[test]
+fn refused_connect_counts_connect_refused_and_backs_off() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    conn.connecting(
+        FakeSocket {
+            so_error: Some(libc::ECONNREFUSED),
+            ..Default::default()
+        },
+        rig.now,
+    );
+    assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectRefused), 1);
+    assert_eq!(rig.stats.counters.conns_failed, 1);
+    assert_eq!(rig.stats.open, 0);
+    assert_eq!(
+        conn.state(),
+        State::Backoff {
+            until: rig.now + Duration::from_millis(10)
+        }
+    );
+    // The backoff ends in the connect queue.
+    rig.advance(10);
+    assert_eq!(rig.deadline(&mut conn), After::Queue);
+    assert_eq!(conn.state(), State::Queued);
+}
+
+#[test]
+fn backoff_doubles_with_each_failure_in_a_row() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    for expected_ms in [10, 20, 40] {
+        conn.connecting(
+            FakeSocket {
+                so_error: Some(libc::ECONNREFUSED),
+                ..Default::default()
+            },
+            rig.now,
+        );
+        let _ = rig.event(&mut conn, false, true);
+        assert_eq!(
+            conn.state(),
+            State::Backoff {
+                until: rig.now + Duration::from_millis(expected_ms)
+            }
+        );
+    }
+}
+
+#[test]
+fn spurious_event_while_connecting_is_ignored() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    conn.connecting(FakeSocket::default(), rig.now);
+    assert_eq!(rig.event(&mut conn, false, true), After::Nothing);
+    assert!(matches!(conn.state(), State::Connecting { .. }));
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn connect_timeout_fires_only_after_the_deadline() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    conn.connecting(FakeSocket::default(), rig.now);
+    rig.advance(2999);
+    assert_eq!(rig.deadline(&mut conn), After::Nothing);
+    assert!(matches!(conn.state(), State::Connecting { .. }));
+    rig.advance(1);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectTimeout), 1);
+    assert!(matches!(conn.state(), State::Backoff { .. }));
+}
+
+#[test]
+fn echo_response_completes_the_request_and_sends_the_next() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    rig.advance(2);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    assert_eq!(rig.event(&mut conn, true, false), After::Nothing);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.requests_sent, 2);
+    assert_eq!(rig.stats.latency.count(), 1);
+    assert!(
+        (2000..2010).contains(&rig.stats.latency.max()),
+        "latency is 2 ms"
+    );
+    assert_eq!(socket(&mut conn).written, b"hello\nhello\n");
+    assert!(matches!(conn.state(), State::Awaiting { sent_at } if sent_at == rig.now));
+}
+
+#[test]
+fn a_response_split_across_reads_completes_once() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"hel".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 0);
+    socket(&mut conn).reads.push_back(Ok(b"lo\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+}
+
+#[test]
+fn partial_write_waits_for_writable_then_finishes() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut fake = FakeSocket {
+        connected: true,
+        ..Default::default()
+    };
+    fake.writes.push_back(Ok(2));
+    fake.writes.push_back(Err(io::ErrorKind::WouldBlock.into()));
+    conn.connecting(fake, rig.now);
+    let _ = rig.event(&mut conn, false, true);
+    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    // A readable event with nothing to read leaves the write pending.
+    let _ = rig.event(&mut conn, true, false);
+    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    // Writable resumes where it stopped. The WouldBlock is scripted next.
+    let _ = rig.event(&mut conn, false, true);
+    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    let _ = rig.event(&mut conn, false, true);
+    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    assert_eq!(socket(&mut conn).written, b"hello\n");
+    assert_eq!(rig.stats.counters.bytes_sent, 6);
+}
+
+#[test]
+fn interrupted_calls_are_retried() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut fake = FakeSocket {
+        connected: true,
+        ..Default::default()
+    };
+    fake.writes
+        .push_back(Err(io::ErrorKind::Interrupted.into()));
+    conn.connecting(fake, rig.now);
+    let _ = rig.event(&mut conn, false, true);
+    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    socket(&mut conn)
+        .reads
+        .push_back(Err(io::ErrorKind::Interrupted.into()));
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn eof_while_awaiting_counts_eof_and_returns_the_budget() {
+    let mut rig = Rig::new();
+    rig.budget = Budget::new(Some(1));
+    let mut conn = rig.established();
+    assert!(!rig.budget.take(), "the one request is out");
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
+    assert_eq!(rig.stats.open, 0);
+    assert!(matches!(conn.state(), State::Backoff { .. }));
+    assert!(
+        rig.budget.take(),
+        "the lost request goes back into the budget"
+    );
+}
+
+#[test]
+fn reset_counts_reset() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    socket(&mut conn)
+        .reads
+        .push_back(Err(io::Error::from_raw_os_error(libc::ECONNRESET)));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Reset), 1);
+    assert_eq!(rig.stats.counters.errors.total(), 1);
+}
+
+#[test]
+fn an_echo_mismatch_counts_protocol() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"jello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
+    assert_eq!(rig.stats.counters.requests_completed, 0);
+}
+
+#[test]
+fn response_timeout_fires_after_the_deadline() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    rig.advance(4999);
+    let _ = rig.deadline(&mut conn);
+    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    rig.advance(1);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::ResponseTimeout), 1);
+    assert!(matches!(conn.state(), State::Backoff { .. }));
+}
+
+#[test]
+fn a_spent_budget_parks_the_connection() {
+    let mut rig = Rig::new();
+    rig.budget = Budget::new(Some(1));
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(conn.state(), State::Parked);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(conn.deadline(&rig.plan), None);
+}
+
+#[test]
+fn without_reconnect_a_failed_connection_stays_closed() {
+    let mut rig = Rig::new();
+    rig.plan.reconnect = None;
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.deadline(&rig.plan), None);
+}
+
+#[test]
+fn a_clean_close_while_parked_requeues_without_an_error() {
+    let mut rig = Rig::new();
+    rig.budget = Budget::new(Some(1));
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    let _ = rig.event(&mut conn, true, false);
+    // The response filled only 6 of 64 scratch bytes: a short read, so the EOF waits
+    // for the next edge.
+    assert_eq!(conn.state(), State::Parked);
+    assert_eq!(rig.event(&mut conn, true, false), After::Queue);
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+    assert_eq!(rig.stats.open, 0);
+}
+
+#[test]
+fn events_for_a_dropped_socket_are_ignored() {
+    let mut rig = Rig::new();
+    let mut conn: Conn<FakeSocket> = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
+    assert_eq!(conn.state(), State::Queued);
+}

@@ -1,0 +1,161 @@
+//! Deadlines, ordered without ever scanning the connection table.
+//!
+//! Each connection knows its own next deadline (`Conn::deadline`, smoltcp's
+//! `poll_at`); this queue only orders them. It is a min-heap with *lazy* validation:
+//!
+//! - [`Timers::arm`] pushes an entry only when the new deadline is *earlier* than the
+//!   entry already armed for that connection. A later deadline (the common case: every
+//!   request pushes its response deadline further out) costs nothing now.
+//! - When an entry comes due, [`Timers::pop_due`] hands the key back; the worker asks
+//!   the connection whether its *current* deadline has passed, and re-arms it with
+//!   whatever deadline the connection has now.
+//!
+//! So the heap holds about one entry per connection, whatever the request rate, and
+//! an entry that no longer matches what was armed (a deadline moved earlier, a slot
+//! reused) is recognised on pop and dropped.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// A min-heap of `(deadline, key)` with one armed deadline per key.
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The deadline each key's valid heap entry carries, indexed by slab key.
+    armed: Vec<Option<Instant>>,
+}
+
+impl Timers {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes sure `key` is woken no later than `at`. `None` asks for nothing (an
+    /// entry already armed will still come due, and is then simply re-armed).
+    pub fn arm(&mut self, key: usize, at: Option<Instant>) {
+        let Some(at) = at else { return };
+        if key >= self.armed.len() {
+            self.armed.resize(key + 1, None);
+        }
+        match self.armed[key] {
+            // An entry at or before `at` is already queued: it will wake the
+            // connection, which then re-arms for `at`. Nothing to do now.
+            Some(existing) if existing <= at => {}
+            // Earlier than anything armed (or nothing armed): queue it. The older,
+            // later entry becomes stale and is skipped when it surfaces.
+            _ => {
+                self.armed[key] = Some(at);
+                self.heap.push(Reverse((at, key)));
+            }
+        }
+    }
+
+    /// Drops whatever is armed for `key` (its slab slot was freed).
+    pub fn forget(&mut self, key: usize) {
+        if let Some(slot) = self.armed.get_mut(key) {
+            *slot = None;
+        }
+    }
+
+    /// The earliest queued deadline; the poll timeout is derived from it. It may be
+    /// stale, which only costs one early wake-up.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Pops the next entry due at or before `now` that is still valid, and returns
+    /// its key. The caller checks the connection's real deadline and re-arms it.
+    pub fn pop_due(&mut self, now: Instant) -> Option<usize> {
+        while let Some(&Reverse((at, key))) = self.heap.peek() {
+            if at > now {
+                return None;
+            }
+            self.heap.pop();
+            if self.armed.get(key).copied().flatten() == Some(at) {
+                self.armed[key] = None;
+                return Some(key);
+            }
+            // Stale: superseded by an earlier arm, or forgotten. Skip it.
+        }
+        None
+    }
+
+    /// Entries in the heap, stale ones included (for tests and benchmarks).
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ms(base: Instant, n: u64) -> Instant {
+        base + Duration::from_millis(n)
+    }
+
+    #[test]
+    fn due_keys_come_out_in_deadline_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        timers.arm(3, Some(ms(t0, 30)));
+        timers.arm(1, Some(ms(t0, 10)));
+        timers.arm(2, Some(ms(t0, 20)));
+        assert_eq!(timers.next_deadline(), Some(ms(t0, 10)));
+        assert_eq!(timers.pop_due(ms(t0, 5)), None);
+        assert_eq!(timers.pop_due(ms(t0, 25)), Some(1));
+        assert_eq!(timers.pop_due(ms(t0, 25)), Some(2));
+        assert_eq!(timers.pop_due(ms(t0, 25)), None);
+        assert_eq!(timers.pop_due(ms(t0, 30)), Some(3));
+    }
+
+    #[test]
+    fn pushing_a_deadline_later_adds_no_heap_entry() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        timers.arm(0, Some(ms(t0, 10)));
+        for n in 11..1000 {
+            timers.arm(0, Some(ms(t0, n)));
+        }
+        assert_eq!(timers.len(), 1, "later deadlines must be lazy");
+    }
+
+    #[test]
+    fn an_earlier_deadline_supersedes_the_armed_one() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        timers.arm(7, Some(ms(t0, 50)));
+        timers.arm(7, Some(ms(t0, 5)));
+        assert_eq!(timers.pop_due(ms(t0, 5)), Some(7));
+        // The 50 ms entry is stale now: it must not fire again.
+        assert_eq!(timers.pop_due(ms(t0, 100)), None);
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn forgotten_keys_never_fire() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        timers.arm(4, Some(ms(t0, 1)));
+        timers.forget(4);
+        assert_eq!(timers.pop_due(ms(t0, 10)), None);
+    }
+
+    #[test]
+    fn a_popped_key_can_be_rearmed() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        timers.arm(0, Some(ms(t0, 1)));
+        assert_eq!(timers.pop_due(ms(t0, 1)), Some(0));
+        timers.arm(0, Some(ms(t0, 9)));
+        assert_eq!(timers.pop_due(ms(t0, 9)), Some(0));
+    }
+}

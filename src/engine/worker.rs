@@ -1,0 +1,317 @@
+//! A worker: one thread, one `mio::Poll`, a slab of connections, and the event loop.
+//!
+//! ```text
+//! loop {
+//!     poll(timeout = time until the next deadline or snapshot)
+//!     for each event: dispatch to its connection by token (= slab key)
+//!     fire due deadlines            (connect/response timeouts, backoffs)
+//!     open the connections the connect pacer allows
+//!     once a second: send a Snapshot to the coordinator
+//! }
+//! ```
+//!
+//! Everything here is thread-local: plain counters and histograms, no atomics or
+//! locks on the hot path. The only shared state is the stop flag, read once per loop.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, trace, warn};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::conn::{After, Budget, Conn, Ctx, State};
+use super::dial::dial;
+use super::timer::Timers;
+use crate::plan::Plan;
+use crate::stats::{Counters, Snapshot, WorkerStats};
+
+/// The token of the waker the coordinator uses to stop this worker. Slab keys start at
+/// 0, so the waker takes the top of the range.
+pub const WAKER: Token = Token(usize::MAX);
+
+/// Connects in flight per worker. Without a bound, 20 000 connects at once overflow
+/// the server's SYN backlog and turn into retransmits and timeouts; with it, the
+/// connections open as fast as the server accepts them.
+const MAX_CONNECTING: usize = 256;
+
+/// Read buffer size, shared by all of a worker's connections.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+/// Between snapshots.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the coordinator and its workers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// When the run started: the origin of every interval.
+    pub start: Instant,
+    /// When `--duration` ends. Each worker stops on its own at this instant, so the
+    /// measured window is exact rather than "until the coordinator got round to it".
+    pub end: Instant,
+    /// Set by the coordinator; each worker reads it once per loop.
+    pub stop: AtomicBool,
+}
+
+/// One worker's share of the run.
+pub struct Assignment {
+    /// Worker number.
+    pub index: usize,
+    /// Run-wide ids of this worker's connections, with their targets.
+    pub conns: Vec<(u64, SocketAddr)>,
+    /// Requests this worker must complete (its share of `-n`), if bounded.
+    pub quota: Option<u64>,
+}
+
+/// The event loop's state.
+pub struct Worker {
+    index: usize,
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    poll: Poll,
+    conns: Slab<Conn<TcpStream>>,
+    timers: Timers,
+    /// Connections waiting for a connect slot, oldest first.
+    connect_queue: VecDeque<usize>,
+    /// Connections in `Connecting` right now.
+    connecting: usize,
+    /// Connections closed for good (`--no-reconnect`).
+    closed: usize,
+    stats: WorkerStats,
+    budget: Budget,
+    quota: Option<u64>,
+    scratch: Vec<u8>,
+    to_coordinator: Sender<Snapshot>,
+    coordinator: Arc<Waker>,
+    /// Counters at the last snapshot, to compute deltas.
+    last_cut: Counters,
+    /// Number of the interval in progress.
+    interval: u64,
+}
+
+impl Worker {
+    /// Builds a worker and its poller. Returns the waker that stops it.
+    pub fn new(
+        assignment: Assignment,
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        to_coordinator: Sender<Snapshot>,
+        coordinator: Arc<Waker>,
+    ) -> io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut conns = Slab::with_capacity(assignment.conns.len());
+        let mut connect_queue = VecDeque::with_capacity(assignment.conns.len());
+        for (id, target) in assignment.conns {
+            let entry = conns.vacant_entry();
+            connect_queue.push_back(entry.key());
+            let key = entry.key();
+            entry.insert(Conn::new(id, key, target));
+        }
+        let worker = Worker {
+            index: assignment.index,
+            plan,
+            shared,
+            poll,
+            conns,
+            timers: Timers::new(),
+            connect_queue,
+            connecting: 0,
+            closed: 0,
+            stats: WorkerStats::default(),
+            budget: Budget::new(assignment.quota),
+            quota: assignment.quota,
+            scratch: vec![0; SCRATCH_BYTES],
+            to_coordinator,
+            coordinator,
+            last_cut: Counters::default(),
+            interval: 0,
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs the event loop until the coordinator says stop or this worker's work is
+    /// done, then closes every connection and sends the final snapshot.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        self.open_connections(Instant::now());
+        loop {
+            let now = Instant::now();
+            if now >= self.shared.end || self.shared.stop.load(Ordering::Relaxed) || self.finished()
+            {
+                break;
+            }
+            let timeout = self.next_wakeup().saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                // A signal landed on this thread: just poll again.
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                warn!("worker {}: poll failed: {e}", self.index);
+                break;
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue; // The stop flag is checked at the top of the loop.
+                }
+                self.dispatch(
+                    event.token().0,
+                    event.is_readable() || event.is_read_closed() || event.is_error(),
+                    event.is_writable(),
+                );
+            }
+            let now = Instant::now();
+            self.fire_deadlines(now);
+            self.open_connections(now);
+            // The interval that reaches the run's end is covered by the last
+            // snapshot, sent after the loop: cutting it here would leave an empty row.
+            if now >= self.interval_end() && self.interval_end() < self.shared.end {
+                self.send_snapshot(false);
+                self.interval += 1;
+            }
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            conn.shut_down();
+        }
+        self.send_snapshot(true);
+    }
+
+    /// The end of the interval in progress.
+    fn interval_end(&self) -> Instant {
+        self.shared.start + INTERVAL * u32::try_from(self.interval + 1).unwrap_or(u32::MAX)
+    }
+
+    /// When the loop must wake even without events.
+    fn next_wakeup(&self) -> Instant {
+        let tick = self.interval_end().min(self.shared.end);
+        self.timers.next_deadline().map_or(tick, |d| d.min(tick))
+    }
+
+    /// True when this worker has nothing left to do: its `-n` share is complete, or
+    /// every connection is closed for good.
+    fn finished(&self) -> bool {
+        let quota_done = self
+            .quota
+            .is_some_and(|q| self.stats.counters.requests_completed >= q);
+        quota_done || self.closed == self.conns.len()
+    }
+
+    /// Hands one readiness event to its connection.
+    fn dispatch(&mut self, key: usize, readable: bool, writable: bool) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            trace!("worker {}: event for unknown token {key}", self.index);
+            return;
+        };
+        let before = conn.state();
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
+        let after = conn.on_event(readable, writable, &mut self.scratch, &mut ctx);
+        self.settle(key, before, after);
+    }
+
+    /// Wakes every connection whose deadline has passed.
+    fn fire_deadlines(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let before = conn.state();
+            let mut ctx = Ctx {
+                now,
+                plan: &self.plan,
+                stats: &mut self.stats,
+                budget: &mut self.budget,
+            };
+            let after = conn.on_deadline(&mut ctx);
+            self.settle(key, before, after);
+        }
+    }
+
+    /// Book-keeping after a connection's handler ran: connect-slot and closed counts,
+    /// the connect queue, and its deadline.
+    fn settle(&mut self, key: usize, before: State, after: After) {
+        let conn = &self.conns[key];
+        let now_state = conn.state();
+        if matches!(before, State::Connecting { .. })
+            && !matches!(now_state, State::Connecting { .. })
+        {
+            self.connecting -= 1;
+        }
+        if now_state == State::Closed && before != State::Closed {
+            self.closed += 1;
+        }
+        if after == After::Queue {
+            self.connect_queue.push_back(key);
+        }
+        self.timers.arm(key, conn.deadline(&self.plan));
+    }
+
+    /// Starts connects from the queue while the in-flight bound allows.
+    fn open_connections(&mut self, now: Instant) {
+        while self.connecting < MAX_CONNECTING {
+            let Some(key) = self.connect_queue.pop_front() else {
+                break;
+            };
+            let conn = &mut self.conns[key];
+            if conn.state() != State::Queued {
+                continue; // Queued twice, or the run is stopping.
+            }
+            self.stats.counters.conns_attempted += 1;
+            let opened = dial(conn.target).and_then(|mut stream| {
+                // Registered once, for both directions, edge-triggered: no request
+                // ever needs another epoll_ctl.
+                self.poll.registry().register(
+                    &mut stream,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                Ok(stream)
+            });
+            let before = conn.state();
+            let after = match opened {
+                Ok(stream) => {
+                    conn.connecting(stream, now);
+                    self.connecting += 1;
+                    After::Nothing
+                }
+                Err(e) => {
+                    debug!(
+                        "conn {} token {key}: connect to {} failed at once: {e}",
+                        conn.id, conn.target
+                    );
+                    let mut ctx = Ctx {
+                        now,
+                        plan: &self.plan,
+                        stats: &mut self.stats,
+                        budget: &mut self.budget,
+                    };
+                    conn.connect_failed(&e, &mut ctx)
+                }
+            };
+            // `before` is Queued, so `settle` only arms the deadline and queue.
+            self.settle(key, before, after);
+        }
+    }
+
+    /// Sends the interval's snapshot to the coordinator and wakes it.
+    fn send_snapshot(&mut self, last: bool) {
+        let snapshot = self
+            .stats
+            .cut(self.index, self.interval, &self.last_cut, last);
+        self.last_cut = self.stats.counters;
+        // The coordinator only goes away after every worker's last snapshot, so a
+        // send error means it panicked; there is nobody left to tell.
+        let _ = self.to_coordinator.send(snapshot);
+        let _ = self.coordinator.wake();
+    }
+}

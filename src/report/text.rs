@@ -1,0 +1,120 @@
+//! The human summary printed at the end of a run.
+
+use std::fmt::Write as _;
+
+use super::{Latency, Report};
+
+/// Renders the end-of-run summary. `header` names what was loaded.
+pub fn render_text(report: &Report, header: &str) -> String {
+    let mut out = String::new();
+    let r = report;
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(
+        out,
+        "  duration      {:.2}s (stopped by {})",
+        r.duration_s, r.stopped_by
+    );
+    let c = &r.connections;
+    let _ = writeln!(
+        out,
+        "  connections   attempted {}, established {}, failed {}, max open {}",
+        c.attempted, c.established, c.failed, c.max_open
+    );
+    let _ = writeln!(
+        out,
+        "  requests      sent {}, completed {} ({:.1}/s)",
+        r.requests.sent, r.requests.completed, r.requests.per_s
+    );
+    let b = &r.bytes;
+    let _ = writeln!(
+        out,
+        "  bytes         out {} ({}/s), in {} ({}/s)",
+        bytes(b.sent as f64),
+        bytes(b.sent_per_s),
+        bytes(b.received as f64),
+        bytes(b.received_per_s)
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>12}",
+        "latency", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "count"
+    );
+    latency_row(&mut out, "request", &r.latency_us);
+    latency_row(&mut out, "connect", &r.connect_latency_us);
+    let _ = writeln!(out);
+    let _ = write!(out, "  errors        {}", r.errors.total);
+    let nonzero: Vec<String> = r
+        .errors
+        .by_kind
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !nonzero.is_empty() {
+        let _ = write!(out, " ({})", nonzero.join(", "));
+    }
+    let _ = writeln!(out);
+    out
+}
+
+fn latency_row(out: &mut String, name: &str, l: &Latency) {
+    if l.count == 0 {
+        let _ = writeln!(out, "  {name:<10}{:>10}", "-");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>12}",
+        name,
+        micros(l.min),
+        micros(l.mean.round() as u64),
+        micros(l.p50),
+        micros(l.p90),
+        micros(l.p99),
+        micros(l.p99_9),
+        micros(l.max),
+        l.count
+    );
+}
+
+/// Formats microseconds with a unit that keeps 3 significant digits.
+pub fn micros(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us}µs"),
+        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+/// Formats a byte count in decimal units (as MB/s on the live line).
+fn bytes(n: f64) -> String {
+    if n < 1e3 {
+        format!("{n:.0} B")
+    } else if n < 1e6 {
+        format!("{:.1} kB", n / 1e3)
+    } else if n < 1e9 {
+        format!("{:.2} MB", n / 1e6)
+    } else {
+        format!("{:.2} GB", n / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_pick_a_readable_unit() {
+        assert_eq!(micros(850), "850µs");
+        assert_eq!(micros(1_500), "1.50ms");
+        assert_eq!(micros(2_500_000), "2.50s");
+    }
+
+    #[test]
+    fn bytes_use_decimal_units() {
+        assert_eq!(bytes(999.0), "999 B");
+        assert_eq!(bytes(1_500.0), "1.5 kB");
+        assert_eq!(bytes(2_000_000.0), "2.00 MB");
+    }
+}
