@@ -137,6 +137,9 @@ impl Plan {
                     .map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?,
             )
         };
+        if let Some(path) = &args.json {
+            check_output_path(path, "--json")?;
+        }
         let targets = args
             .targets
             .iter()
@@ -199,6 +202,29 @@ pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
             "target '{target}': cannot resolve host '{host}': {e}"
         )),
     }
+}
+
+/// Fails early when an output file could not be created: its directory must exist.
+/// (`-` means stdout and is always fine.)
+fn check_output_path(path: &std::path::Path, flag: &str) -> Result<(), PlanError> {
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return err(format!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return err(format!("{flag} {}: is a directory", path.display()));
+    }
+    Ok(())
 }
 
 /// Raises the soft RLIMIT_NOFILE towards the hard limit, then checks `needed`.

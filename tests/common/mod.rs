@@ -1,0 +1,160 @@
+//! Helpers shared by the integration tests: the binary, throwaway servers on
+//! loopback, and report checks. Every server binds 127.0.0.1:0 and every run is
+//! bounded by `-d`, so nothing here can hang or collide on a port.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The `loadmux` binary under test.
+pub fn loadmux() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadmux"))
+}
+
+/// Starts the built-in echo server in this process on a free loopback port.
+pub fn echo_server() -> loadmux::server::ServerHandle {
+    loadmux::server::start(loadmux::server::ServerConfig::echo(SocketAddr::from((
+        [127, 0, 0, 1],
+        0,
+    ))))
+    .expect("start the built-in echo server")
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+pub fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A server that accepts connections and never answers. It stops when dropped.
+pub struct SilentServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        SilentServer { addr, stop }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A server that echoes the first `bytes` bytes of each connection, then closes it:
+/// a server that keeps dropping its clients mid-run.
+pub fn closing_echo_server(bytes: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || echo_then_close(stream, bytes));
+        }
+    });
+    addr
+}
+
+fn echo_then_close(mut stream: TcpStream, limit: usize) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 4096];
+    let mut echoed = 0;
+    while echoed < limit {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n.min(limit - echoed),
+        };
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+        echoed += n;
+    }
+    // Dropping the stream closes it (FIN) while the client waits for its next answer.
+}
+
+/// Reads a JSON report.
+pub fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
+}
+
+/// Asserts that `report` has every key of JSON schema 1, with the right types.
+pub fn assert_schema1(report: &Value) {
+    assert_eq!(report["tool"], "loadmux");
+    assert_eq!(report["schema"], 1);
+    assert!(report["duration_s"].is_f64(), "duration_s");
+    for key in ["attempted", "established", "failed", "max_open"] {
+        assert!(report["connections"][key].is_u64(), "connections.{key}");
+    }
+    for key in ["sent", "completed"] {
+        assert!(report["requests"][key].is_u64(), "requests.{key}");
+    }
+    assert!(report["requests"]["per_s"].is_number(), "requests.per_s");
+    for key in ["sent", "received"] {
+        assert!(report["bytes"][key].is_u64(), "bytes.{key}");
+    }
+    for key in ["sent_per_s", "received_per_s"] {
+        assert!(report["bytes"][key].is_number(), "bytes.{key}");
+    }
+    for hist in ["latency_us", "connect_latency_us"] {
+        for key in ["count", "min", "p50", "p90", "p99", "p99_9", "max"] {
+            assert!(report[hist][key].is_u64(), "{hist}.{key}");
+        }
+        assert!(report[hist]["mean"].is_number(), "{hist}.mean");
+        assert!(
+            report[hist]["hdr"].as_str().is_some_and(|s| !s.is_empty()),
+            "{hist}.hdr"
+        );
+    }
+    assert!(report["errors"]["total"].is_u64(), "errors.total");
+    let kinds = report["errors"]["by_kind"]
+        .as_object()
+        .expect("errors.by_kind");
+    for kind in loadmux::stats::ErrorKind::ALL {
+        assert!(
+            kinds[kind.name()].is_u64(),
+            "errors.by_kind.{}",
+            kind.name()
+        );
+    }
+    let timeline = report["timeline"].as_array().expect("timeline");
+    for row in timeline {
+        for key in ["requests", "bytes_sent", "bytes_received", "errors", "open"] {
+            assert!(row[key].is_u64(), "timeline row {key}: {row}");
+        }
+        assert!(row["t_s"].is_number(), "timeline t_s");
+    }
+}
+
+/// A counter from a report, by JSON pointer (`/requests/completed`).
+pub fn count(report: &Value, pointer: &str) -> u64 {
+    report
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {report}"))
+}
