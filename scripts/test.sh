@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need beyond cargo, then runs them.
+# Used by the README and by CI (.ci/run), on a clean machine as on a developer's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real servers the integration tests load (Debian packages).
+PACKAGES=(redis-server redis-tools nginx-light)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+        echo "scripts/test.sh: need root (or sudo) to install: ${missing[*]}" >&2
+        exit 2
+    fi
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    echo "scripts/test.sh: installing ${missing[*]}" >&2
+    # Keep the packages' own system services from starting: the tests start their
+    # own servers on free loopback ports. policy-rc.d exiting 101 forbids starts.
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0; [ -e "$policy" ] && had_policy=1
+    if [ "$had_policy" -eq 0 ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod +x "$policy"
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ "$had_policy" -eq 0 ] && $SUDO rm -f "$policy"
+fi
+
+# Integration tests open up to ~20000 sockets; ask for the hard limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cargo test --all-targets "$@"
