@@ -127,7 +127,7 @@ pub fn run_command(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let report = Report::from_run(&result);
+    let report = Report::from_run(&result, &plan);
     let summary = report::render_text(&report, &header);
     let json_to_stdout = plan.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     // With `--json -` stdout carries the JSON alone, so the summary moves to stderr.

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::warn;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -51,6 +51,8 @@ pub struct RunResult {
     pub timeline: Vec<TimelineRow>,
     /// From the start of the run to the moment it was told to stop.
     pub elapsed: Duration,
+    /// Wall-clock time at the start of the run.
+    pub started_at: SystemTime,
     /// Why it stopped.
     pub stop: StopReason,
 }
@@ -69,6 +71,7 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
         .register(&mut signals, SIGNALS, Interest::READABLE)?;
     let coordinator = Arc::new(Waker::new(poll.registry(), WORKERS)?);
 
+    let started_at = SystemTime::now();
     let start = Instant::now();
     let shared = Arc::new(Shared {
         start,
@@ -138,7 +141,7 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
                     // and report what has arrived.
                     Some(_) => {
                         warn!("second signal: reporting without waiting for the workers");
-                        return Ok(finish(collector, stop, &shared));
+                        return Ok(finish(collector, stop, &shared, started_at));
                     }
                 }
             }
@@ -169,10 +172,15 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
         // missing, which the totals then show.
         let _ = handle.join();
     }
-    Ok(finish(collector, stop, &shared))
+    Ok(finish(collector, stop, &shared, started_at))
 }
 
-fn finish(collector: Collector, stop: Option<(StopReason, Instant)>, shared: &Shared) -> RunResult {
+fn finish(
+    collector: Collector,
+    stop: Option<(StopReason, Instant)>,
+    shared: &Shared,
+    started_at: SystemTime,
+) -> RunResult {
     let (reason, at) = stop.unwrap_or((StopReason::Duration, Instant::now()));
     let elapsed = at.saturating_duration_since(shared.start);
     let (totals, timeline) = collector.finish(elapsed);
@@ -180,6 +188,7 @@ fn finish(collector: Collector, stop: Option<(StopReason, Instant)>, shared: &Sh
         totals,
         timeline,
         elapsed,
+        started_at,
         stop: reason,
     }
 }

@@ -13,10 +13,12 @@ pub use live::live_line;
 pub use text::render_text;
 
 use std::collections::BTreeMap;
+use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StopReason};
+use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
 
 /// Version of the JSON layout.
@@ -31,6 +33,12 @@ pub struct Report {
     pub schema: u32,
     /// Seconds measured (rates are per this).
     pub duration_s: f64,
+    /// Wall-clock start of the run, in Unix seconds (aligns merged timelines).
+    #[serde(default)]
+    pub started_at_unix_s: f64,
+    /// What was run.
+    #[serde(default)]
+    pub config: RunConfig,
     /// Why the run ended: duration, requests_done, all_closed, sigint, sigterm.
     pub stopped_by: String,
     /// Connection counts.
@@ -47,6 +55,25 @@ pub struct Report {
     pub errors: Errors,
     /// One row per second.
     pub timeline: Vec<Row>,
+}
+
+/// The run's configuration, as far as a reader of the report needs it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    /// Targets loaded.
+    pub targets: Vec<String>,
+    /// Connections asked for (`-c`).
+    pub connections: u64,
+    /// Worker threads.
+    pub threads: u64,
+    /// `--duration` in seconds.
+    pub duration_s: f64,
+    /// `-n`, if given.
+    pub requests: Option<u64>,
+    /// Request size in bytes.
+    pub message_bytes: u64,
+    /// `--expect`.
+    pub framing: String,
 }
 
 /// `connections` in the report.
@@ -148,6 +175,9 @@ pub struct Row {
     pub bytes_received: u64,
     /// Errors in the interval.
     pub errors: u64,
+    /// Errors in the interval by kind (kinds with a count of zero are left out).
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, u64>,
     /// Connections established at the end of the interval.
     pub open: u64,
     /// Median request latency of this interval alone, in microseconds.
@@ -166,6 +196,13 @@ impl From<&TimelineRow> for Row {
             bytes_sent: r.delta.bytes_sent,
             bytes_received: r.delta.bytes_received,
             errors: r.delta.errors.total(),
+            errors_by_kind: r
+                .delta
+                .errors
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.name().to_string(), n))
+                .collect(),
             open: r.open,
             p50_us: r.p50_us,
             p99_us: r.p99_us,
@@ -184,14 +221,27 @@ fn rate(count: u64, seconds: f64) -> f64 {
 }
 
 impl Report {
-    /// Builds the report of a finished run.
-    pub fn from_run(run: &RunResult) -> Report {
+    /// Builds the report of a finished run of `plan`.
+    pub fn from_run(run: &RunResult, plan: &Plan) -> Report {
         let c = &run.totals.counters;
         let secs = run.elapsed.as_secs_f64();
         Report {
             tool: "loadmux".into(),
             schema: SCHEMA,
             duration_s: secs,
+            started_at_unix_s: run
+                .started_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            config: RunConfig {
+                targets: plan.targets.iter().map(|t| t.to_string()).collect(),
+                connections: plan.connections as u64,
+                threads: plan.threads as u64,
+                duration_s: plan.duration.as_secs_f64(),
+                requests: plan.requests,
+                message_bytes: plan.message.len() as u64,
+                framing: format!("{:?}", plan.framing).to_lowercase(),
+            },
             stopped_by: match run.stop {
                 StopReason::Duration => "duration".into(),
                 StopReason::RequestsDone => "requests_done".into(),
