@@ -53,7 +53,7 @@ fn a_thousand_connections_complete_echo_requests_without_errors() {
     );
     assert_eq!(report["duration_s"], 3.0);
     assert_eq!(report["timeline"].as_array().unwrap().len(), 3);
-    drop(server.stop());
+    assert_eq!(server.stop().accepted, 1000, "the server saw every connection");
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn requests_flag_sends_and_completes_exactly_n() {
     assert_eq!(report["stopped_by"], "requests_done");
     // The human summary moved to stderr.
     assert!(String::from_utf8_lossy(&out.stderr).contains("completed 5003"));
-    drop(server.stop());
+    let _ = server.stop();
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn sigint_stops_the_run_and_writes_a_complete_report() {
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert!(stdout.contains("stopped by sigint"), "{stdout}");
-    drop(server.stop());
+    let _ = server.stop();
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn sigterm_exits_143_with_a_report() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     assert_eq!(child.wait().unwrap().code(), Some(143));
     assert_eq!(read_json(&json)["stopped_by"], "sigterm");
-    drop(server.stop());
+    let _ = server.stop();
 }
 
 #[test]
@@ -327,5 +327,5 @@ fn the_live_line_prints_once_a_second_unless_quiet() {
         "{}",
         String::from_utf8_lossy(&quiet.stderr)
     );
-    drop(server.stop());
+    let _ = server.stop();
 }
