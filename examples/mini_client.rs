@@ -34,14 +34,8 @@ enum State {
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let addr: SocketAddr = args
-        .next()
-        .unwrap_or("127.0.0.1:7001".into())
-        .parse()
-        .expect("HOST:PORT");
-    let count: usize = args
-        .next()
-        .map_or(10, |n| n.parse().expect("a connection count"));
+    let addr: SocketAddr = args.next().unwrap_or("127.0.0.1:7001".into()).parse().expect("HOST:PORT");
+    let count: usize = args.next().map_or(10, |n| n.parse().expect("a connection count"));
 
     let mut poll = Poll::new()?;
     let mut conns = Slab::new();
@@ -51,15 +45,8 @@ fn main() -> io::Result<()> {
         let entry = conns.vacant_entry();
         // The slab key is the token: an event leads straight to its connection.
         // Registered once, for both directions, and never again.
-        poll.registry().register(
-            &mut socket,
-            Token(entry.key()),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        entry.insert(Conn {
-            socket,
-            state: State::Connecting,
-        });
+        poll.registry().register(&mut socket, Token(entry.key()), Interest::READABLE | Interest::WRITABLE)?;
+        entry.insert(Conn { socket, state: State::Connecting });
     }
 
     let mut events = Events::with_capacity(1024);
@@ -68,10 +55,7 @@ fn main() -> io::Result<()> {
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end {
         // Sleep until something is ready (or the run is over).
-        poll.poll(
-            &mut events,
-            Some(end.saturating_duration_since(Instant::now())),
-        )?;
+        poll.poll(&mut events, Some(end.saturating_duration_since(Instant::now())))?;
         for event in events.iter() {
             let conn = &mut conns[event.token().0];
             if let State::Connecting = conn.state {
@@ -91,10 +75,7 @@ fn main() -> io::Result<()> {
             round_trips += drive(conn, &mut buf)?;
         }
     }
-    println!(
-        "{count} connections, {round_trips} round trips in 5 s ({:.0}/s)",
-        round_trips as f64 / 5.0
-    );
+    println!("{count} connections, {round_trips} round trips in 5 s ({:.0}/s)", round_trips as f64 / 5.0);
     Ok(())
 }
 
@@ -105,14 +86,8 @@ fn drive(conn: &mut Conn, buf: &mut [u8]) -> io::Result<u64> {
         match conn.state {
             State::Connecting => return Ok(done),
             State::Sending { written } => match conn.socket.write(&MESSAGE[written..]) {
-                Ok(n) if written + n == MESSAGE.len() => {
-                    conn.state = State::Awaiting { received: 0 }
-                }
-                Ok(n) => {
-                    conn.state = State::Sending {
-                        written: written + n,
-                    }
-                }
+                Ok(n) if written + n == MESSAGE.len() => conn.state = State::Awaiting { received: 0 },
+                Ok(n) => conn.state = State::Sending { written: written + n },
                 // The send buffer is full: wait for the writable event.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(done),
                 // A signal interrupted the call: just try again.
@@ -126,11 +101,7 @@ fn drive(conn: &mut Conn, buf: &mut [u8]) -> io::Result<u64> {
                     done += 1;
                     conn.state = State::Sending { written: 0 };
                 }
-                Ok(n) => {
-                    conn.state = State::Awaiting {
-                        received: received + n,
-                    }
-                }
+                Ok(n) => conn.state = State::Awaiting { received: received + n },
                 // Nothing more to read for now: wait for the readable event.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(done),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -29,9 +29,7 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, String> {
                     .get(i..i + 2)
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        "\\x must be followed by two hex digits, as in \\x0a".to_string()
-                    })?;
+                    .ok_or_else(|| "\\x must be followed by two hex digits, as in \\x0a".to_string())?;
                 i += 2;
                 hex
             }

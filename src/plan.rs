@@ -76,8 +76,22 @@ pub struct Plan {
     pub duration: Duration,
     /// Total requests to complete, if bounded.
     pub requests: Option<u64>,
+    /// Unmeasured time before the measured `duration`.
+    pub warmup: Duration,
+    /// Open loop: the gap between a connection's intended sends (connections / rate).
+    /// `None` is closed loop.
+    pub send_interval: Option<Duration>,
+    /// Total requests per second asked for, in open loop.
+    pub rate: Option<f64>,
+    /// New connections per second in total, if limited.
+    pub connect_rate: Option<f64>,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
     /// The request bytes, shared by every connection (never copied per connection).
     pub message: Arc<[u8]>,
+    /// `pipeline` copies of `message` back to back, so a batch of requests goes out in
+    /// one `write` without being assembled per connection.
+    pub batch: Arc<[u8]>,
     /// How responses end.
     pub framing: Framing,
     /// Largest response accepted before it counts as `protocol`.
@@ -99,14 +113,42 @@ pub struct Plan {
 const FD_OVERHEAD: u64 = 64;
 
 impl Plan {
+    /// A plan with the command line's defaults against `targets`: 50 connections on
+    /// one thread for 10 s, `hello\n` with echo framing, closed loop. For tests and
+    /// library users; adjust the public fields as needed.
+    pub fn new(targets: Vec<SocketAddr>) -> Plan {
+        let message: Arc<[u8]> = Arc::from(&b"hello\n"[..]);
+        Plan {
+            targets,
+            connections: 50,
+            threads: 1,
+            duration: Duration::from_secs(10),
+            requests: None,
+            warmup: Duration::ZERO,
+            send_interval: None,
+            rate: None,
+            connect_rate: None,
+            pipeline: 1,
+            batch: message.clone(),
+            message,
+            framing: Framing::Echo,
+            max_response: 1 << 20,
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(5),
+            reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
+            progress: false,
+            json: None,
+        }
+    }
+
     /// Checks and resolves `args`. Also raises RLIMIT_NOFILE as far as allowed and
     /// fails if it is still too low for the connections asked for.
     pub fn from_args(args: &RunArgs) -> Result<Plan, PlanError> {
         if args.connections == 0 {
             return err("-c/--connections must be at least 1");
         }
-        let connections = usize::try_from(args.connections)
-            .map_err(|_| PlanError("-c/--connections is too large".into()))?;
+        let connections =
+            usize::try_from(args.connections).map_err(|_| PlanError("-c/--connections is too large".into()))?;
         let threads = match args.threads {
             Some(0) => return err("-t/--threads must be at least 1"),
             Some(t) => usize::try_from(t).unwrap_or(usize::MAX),
@@ -122,41 +164,50 @@ impl Plan {
         if args.connect_timeout.is_zero() || args.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
-        let message =
-            payload::unescape(&args.message).map_err(|e| PlanError(format!("-m: {e}")))?;
+        let message = payload::unescape(&args.message).map_err(|e| PlanError(format!("-m: {e}")))?;
         if message.is_empty() {
             return err("-m/--message must not be empty");
         }
-        let framing =
-            Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let rate = match args.rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => {
+                return err("-r/--rate must be a positive number of requests per second")
+            }
+            r => r,
+        };
+        if let Some(r) = args.connect_rate {
+            if !(r.is_finite() && r > 0.0) {
+                return err("--connect-rate must be a positive number of connections per second");
+            }
+        }
+        if args.pipeline == 0 || args.pipeline > 1024 {
+            return err("-P/--pipeline must be between 1 and 1024");
+        }
+        let pipeline = args.pipeline as usize;
+        let framing = Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
         let reconnect = if args.no_reconnect {
             None
         } else {
-            Some(
-                Backoff::parse(&args.reconnect_backoff)
-                    .map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?,
-            )
+            Some(Backoff::parse(&args.reconnect_backoff).map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?)
         };
         if let Some(path) = &args.json {
             check_output_path(path, "--json")?;
         }
-        let targets = args
-            .targets
-            .iter()
-            .map(|t| resolve(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let targets = args.targets.iter().map(|t| resolve(t)).collect::<Result<Vec<_>, _>>()?;
         // The built-in server runs in this process, so it needs an fd per connection too.
         let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
-        ensure_fd_limit(
-            args.connections.saturating_mul(fds_per_conn) + FD_OVERHEAD,
-            args.connections,
-        )?;
+        ensure_fd_limit(args.connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, args.connections)?;
         Ok(Plan {
             targets,
             connections,
             threads,
             duration: args.duration,
             requests: args.requests,
+            warmup: args.warmup,
+            send_interval: rate.map(|r| Duration::from_secs_f64(connections as f64 / r)),
+            rate,
+            connect_rate: args.connect_rate,
+            pipeline,
+            batch: message.repeat(pipeline).into(),
             message: message.into(),
             framing,
             max_response: 1 << 20,
@@ -175,20 +226,14 @@ pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
         return Ok(addr);
     }
     let Some((host, port)) = target.rsplit_once(':') else {
-        return err(format!(
-            "target '{target}' needs a port, as in {target}:7001"
-        ));
+        return err(format!("target '{target}' needs a port, as in {target}:7001"));
     };
     if host.is_empty() {
         return err(format!("target '{target}' has no host"));
     }
     match port.parse::<u32>() {
         Ok(p) if p <= 65535 => {}
-        Ok(_) => {
-            return err(format!(
-                "target '{target}': port {port} is out of range (1-65535)"
-            ))
-        }
+        Ok(_) => return err(format!("target '{target}': port {port} is out of range (1-65535)")),
         Err(_) => return err(format!("target '{target}': '{port}' is not a port number")),
     }
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -198,9 +243,7 @@ pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
             Some(addr) => Ok(addr),
             None => err(format!("target '{target}': host '{host}' has no address")),
         },
-        Err(e) => err(format!(
-            "target '{target}': cannot resolve host '{host}': {e}"
-        )),
+        Err(e) => err(format!("target '{target}': cannot resolve host '{host}': {e}")),
     }
 }
 
@@ -215,11 +258,7 @@ fn check_output_path(path: &std::path::Path, flag: &str) -> Result<(), PlanError
         _ => std::path::Path::new("."),
     };
     if !dir.is_dir() {
-        return err(format!(
-            "{flag} {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
+        return err(format!("{flag} {}: directory {} does not exist", path.display(), dir.display()));
     }
     if path.is_dir() {
         return err(format!("{flag} {}: is a directory", path.display()));
@@ -232,9 +271,8 @@ fn ensure_fd_limit(needed: u64, connections: u64) -> Result<(), PlanError> {
     // Best effort: raising can fail in a restricted sandbox, and the check below is
     // what decides.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let (soft, hard) = rlimit::Resource::NOFILE
-        .get()
-        .map_err(|e| PlanError(format!("cannot read the open-files limit: {e}")))?;
+    let (soft, hard) =
+        rlimit::Resource::NOFILE.get().map_err(|e| PlanError(format!("cannot read the open-files limit: {e}")))?;
     if soft < needed {
         return err(format!(
             "-c {connections} needs about {needed} file descriptors but the open-files limit is {soft} (hard limit {hard}); lower -c or raise the limit (ulimit -n)"
@@ -260,10 +298,7 @@ mod tests {
     #[test]
     fn a_single_backoff_value_is_fixed() {
         let b = Backoff::parse("50ms").unwrap();
-        assert_eq!(
-            (b.delay(1), b.delay(9)),
-            (Duration::from_millis(50), Duration::from_millis(50))
-        );
+        assert_eq!((b.delay(1), b.delay(9)), (Duration::from_millis(50), Duration::from_millis(50)));
         assert!(Backoff::parse("2s..1s").is_err());
         assert!(Backoff::parse("x..1s").is_err());
     }
@@ -274,17 +309,8 @@ mod tests {
         assert!(resolve("[::1]:7001").unwrap().is_ipv6());
         assert!(resolve("localhost:7001").is_ok());
         assert!(resolve("127.0.0.1").unwrap_err().0.contains("needs a port"));
-        assert!(resolve("127.0.0.1:70000")
-            .unwrap_err()
-            .0
-            .contains("out of range"));
-        assert!(resolve("127.0.0.1:http")
-            .unwrap_err()
-            .0
-            .contains("not a port"));
-        assert!(resolve("no-such-host.invalid:80")
-            .unwrap_err()
-            .0
-            .contains("cannot resolve"));
+        assert!(resolve("127.0.0.1:70000").unwrap_err().0.contains("out of range"));
+        assert!(resolve("127.0.0.1:http").unwrap_err().0.contains("not a port"));
+        assert!(resolve("no-such-host.invalid:80").unwrap_err().0.contains("cannot resolve"));
     }
 }

@@ -8,21 +8,10 @@ fn assert_usage_error(args: &[&str], needle: &str) {
     let out = loadmux().args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "{args:?} must print one line, got: {stderr}"
-    );
-    assert!(
-        stderr.contains(needle),
-        "{args:?}: expected '{needle}' in: {stderr}"
-    );
+    assert_eq!(stderr.lines().count(), 1, "{args:?} must print one line, got: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        out.stdout.is_empty(),
-        "nothing is run: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "nothing is run: {}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
@@ -67,27 +56,18 @@ fn a_bad_port_is_a_usage_error() {
 fn a_bad_message_or_framing_is_a_usage_error() {
     assert_usage_error(&["run", "127.0.0.1:1", "-m", "bad\\q"], "unknown escape");
     assert_usage_error(&["run", "127.0.0.1:1", "--expect", "telepathy"], "--expect");
-    assert_usage_error(
-        &["run", "127.0.0.1:1", "--reconnect-backoff", "2s..1s"],
-        "--reconnect-backoff",
-    );
+    assert_usage_error(&["run", "127.0.0.1:1", "--reconnect-backoff", "2s..1s"], "--reconnect-backoff");
 }
 
 #[test]
 fn more_connections_than_file_descriptors_fails_up_front() {
     // Far above any hard limit this machine allows.
-    assert_usage_error(
-        &["run", "127.0.0.1:1", "-c", "50000000"],
-        "file descriptors",
-    );
+    assert_usage_error(&["run", "127.0.0.1:1", "-c", "50000000"], "file descriptors");
 }
 
 #[test]
 fn an_unwritable_json_path_fails_before_the_run() {
-    assert_usage_error(
-        &["run", "127.0.0.1:1", "--json", "/nonexistent-dir/r.json"],
-        "/nonexistent-dir",
-    );
+    assert_usage_error(&["run", "127.0.0.1:1", "--json", "/nonexistent-dir/r.json"], "/nonexistent-dir");
 }
 
 #[test]

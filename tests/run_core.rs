@@ -11,46 +11,24 @@ fn a_thousand_connections_complete_echo_requests_without_errors() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out = loadmux()
-        .args([
-            "run",
-            &server.local_addr().to_string(),
-            "-c",
-            "1000",
-            "-t",
-            "2",
-            "-d",
-            "3s",
-            "-q",
-            "--json",
-        ])
+        .args(["run", &server.local_addr().to_string(), "-c", "1000", "-t", "2", "-d", "3s", "-q", "--json"])
         .arg(&json)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = read_json(&json);
     assert_schema1(&report);
     assert_eq!(count(&report, "/connections/established"), 1000);
     assert_eq!(count(&report, "/connections/max_open"), 1000);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     let completed = count(&report, "/requests/completed");
-    assert!(
-        completed > 1000,
-        "every connection should complete requests, got {completed}"
-    );
+    assert!(completed > 1000, "every connection should complete requests, got {completed}");
     assert_eq!(count(&report, "/latency_us/count"), completed);
     assert_eq!(count(&report, "/connect_latency_us/count"), 1000);
     // Echo: every byte sent came back, except requests cut off by the end of the run.
     let sent = count(&report, "/bytes/sent");
     let received = count(&report, "/bytes/received");
-    assert!(
-        sent - received <= 1000 * 6,
-        "sent {sent}, received {received}"
-    );
+    assert!(sent - received <= 1000 * 6, "sent {sent}, received {received}");
     assert_eq!(report["duration_s"], 3.0);
     assert_eq!(report["timeline"].as_array().unwrap().len(), 3);
     assert_eq!(server.stop().accepted, 1000, "the server saw every connection");
@@ -60,24 +38,11 @@ fn a_thousand_connections_complete_echo_requests_without_errors() {
 fn requests_flag_sends_and_completes_exactly_n() {
     let server = echo_server();
     let out = loadmux()
-        .args([
-            "run",
-            &server.local_addr().to_string(),
-            "-c",
-            "20",
-            "-n",
-            "5003",
-            "-d",
-            "20s",
-            "-q",
-            "--json",
-            "-",
-        ])
+        .args(["run", &server.local_addr().to_string(), "-c", "20", "-n", "5003", "-d", "20s", "-q", "--json", "-"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("stdout is the JSON report alone");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report alone");
     assert_eq!(count(&report, "/requests/sent"), 5003);
     assert_eq!(count(&report, "/requests/completed"), 5003);
     assert_eq!(count(&report, "/latency_us/count"), 5003);
@@ -92,20 +57,8 @@ fn refused_connections_count_connect_refused_and_the_run_still_reports() {
     let port = closed_port();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    let out = loadmux()
-        .args([
-            "run",
-            &port.to_string(),
-            "-c",
-            "5",
-            "-d",
-            "1s",
-            "-q",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
+    let out =
+        loadmux().args(["run", &port.to_string(), "-c", "5", "-d", "1s", "-q", "--json"]).arg(&json).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "errors are counted, not fatal");
     let report = read_json(&json);
     assert_schema1(&report);
@@ -124,18 +77,7 @@ fn a_server_that_never_answers_gives_response_timeouts() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out = loadmux()
-        .args([
-            "run",
-            &server.addr.to_string(),
-            "-c",
-            "4",
-            "-d",
-            "1500ms",
-            "--timeout",
-            "300ms",
-            "-q",
-            "--json",
-        ])
+        .args(["run", &server.addr.to_string(), "-c", "4", "-d", "1500ms", "--timeout", "300ms", "-q", "--json"])
         .arg(&json)
         .output()
         .unwrap();
@@ -145,10 +87,7 @@ fn a_server_that_never_answers_gives_response_timeouts() {
     // Each connection times out at 300 ms, reconnects after a backoff, times out again.
     assert!(timeouts >= 8, "response_timeout {timeouts}");
     assert_eq!(count(&report, "/requests/completed"), 0);
-    assert!(
-        count(&report, "/connections/attempted") >= 8,
-        "timed-out connections are reopened"
-    );
+    assert!(count(&report, "/connections/attempted") >= 8, "timed-out connections are reopened");
 }
 
 #[test]
@@ -157,29 +96,14 @@ fn a_server_closing_mid_run_causes_eof_errors_and_reconnects() {
     let addr = closing_echo_server(5 * 6);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    let out = loadmux()
-        .args([
-            "run",
-            &addr.to_string(),
-            "-c",
-            "4",
-            "-d",
-            "1s",
-            "-q",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
+    let out =
+        loadmux().args(["run", &addr.to_string(), "-c", "4", "-d", "1s", "-q", "--json"]).arg(&json).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let report = read_json(&json);
     let eof = count(&report, "/errors/by_kind/eof");
     let attempted = count(&report, "/connections/attempted");
     assert!(eof >= 4, "eof {eof}");
-    assert!(
-        attempted > 4,
-        "closed connections are reopened: {attempted} attempts"
-    );
+    assert!(attempted > 4, "closed connections are reopened: {attempted} attempts");
     assert!(count(&report, "/requests/completed") >= 5 * 4);
     assert_eq!(count(&report, "/errors/total"), eof, "only eof: {report}");
 }
@@ -189,28 +113,14 @@ fn no_reconnect_leaves_failed_connections_closed_and_ends_the_run() {
     let port = closed_port();
     let started = Instant::now();
     let out = loadmux()
-        .args([
-            "run",
-            &port.to_string(),
-            "-c",
-            "3",
-            "-d",
-            "10s",
-            "-q",
-            "--no-reconnect",
-            "--json",
-            "-",
-        ])
+        .args(["run", &port.to_string(), "-c", "3", "-d", "10s", "-q", "--no-reconnect", "--json", "-"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(count(&report, "/connections/attempted"), 3);
     assert_eq!(report["stopped_by"], "all_closed");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the run ends once every connection is closed"
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "the run ends once every connection is closed");
 }
 
 #[test]
@@ -219,16 +129,7 @@ fn sigint_stops_the_run_and_writes_a_complete_report() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let mut child = loadmux()
-        .args([
-            "run",
-            &server.local_addr().to_string(),
-            "-c",
-            "50",
-            "-d",
-            "60s",
-            "-q",
-            "--json",
-        ])
+        .args(["run", &server.local_addr().to_string(), "-c", "50", "-d", "60s", "-q", "--json"])
         .arg(&json)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -238,20 +139,13 @@ fn sigint_stops_the_run_and_writes_a_complete_report() {
     // SAFETY: kill(2) on the pid of the child we just spawned.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait().unwrap();
-    assert!(
-        signalled.elapsed() < Duration::from_millis(1500),
-        "stopped in {:?}",
-        signalled.elapsed()
-    );
+    assert!(signalled.elapsed() < Duration::from_millis(1500), "stopped in {:?}", signalled.elapsed());
     assert_eq!(status.code(), Some(130));
     let report = read_json(&json);
     assert_schema1(&report);
     assert_eq!(report["stopped_by"], "sigint");
     let secs = report["duration_s"].as_f64().unwrap();
-    assert!(
-        (1.2..3.0).contains(&secs),
-        "the report covers the time actually run: {secs}"
-    );
+    assert!((1.2..3.0).contains(&secs), "the report covers the time actually run: {secs}");
     assert!(count(&report, "/requests/completed") > 0);
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
@@ -265,16 +159,7 @@ fn sigterm_exits_143_with_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let mut child = loadmux()
-        .args([
-            "run",
-            &server.local_addr().to_string(),
-            "-c",
-            "5",
-            "-d",
-            "60s",
-            "-q",
-            "--json",
-        ])
+        .args(["run", &server.local_addr().to_string(), "-c", "5", "-d", "60s", "-q", "--json"])
         .arg(&json)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -289,16 +174,10 @@ fn sigterm_exits_143_with_a_report() {
 
 #[test]
 fn with_no_target_the_built_in_echo_server_is_loaded() {
-    let out = loadmux()
-        .args(["run", "-d", "2s", "-c", "10", "--json", "-"])
-        .output()
-        .unwrap();
+    let out = loadmux().args(["run", "-d", "2s", "-c", "10", "--json", "-"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("built-in echo server on 127.0.0.1:"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("built-in echo server on 127.0.0.1:"), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_schema1(&report);
     assert_eq!(count(&report, "/errors/total"), 0);
@@ -309,23 +188,10 @@ fn with_no_target_the_built_in_echo_server_is_loaded() {
 fn the_live_line_prints_once_a_second_unless_quiet() {
     let server = echo_server();
     let addr = server.local_addr().to_string();
-    let loud = loadmux()
-        .args(["run", &addr, "-c", "2", "-d", "2s"])
-        .output()
-        .unwrap();
-    let lines = String::from_utf8_lossy(&loud.stderr)
-        .lines()
-        .filter(|l| l.contains("req/s"))
-        .count();
+    let loud = loadmux().args(["run", &addr, "-c", "2", "-d", "2s"]).output().unwrap();
+    let lines = String::from_utf8_lossy(&loud.stderr).lines().filter(|l| l.contains("req/s")).count();
     assert_eq!(lines, 2, "{}", String::from_utf8_lossy(&loud.stderr));
-    let quiet = loadmux()
-        .args(["run", &addr, "-c", "2", "-d", "1s", "-q"])
-        .output()
-        .unwrap();
-    assert!(
-        quiet.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&quiet.stderr)
-    );
+    let quiet = loadmux().args(["run", &addr, "-c", "2", "-d", "1s", "-q"]).output().unwrap();
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
     let _ = server.stop();
 }

@@ -48,8 +48,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         return Err(format!("'{text}' is not a duration (try 10s, 250ms or 1m)"));
     }
-    humantime::parse_duration(text)
-        .map_err(|_| format!("'{text}' is not a duration (try 10s, 250ms or 1m)"))
+    humantime::parse_duration(text).map_err(|_| format!("'{text}' is not a duration (try 10s, 250ms or 1m)"))
 }
 
 /// Prints a clap error the loadmux way and returns the exit code: help and version go
@@ -89,10 +88,7 @@ pub fn run_command(args: RunArgs) -> i32 {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         match server::start(ServerConfig::echo(listen)) {
             Ok(handle) => {
-                eprintln!(
-                    "loadmux: no target given: loading the built-in echo server on {}",
-                    handle.local_addr()
-                );
+                eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
                 plan.targets.push(handle.local_addr());
                 Some(handle)
             }

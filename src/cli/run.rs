@@ -34,6 +34,27 @@ pub struct RunArgs {
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
 
+    /// Open loop: send R requests per second in total, on a fixed schedule, and
+    /// measure latency from each request's intended send time (wrk2's correction for
+    /// coordinated omission). Without it, each connection sends as fast as responses
+    /// come back (closed loop).
+    #[arg(short = 'r', long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// Requests in flight per connection (pipelining).
+    #[arg(short = 'P', long, default_value_t = 1, value_name = "N")]
+    pub pipeline: u32,
+
+    /// Open at most R new connections per second in total [default: as fast as the
+    /// server accepts, with at most 256 connects in flight per thread].
+    #[arg(long, value_name = "R")]
+    pub connect_rate: Option<f64>,
+
+    /// Run this long before measuring: traffic flows but is left out of the summary
+    /// (the timeline keeps it, marked ramp or warmup).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
     /// The message each request sends. Escapes: \r \n \t \0 \\ \xNN.
     #[arg(short = 'm', long, default_value = "hello\\n")]
     pub message: String,

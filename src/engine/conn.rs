@@ -1,25 +1,34 @@
 //! One TCP connection's state machine.
 //!
 //! ```text
-//!          ┌──────────── reconnect (backoff) ◄─────────────────────┐
-//!          ▼                                                        │
-//! Queued ─► Connecting ──writable, no SO_ERROR──► Sending ──all written──► Awaiting
-//!              │ timeout / refused                  ▲   │ WouldBlock:        │ response complete:
-//!              ▼                                    │   ▼ wait writable      │ send the next one
-//!           Backoff ◄─── error / EOF / timeout ─────┴───┴────────────────────┘
-//!              │ (no reconnect)
-//!              ▼
-//!           Closed                 Parked: open, with no request left to send (-n reached)
+//!          ┌──────────── reconnect (backoff) ◄──────────────┐
+//!          ▼                                                 │
+//! Queued ─► Connecting ──writable, no SO_ERROR──► Open ──error / EOF / timeout
+//!              │ timeout / refused                            (no reconnect: Closed)
+//!              └──────────────────────────────────────────────┘
+//! ```
+//!
+//! An `Open` connection has two sides that run at the same time, as TCP's do:
+//!
+//! ```text
+//! send side (Sender):  Ready ──requests due──► Writing ──all written──► Ready
+//!                        │  ▲                    │ WouldBlock: wait for writable
+//!                        │  └── next send due ── Paced (open loop: next send in the future)
+//!                        └── budget spent ──► Spent
+//!
+//! receive side:        in_flight: the requests written and not yet answered, oldest
+//!                      first; each response completes the oldest one.
 //! ```
 //!
 //! The socket is registered once for READABLE | WRITABLE, edge-triggered, and never
 //! re-registered: a request costs no `epoll_ctl`. Which events matter is derived from
-//! the state (`Sending` cares about writable, every open state about readable), so
-//! interest never has to be tracked beside the state.
+//! the state (only `Writing` cares about writable), so interest is never tracked
+//! beside the state.
 //!
-//! Time is always an argument (`now`): nothing here reads the clock, so every
+//! Time is always an argument (`ctx.now`): nothing here reads the clock, so every
 //! transition is unit-tested with synthetic instants and a scripted socket.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,21 +72,8 @@ pub enum State {
         /// When `connect()` was called (connect latency starts here).
         since: Instant,
     },
-    /// Writing a request; `written` bytes are out. Responses are read meanwhile, so a
-    /// server that echoes while we write can never deadlock us.
-    Sending {
-        /// Bytes of the request written so far.
-        written: usize,
-        /// When the request's first byte was due to go out (latency starts here).
-        sent_at: Instant,
-    },
-    /// The whole request is written; waiting for its response.
-    Awaiting {
-        /// When the request's first byte was due to go out.
-        sent_at: Instant,
-    },
-    /// Open, with no request left to send (the `-n` budget is spent).
-    Parked,
+    /// Established: requests go out ([`Sender`]) and responses come back.
+    Open,
     /// Closed for good (`--no-reconnect`, or the run is over).
     Closed,
 }
@@ -89,25 +85,42 @@ impl State {
             State::Queued => "Queued",
             State::Backoff { .. } => "Backoff",
             State::Connecting { .. } => "Connecting",
-            State::Sending { .. } => "Sending",
-            State::Awaiting { .. } => "Awaiting",
-            State::Parked => "Parked",
+            State::Open => "Open",
             State::Closed => "Closed",
         }
     }
+}
 
-    /// True while a TCP connection is established.
-    pub fn is_established(&self) -> bool {
-        matches!(
-            self,
-            State::Sending { .. } | State::Awaiting { .. } | State::Parked
-        )
-    }
+/// The send side of an open connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// Free to start requests, as far as the pipeline has room.
+    Ready,
+    /// A batch of requests is going out: bytes `done..len` of `Plan::batch` remain.
+    Writing {
+        /// Bytes of the batch written so far.
+        done: usize,
+        /// Length of the batch.
+        len: usize,
+    },
+    /// Open loop: the next request is due at `at`.
+    Paced {
+        /// Intended send time of the next request.
+        at: Instant,
+    },
+    /// The `-n` budget is spent: nothing more to send.
+    Spent,
+}
 
-    /// True while a request is out and its response is due.
-    pub fn request_in_flight(&self) -> bool {
-        matches!(self, State::Sending { .. } | State::Awaiting { .. })
-    }
+/// A request written and not yet answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct InFlight {
+    /// When it should have gone out (open loop's schedule; the send time otherwise).
+    intended: Instant,
+    /// When its write started.
+    sent: Instant,
+    /// Whether a byte of its response has arrived yet.
+    first_byte: bool,
 }
 
 /// What the worker must do for a connection after a handler ran.
@@ -145,11 +158,11 @@ impl Budget {
         }
     }
 
-    /// Returns a request whose response will never come (its connection died), so
-    /// that `-n N` still completes N.
-    pub fn give_back(&mut self) {
-        if let Some(n) = &mut self.remaining {
-            *n += 1;
+    /// Returns `n` requests whose responses will never come (their connection died),
+    /// so that `-n N` still completes N.
+    pub fn give_back(&mut self, n: u64) {
+        if let Some(left) = &mut self.remaining {
+            *left += n;
         }
     }
 }
@@ -158,7 +171,7 @@ impl Budget {
 pub struct Ctx<'a> {
     /// The current time, read once per event by the worker.
     pub now: Instant,
-    /// The run's settings: message, framing, timeouts, reconnect policy.
+    /// The run's settings: message, framing, timeouts, reconnect policy, pacing.
     pub plan: &'a Plan,
     /// This worker's statistics.
     pub stats: &'a mut WorkerStats,
@@ -178,21 +191,29 @@ pub struct Conn<S> {
     pub target: SocketAddr,
     socket: Option<S>,
     state: State,
+    sender: Sender,
+    in_flight: VecDeque<InFlight>,
     decoder: Decoder,
+    /// Open loop: intended send time of this connection's next request.
+    next_send: Instant,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
 }
 
 impl<S: Transport> Conn<S> {
-    /// A connection slot waiting for its first connect.
-    pub fn new(id: u64, token: usize, target: SocketAddr) -> Self {
+    /// A connection slot waiting for its first connect. In open loop, `first_send` is
+    /// its first intended send time (staggered across connections by the worker).
+    pub fn new(id: u64, token: usize, target: SocketAddr, first_send: Instant) -> Self {
         Conn {
             id,
             token,
             target,
             socket: None,
             state: State::Queued,
+            sender: Sender::Ready,
+            in_flight: VecDeque::new(),
             decoder: Decoder::default(),
+            next_send: first_send,
             failures: 0,
         }
     }
@@ -202,31 +223,44 @@ impl<S: Transport> Conn<S> {
         self.state
     }
 
-    /// The socket, while there is one (for registration with the poller).
+    /// The send side's state (meaningful while `Open`).
+    pub fn sender(&self) -> Sender {
+        self.sender
+    }
+
+    /// Requests written and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The socket, while there is one.
     pub fn socket_mut(&mut self) -> Option<&mut S> {
         self.socket.as_mut()
     }
 
-    /// When this connection next needs the worker even without an event.
+    /// When this connection next needs the worker even without an event: the earliest
+    /// of its connect deadline, backoff end, oldest response deadline, next paced send.
     pub fn deadline(&self, plan: &Plan) -> Option<Instant> {
         match self.state {
             State::Backoff { until } => Some(until),
             State::Connecting { since } => Some(since + plan.connect_timeout),
-            State::Sending { sent_at, .. } | State::Awaiting { sent_at } => {
-                Some(sent_at + plan.response_timeout)
+            State::Open => {
+                let response = self.in_flight.front().map(|r| r.sent + plan.response_timeout);
+                let paced = match self.sender {
+                    Sender::Paced { at } => Some(at),
+                    _ => None,
+                };
+                match (response, paced) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
-            State::Queued | State::Parked | State::Closed => None,
+            State::Queued | State::Closed => None,
         }
     }
 
     fn set_state(&mut self, next: State) {
-        trace!(
-            "conn {} token {}: {} -> {}",
-            self.id,
-            self.token,
-            self.state.name(),
-            next.name()
-        );
+        trace!("conn {} token {}: {} -> {}", self.id, self.token, self.state.name(), next.name());
         self.state = next;
     }
 
@@ -243,13 +277,7 @@ impl<S: Transport> Conn<S> {
     }
 
     /// A readiness event for this connection. `scratch` is the worker's read buffer.
-    pub fn on_event(
-        &mut self,
-        readable: bool,
-        writable: bool,
-        scratch: &mut [u8],
-        ctx: &mut Ctx,
-    ) -> After {
+    pub fn on_event(&mut self, readable: bool, writable: bool, scratch: &mut [u8], ctx: &mut Ctx) -> After {
         trace!(
             "conn {} token {}: event readable={readable} writable={writable} in {}",
             self.id,
@@ -258,15 +286,19 @@ impl<S: Transport> Conn<S> {
         );
         match self.state {
             State::Connecting { since } => self.socket_connected(since, scratch, ctx),
-            State::Sending { .. } | State::Awaiting { .. } | State::Parked => {
-                // Read first: it may complete a response and start the next request,
-                // whose write then goes out in this same pass.
+            State::Open => {
+                // The writable edge only means something for a write that was already
+                // blocked: a batch the read below starts has just been tried, and
+                // trying again would only return WouldBlock.
+                let was_blocked = matches!(self.sender, Sender::Writing { .. });
+                // Read first: completed responses make room for the next requests,
+                // which then go out in one write.
                 if readable {
                     if let After::Queue = self.socket_readable(scratch, ctx) {
                         return After::Queue;
                     }
                 }
-                if writable && matches!(self.state, State::Sending { .. }) {
+                if writable && was_blocked && self.state == State::Open {
                     return self.socket_writable(ctx);
                 }
                 After::Nothing
@@ -278,29 +310,27 @@ impl<S: Transport> Conn<S> {
 
     /// The deadline from [`deadline`](Self::deadline) may have passed.
     pub fn on_deadline(&mut self, ctx: &mut Ctx) -> After {
-        match self.deadline(ctx.plan) {
-            Some(at) if at <= ctx.now => {}
-            _ => return After::Nothing,
-        }
+        let now = ctx.now;
         match self.state {
-            State::Backoff { .. } => {
+            State::Backoff { until } if until <= now => {
                 self.set_state(State::Queued);
                 After::Queue
             }
-            State::Connecting { .. } => {
+            State::Connecting { since } if since + ctx.plan.connect_timeout <= now => {
                 ctx.stats.counters.conns_failed += 1;
-                self.fail(
-                    ErrorKind::ConnectTimeout,
-                    &"no handshake within --connect-timeout",
-                    ctx,
-                )
+                self.fail(ErrorKind::ConnectTimeout, &"no handshake within --connect-timeout", ctx)
             }
-            State::Sending { .. } | State::Awaiting { .. } => self.fail(
-                ErrorKind::ResponseTimeout,
-                &"no response within --timeout",
-                ctx,
-            ),
-            State::Queued | State::Parked | State::Closed => After::Nothing,
+            State::Open => {
+                if self.in_flight.front().is_some_and(|r| r.sent + ctx.plan.response_timeout <= now) {
+                    return self.fail(ErrorKind::ResponseTimeout, &"no response within --timeout", ctx);
+                }
+                if matches!(self.sender, Sender::Paced { at } if at <= now) {
+                    self.sender = Sender::Ready;
+                    return self.send_requests(ctx);
+                }
+                After::Nothing
+            }
+            _ => After::Nothing,
         }
     }
 
@@ -314,9 +344,7 @@ impl<S: Transport> Conn<S> {
 
     /// First event after `connect()`: did the handshake finish, and how?
     fn socket_connected(&mut self, since: Instant, scratch: &mut [u8], ctx: &mut Ctx) -> After {
-        let Some(socket) = self.socket.as_ref() else {
-            return After::Nothing;
-        };
+        let Some(socket) = self.socket.as_ref() else { return After::Nothing };
         // A failed connect parks its errno in SO_ERROR and reports the socket ready.
         match socket.take_error() {
             Ok(Some(err)) | Err(err) => return self.connect_failed(&err, ctx),
@@ -331,69 +359,91 @@ impl<S: Transport> Conn<S> {
             Err(e) => return self.connect_failed(&e, ctx),
         }
         ctx.stats.conn_opened();
-        ctx.stats
-            .connect_latency
-            .record(micros(ctx.now.saturating_duration_since(since)));
-        debug!(
-            "conn {} token {}: connected to {}",
-            self.id, self.token, self.target
-        );
-        let after = self.start_request(ctx);
+        ctx.stats.connect_latency.record(micros(ctx.now.saturating_duration_since(since)));
+        debug!("conn {} token {}: connected to {}", self.id, self.token, self.target);
+        self.set_state(State::Open);
+        self.sender = Sender::Ready;
+        // Open loop: sends that fell due while this connection was down were never
+        // made; the schedule resumes now rather than bursting to catch up.
+        self.next_send = self.next_send.max(ctx.now);
+        let after = self.send_requests(ctx);
         // Bytes may already be waiting (a server that greets first). Edge-triggered:
         // this was our one notification for them, so read now.
-        if after == After::Nothing && self.state.is_established() {
+        if after == After::Nothing && self.state == State::Open {
             return self.socket_readable(scratch, ctx);
         }
         after
     }
 
-    /// Starts the next request if the budget allows, and writes as much as fits.
-    fn start_request(&mut self, ctx: &mut Ctx) -> After {
-        if !ctx.budget.take() {
-            self.set_state(State::Parked);
+    /// Starts as many requests as are due and fit in the pipeline, and writes them
+    /// in one batch.
+    fn send_requests(&mut self, ctx: &mut Ctx) -> After {
+        if matches!(self.sender, Sender::Writing { .. } | Sender::Spent) {
             return After::Nothing;
         }
-        ctx.stats.counters.requests_sent += 1;
-        self.set_state(State::Sending {
-            written: 0,
-            sent_at: ctx.now,
-        });
+        let now = ctx.now;
+        let mut batch = 0;
+        let mut idle = Sender::Ready;
+        while self.in_flight.len() < ctx.plan.pipeline {
+            let intended = match ctx.plan.send_interval {
+                None => now,
+                Some(_) if self.next_send > now => {
+                    idle = Sender::Paced { at: self.next_send };
+                    break;
+                }
+                Some(gap) => {
+                    // wrk2's rule: a late request keeps its place in the schedule and
+                    // its latency counts from there, so a stall is not hidden.
+                    let at = self.next_send;
+                    self.next_send += gap;
+                    at
+                }
+            };
+            if !ctx.budget.take() {
+                if let Some(gap) = ctx.plan.send_interval {
+                    self.next_send -= gap;
+                }
+                idle = Sender::Spent;
+                break;
+            }
+            self.in_flight.push_back(InFlight { intended, sent: now, first_byte: false });
+            batch += 1;
+        }
+        if batch == 0 {
+            self.sender = idle;
+            return After::Nothing;
+        }
+        ctx.stats.counters.requests_sent += batch as u64;
+        self.sender = Sender::Writing { done: 0, len: batch * ctx.plan.message.len() };
         self.socket_writable(ctx)
     }
 
-    /// Writes the rest of the current request, until it is all out or the socket's
-    /// send buffer is full.
+    /// Writes the rest of the current batch, until it is all out or the socket's send
+    /// buffer is full.
     fn socket_writable(&mut self, ctx: &mut Ctx) -> After {
-        let State::Sending {
-            mut written,
-            sent_at,
-        } = self.state
-        else {
-            return After::Nothing;
-        };
-        let message = &ctx.plan.message[..];
-        let Some(socket) = self.socket.as_mut() else {
-            return After::Nothing;
-        };
+        let Sender::Writing { mut done, len } = self.sender else { return After::Nothing };
+        let batch = &ctx.plan.batch[..len];
+        let Some(socket) = self.socket.as_mut() else { return After::Nothing };
         loop {
-            match socket.write(&message[written..]) {
+            match socket.write(&batch[done..]) {
                 // A zero-byte write of a non-empty buffer: the socket cannot take data.
                 Ok(0) => return self.fail(ErrorKind::Other, &"write returned 0 bytes", ctx),
                 Ok(n) => {
                     ctx.stats.counters.bytes_sent += n as u64;
-                    written += n;
-                    if written == message.len() {
-                        self.set_state(State::Awaiting { sent_at });
-                        return After::Nothing;
+                    done += n;
+                    if done == len {
+                        // All out: more requests may be due (open loop, pipeline room).
+                        self.sender = Sender::Ready;
+                        return self.send_requests(ctx);
                     }
                     // A partial write means the send buffer is full: another write now
                     // would only return WouldBlock. The writable edge will wake us.
-                    self.state = State::Sending { written, sent_at };
+                    self.sender = Sender::Writing { done, len };
                     return After::Nothing;
                 }
                 // Send buffer full: the writable edge will bring us back.
                 Err(e) if would_block(&e) => {
-                    self.state = State::Sending { written, sent_at };
+                    self.sender = Sender::Writing { done, len };
                     return After::Nothing;
                 }
                 // A signal interrupted the call before anything was written: retry.
@@ -403,12 +453,11 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Reads everything the socket has, feeding it to the framing decoder.
+    /// Reads everything the socket has, feeding it to the framing decoder, then sends
+    /// the requests that the completed responses made room for, in one write.
     fn socket_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> After {
         loop {
-            let Some(socket) = self.socket.as_mut() else {
-                return After::Nothing;
-            };
+            let Some(socket) = self.socket.as_mut() else { return After::Nothing };
             match socket.read(scratch) {
                 // EOF: the peer closed its side.
                 Ok(0) => return self.peer_closed(ctx),
@@ -421,11 +470,11 @@ impl<S: Transport> Conn<S> {
                     // extra read that would only return WouldBlock. New data brings a
                     // new edge, so nothing is missed.
                     if n < scratch.len() {
-                        return After::Nothing;
+                        return self.send_requests(ctx);
                     }
                 }
                 // Drained: the next readable edge will bring us back.
-                Err(e) if would_block(&e) => return After::Nothing,
+                Err(e) if would_block(&e) => return self.send_requests(ctx),
                 // A signal interrupted the call before anything was read: retry.
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return self.fail(ErrorKind::from_io_error(&e), &e, ctx),
@@ -437,35 +486,23 @@ impl<S: Transport> Conn<S> {
     /// hold. Returns `Some` when the connection ended (stop reading).
     fn consume(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Option<After> {
         while !input.is_empty() {
-            let sent_at = match self.state {
-                State::Sending { sent_at, .. } | State::Awaiting { sent_at } => sent_at,
-                _ => {
-                    let detail = format!("{} unrequested bytes", input.len());
-                    return Some(self.fail(ErrorKind::Protocol, &detail, ctx));
-                }
+            let Some(oldest) = self.in_flight.front_mut() else {
+                let detail = format!("{} bytes arrived with no request outstanding", input.len());
+                return Some(self.fail(ErrorKind::Protocol, &detail, ctx));
             };
-            let step = self.decoder.feed(
-                &ctx.plan.framing,
-                input,
-                &ctx.plan.message,
-                ctx.plan.max_response,
-            );
+            if !oldest.first_byte {
+                oldest.first_byte = true;
+                ctx.stats.first_byte.record(micros(ctx.now.saturating_duration_since(oldest.sent)));
+            }
+            let step = self.decoder.feed(&ctx.plan.framing, input, &ctx.plan.message, ctx.plan.max_response);
             match step {
                 Err(e) => return Some(self.fail(ErrorKind::Protocol, &e, ctx)),
                 Ok(Step::NeedMore) => return None,
                 Ok(Step::Complete { consumed, response }) => {
                     input = &input[consumed.min(input.len())..];
-                    if matches!(self.state, State::Sending { .. }) {
-                        let detail = "response completed before its request was fully written";
-                        return Some(self.fail(ErrorKind::Protocol, &detail, ctx));
-                    }
-                    self.response_complete(sent_at, ctx);
+                    self.response_complete(ctx);
                     if response.close {
                         return Some(self.close_cleanly(ctx));
-                    }
-                    let after = self.start_request(ctx);
-                    if after != After::Nothing || !self.state.is_established() {
-                        return Some(after);
                     }
                 }
             }
@@ -473,18 +510,19 @@ impl<S: Transport> Conn<S> {
         None
     }
 
-    /// Books a complete response.
-    fn response_complete(&mut self, sent_at: Instant, ctx: &mut Ctx) {
-        ctx.stats.counters.requests_completed += 1;
-        ctx.stats
-            .latency
-            .record(micros(ctx.now.saturating_duration_since(sent_at)));
+    /// Books the oldest request's complete response.
+    fn response_complete(&mut self, ctx: &mut Ctx) {
+        let Some(done) = self.in_flight.pop_front() else { return };
+        let stats = &mut *ctx.stats;
+        stats.counters.requests_completed += 1;
+        stats.latency.record(micros(ctx.now.saturating_duration_since(done.intended)));
+        stats.latency_uncorrected.record(micros(ctx.now.saturating_duration_since(done.sent)));
         self.failures = 0;
     }
 
     /// The peer closed its side: an error if a response was due, else a clean close.
     fn peer_closed(&mut self, ctx: &mut Ctx) -> After {
-        if self.state.request_in_flight() {
+        if !self.in_flight.is_empty() {
             return self.fail(ErrorKind::Eof, &"peer closed while a response was due", ctx);
         }
         self.close_cleanly(ctx)
@@ -492,10 +530,7 @@ impl<S: Transport> Conn<S> {
 
     /// Closes without an error (the peer said it would close) and reconnects at once.
     fn close_cleanly(&mut self, ctx: &mut Ctx) -> After {
-        debug!(
-            "conn {} token {}: closed by {}",
-            self.id, self.token, self.target
-        );
+        debug!("conn {} token {}: closed by {}", self.id, self.token, self.target);
         self.drop_socket(ctx);
         if ctx.plan.reconnect.is_some() {
             self.set_state(State::Queued);
@@ -508,13 +543,7 @@ impl<S: Transport> Conn<S> {
 
     /// Ends the connection with one counted error, then backs off or closes for good.
     fn fail(&mut self, kind: ErrorKind, detail: &dyn std::fmt::Display, ctx: &mut Ctx) -> After {
-        debug!(
-            "conn {} token {} peer {}: {} ({detail})",
-            self.id,
-            self.token,
-            self.target,
-            kind.name()
-        );
+        debug!("conn {} token {} peer {}: {} ({detail})", self.id, self.token, self.target, kind.name());
         ctx.stats.error(kind);
         self.drop_socket(ctx);
         self.failures = self.failures.saturating_add(1);
@@ -528,15 +557,15 @@ impl<S: Transport> Conn<S> {
         After::Nothing
     }
 
-    /// Closes the socket and forgets the partial response. A request still in flight
-    /// will never complete, so its budget is returned.
+    /// Closes the socket and forgets the partial response. Requests still in flight
+    /// will never complete, so their budget is returned.
     fn drop_socket(&mut self, ctx: &mut Ctx) {
-        if self.state.is_established() {
+        if self.state == State::Open {
             ctx.stats.conn_closed();
         }
-        if self.state.request_in_flight() {
-            ctx.budget.give_back();
-        }
+        ctx.budget.give_back(self.in_flight.len() as u64);
+        self.in_flight.clear();
+        self.sender = Sender::Ready;
         // Dropping the mio stream closes the fd, which also removes it from epoll.
         self.socket = None;
         self.decoder.reset();

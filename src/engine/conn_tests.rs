@@ -2,10 +2,8 @@
 //! instants, and checks the transition and what was counted. No sockets, no sleeps.
 
 use super::*;
-use crate::framing::Framing;
 use crate::plan::Backoff;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// A socket whose every call is scripted.
 #[derive(Default)]
@@ -67,24 +65,16 @@ impl Transport for FakeSocket {
 }
 
 fn plan() -> Plan {
-    Plan {
-        targets: vec!["127.0.0.1:7001".parse().unwrap()],
-        connections: 1,
-        threads: 1,
-        duration: Duration::from_secs(10),
-        requests: None,
-        message: Arc::from(&b"hello\n"[..]),
-        framing: Framing::Echo,
-        max_response: 1 << 20,
-        connect_timeout: Duration::from_secs(3),
-        response_timeout: Duration::from_secs(5),
-        reconnect: Some(Backoff {
-            min: Duration::from_millis(10),
-            max: Duration::from_secs(1),
-        }),
-        progress: false,
-        json: None,
-    }
+    let mut plan = Plan::new(vec!["127.0.0.1:7001".parse().unwrap()]);
+    plan.connections = 1;
+    plan.reconnect = Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) });
+    plan
+}
+
+/// Sets the pipeline depth (and the batch buffer that goes with it).
+fn pipelined(plan: &mut Plan, depth: usize) {
+    plan.pipeline = depth;
+    plan.batch = plan.message.repeat(depth).into();
 }
 
 /// Everything one test needs: the plan, stats, budget, a clock and a scratch buffer.
@@ -108,22 +98,12 @@ impl Rig {
     }
 
     fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
-        let mut ctx = Ctx {
-            now: self.now,
-            plan: &self.plan,
-            stats: &mut self.stats,
-            budget: &mut self.budget,
-        };
+        let mut ctx = Ctx { now: self.now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
         conn.on_event(readable, writable, &mut self.scratch, &mut ctx)
     }
 
     fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
-        let mut ctx = Ctx {
-            now: self.now,
-            plan: &self.plan,
-            stats: &mut self.stats,
-            budget: &mut self.budget,
-        };
+        let mut ctx = Ctx { now: self.now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
         conn.on_deadline(&mut ctx)
     }
 
@@ -133,14 +113,8 @@ impl Rig {
 
     /// A connection that has just completed its handshake and written its first request.
     fn established(&mut self) -> Conn<FakeSocket> {
-        let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
-        conn.connecting(
-            FakeSocket {
-                connected: true,
-                ..Default::default()
-            },
-            self.now,
-        );
+        let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), self.now);
+        conn.connecting(FakeSocket { connected: true, ..Default::default() }, self.now);
         self.advance(1);
         assert_eq!(self.event(&mut conn, false, true), After::Nothing);
         conn
@@ -155,38 +129,24 @@ fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
 fn connect_completes_on_writable_and_sends_the_first_request() {
     let mut rig = Rig::new();
     let mut conn = rig.established();
-    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    assert_eq!((conn.state(), conn.sender(), conn.in_flight()), (State::Open, Sender::Ready, 1));
     assert_eq!(socket(&mut conn).written, b"hello\n");
     assert_eq!(rig.stats.counters.conns_established, 1);
     assert_eq!(rig.stats.counters.requests_sent, 1);
     assert_eq!(rig.stats.connect_latency.count(), 1);
-    assert!(
-        rig.stats.connect_latency.max() >= 1000,
-        "connect latency is ~1 ms"
-    );
+    assert!(rig.stats.connect_latency.max() >= 1000, "connect latency is ~1 ms");
 }
 
 #[test]
 fn refused_connect_counts_connect_refused_and_backs_off() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
-    conn.connecting(
-        FakeSocket {
-            so_error: Some(libc::ECONNREFUSED),
-            ..Default::default()
-        },
-        rig.now,
-    );
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    conn.connecting(FakeSocket { so_error: Some(libc::ECONNREFUSED), ..Default::default() }, rig.now);
     assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectRefused), 1);
     assert_eq!(rig.stats.counters.conns_failed, 1);
     assert_eq!(rig.stats.open, 0);
-    assert_eq!(
-        conn.state(),
-        State::Backoff {
-            until: rig.now + Duration::from_millis(10)
-        }
-    );
+    assert_eq!(conn.state(), State::Backoff { until: rig.now + Duration::from_millis(10) });
     // The backoff ends in the connect queue.
     rig.advance(10);
     assert_eq!(rig.deadline(&mut conn), After::Queue);
@@ -196,29 +156,18 @@ fn refused_connect_counts_connect_refused_and_backs_off() {
 #[test]
 fn backoff_doubles_with_each_failure_in_a_row() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
     for expected_ms in [10, 20, 40] {
-        conn.connecting(
-            FakeSocket {
-                so_error: Some(libc::ECONNREFUSED),
-                ..Default::default()
-            },
-            rig.now,
-        );
+        conn.connecting(FakeSocket { so_error: Some(libc::ECONNREFUSED), ..Default::default() }, rig.now);
         let _ = rig.event(&mut conn, false, true);
-        assert_eq!(
-            conn.state(),
-            State::Backoff {
-                until: rig.now + Duration::from_millis(expected_ms)
-            }
-        );
+        assert_eq!(conn.state(), State::Backoff { until: rig.now + Duration::from_millis(expected_ms) });
     }
 }
 
 #[test]
 fn spurious_event_while_connecting_is_ignored() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
     conn.connecting(FakeSocket::default(), rig.now);
     assert_eq!(rig.event(&mut conn, false, true), After::Nothing);
     assert!(matches!(conn.state(), State::Connecting { .. }));
@@ -228,7 +177,7 @@ fn spurious_event_while_connecting_is_ignored() {
 #[test]
 fn connect_timeout_fires_only_after_the_deadline() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
     conn.connecting(FakeSocket::default(), rig.now);
     rig.advance(2999);
     assert_eq!(rig.deadline(&mut conn), After::Nothing);
@@ -249,12 +198,11 @@ fn echo_response_completes_the_request_and_sends_the_next() {
     assert_eq!(rig.stats.counters.requests_completed, 1);
     assert_eq!(rig.stats.counters.requests_sent, 2);
     assert_eq!(rig.stats.latency.count(), 1);
-    assert!(
-        (2000..2010).contains(&rig.stats.latency.max()),
-        "latency is 2 ms"
-    );
+    assert!((2000..2010).contains(&rig.stats.latency.max()), "latency is 2 ms");
     assert_eq!(socket(&mut conn).written, b"hello\nhello\n");
-    assert!(matches!(conn.state(), State::Awaiting { sent_at } if sent_at == rig.now));
+    assert_eq!(conn.in_flight(), 1);
+    // The new request's response deadline runs from now.
+    assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.response_timeout));
 }
 
 #[test]
@@ -272,24 +220,21 @@ fn a_response_split_across_reads_completes_once() {
 #[test]
 fn partial_write_waits_for_writable_then_finishes() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
-    let mut fake = FakeSocket {
-        connected: true,
-        ..Default::default()
-    };
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut fake = FakeSocket { connected: true, ..Default::default() };
     fake.writes.push_back(Ok(2));
     fake.writes.push_back(Err(io::ErrorKind::WouldBlock.into()));
     conn.connecting(fake, rig.now);
     let _ = rig.event(&mut conn, false, true);
-    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
     // A readable event with nothing to read leaves the write pending.
     let _ = rig.event(&mut conn, true, false);
-    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
     // Writable resumes where it stopped. The WouldBlock is scripted next.
     let _ = rig.event(&mut conn, false, true);
-    assert!(matches!(conn.state(), State::Sending { written: 2, .. }));
+    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
     let _ = rig.event(&mut conn, false, true);
-    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    assert_eq!(conn.sender(), Sender::Ready);
     assert_eq!(socket(&mut conn).written, b"hello\n");
     assert_eq!(rig.stats.counters.bytes_sent, 6);
 }
@@ -297,19 +242,13 @@ fn partial_write_waits_for_writable_then_finishes() {
 #[test]
 fn interrupted_calls_are_retried() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
-    let mut fake = FakeSocket {
-        connected: true,
-        ..Default::default()
-    };
-    fake.writes
-        .push_back(Err(io::ErrorKind::Interrupted.into()));
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut fake = FakeSocket { connected: true, ..Default::default() };
+    fake.writes.push_back(Err(io::ErrorKind::Interrupted.into()));
     conn.connecting(fake, rig.now);
     let _ = rig.event(&mut conn, false, true);
-    assert!(matches!(conn.state(), State::Awaiting { .. }));
-    socket(&mut conn)
-        .reads
-        .push_back(Err(io::ErrorKind::Interrupted.into()));
+    assert_eq!((conn.sender(), conn.in_flight()), (Sender::Ready, 1));
+    socket(&mut conn).reads.push_back(Err(io::ErrorKind::Interrupted.into()));
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
     let _ = rig.event(&mut conn, true, false);
     assert_eq!(rig.stats.counters.requests_completed, 1);
@@ -327,19 +266,14 @@ fn eof_while_awaiting_counts_eof_and_returns_the_budget() {
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
     assert_eq!(rig.stats.open, 0);
     assert!(matches!(conn.state(), State::Backoff { .. }));
-    assert!(
-        rig.budget.take(),
-        "the lost request goes back into the budget"
-    );
+    assert!(rig.budget.take(), "the lost request goes back into the budget");
 }
 
 #[test]
 fn reset_counts_reset() {
     let mut rig = Rig::new();
     let mut conn = rig.established();
-    socket(&mut conn)
-        .reads
-        .push_back(Err(io::Error::from_raw_os_error(libc::ECONNRESET)));
+    socket(&mut conn).reads.push_back(Err(io::Error::from_raw_os_error(libc::ECONNRESET)));
     let _ = rig.event(&mut conn, true, false);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Reset), 1);
     assert_eq!(rig.stats.counters.errors.total(), 1);
@@ -361,7 +295,7 @@ fn response_timeout_fires_after_the_deadline() {
     let mut conn = rig.established();
     rig.advance(4999);
     let _ = rig.deadline(&mut conn);
-    assert!(matches!(conn.state(), State::Awaiting { .. }));
+    assert_eq!((conn.state(), conn.in_flight()), (State::Open, 1));
     rig.advance(1);
     let _ = rig.deadline(&mut conn);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::ResponseTimeout), 1);
@@ -369,13 +303,13 @@ fn response_timeout_fires_after_the_deadline() {
 }
 
 #[test]
-fn a_spent_budget_parks_the_connection() {
+fn a_spent_budget_stops_the_send_side() {
     let mut rig = Rig::new();
     rig.budget = Budget::new(Some(1));
     let mut conn = rig.established();
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
     let _ = rig.event(&mut conn, true, false);
-    assert_eq!(conn.state(), State::Parked);
+    assert_eq!((conn.state(), conn.sender()), (State::Open, Sender::Spent));
     assert_eq!(rig.stats.counters.requests_sent, 1);
     assert_eq!(rig.stats.counters.requests_completed, 1);
     assert_eq!(conn.deadline(&rig.plan), None);
@@ -393,7 +327,7 @@ fn without_reconnect_a_failed_connection_stays_closed() {
 }
 
 #[test]
-fn a_clean_close_while_parked_requeues_without_an_error() {
+fn a_clean_close_with_nothing_due_requeues_without_an_error() {
     let mut rig = Rig::new();
     rig.budget = Budget::new(Some(1));
     let mut conn = rig.established();
@@ -402,7 +336,7 @@ fn a_clean_close_while_parked_requeues_without_an_error() {
     let _ = rig.event(&mut conn, true, false);
     // The response filled only 6 of 64 scratch bytes: a short read, so the EOF waits
     // for the next edge.
-    assert_eq!(conn.state(), State::Parked);
+    assert_eq!(conn.sender(), Sender::Spent);
     assert_eq!(rig.event(&mut conn, true, false), After::Queue);
     assert_eq!(rig.stats.counters.errors.total(), 0);
     assert_eq!(rig.stats.open, 0);
@@ -411,7 +345,101 @@ fn a_clean_close_while_parked_requeues_without_an_error() {
 #[test]
 fn events_for_a_dropped_socket_are_ignored() {
     let mut rig = Rig::new();
-    let mut conn: Conn<FakeSocket> = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap());
+    let mut conn: Conn<FakeSocket> = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
     assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
     assert_eq!(conn.state(), State::Queued);
+}
+
+#[test]
+fn a_pipeline_sends_its_requests_in_one_write_and_refills_in_one_write() {
+    let mut rig = Rig::new();
+    pipelined(&mut rig.plan, 3);
+    let mut conn = rig.established();
+    assert_eq!(conn.in_flight(), 3);
+    assert_eq!(socket(&mut conn).written, b"hello\nhello\nhello\n");
+    assert_eq!(rig.stats.counters.requests_sent, 3);
+    // Two responses in one read: two requests complete, two new ones go out together.
+    socket(&mut conn).writes.push_back(Ok(usize::MAX));
+    socket(&mut conn).reads.push_back(Ok(b"hello\nhello\nhel".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 2);
+    assert_eq!(rig.stats.counters.requests_sent, 5);
+    assert_eq!(conn.in_flight(), 3);
+    assert_eq!(socket(&mut conn).written.len(), 5 * 6);
+    assert!(socket(&mut conn).writes.is_empty(), "the refill was a single write call");
+}
+
+#[test]
+fn pipelined_responses_each_time_from_their_own_send() {
+    let mut rig = Rig::new();
+    pipelined(&mut rig.plan, 2);
+    let mut conn = rig.established();
+    rig.advance(3);
+    socket(&mut conn).reads.push_back(Ok(b"hello\nhello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.latency.count(), 2);
+    assert!((3000..3010).contains(&rig.stats.latency.min()));
+}
+
+#[test]
+fn open_loop_waits_for_the_schedule_and_measures_from_the_intended_time() {
+    let mut rig = Rig::new();
+    rig.plan.send_interval = Some(Duration::from_millis(10));
+    let mut conn = rig.established();
+    // The first request went out at once; the next is due 10 ms after it.
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    let first_due = rig.now - Duration::from_millis(2) + Duration::from_millis(10);
+    assert_eq!(conn.sender(), Sender::Paced { at: first_due });
+    assert_eq!(conn.deadline(&rig.plan), Some(first_due));
+    // Nothing happens before the due time.
+    rig.advance(5);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    rig.advance(3);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.requests_sent, 2);
+    // The server stalls 50 ms: the response arrives late, and the next request is
+    // already 40 ms overdue. It goes out at once, and its latency counts from its
+    // place in the schedule, not from when it was finally sent.
+    rig.advance(50);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_sent, 3);
+    rig.advance(1);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    let corrected = rig.stats.latency.max();
+    let uncorrected = rig.stats.latency_uncorrected.max();
+    assert!((50_000..51_100).contains(&uncorrected), "uncorrected {uncorrected}");
+    assert!(rig.stats.latency.percentile(100.0) == corrected && corrected >= 50_000);
+    let stalled_third = rig.stats.latency.percentile(100.0);
+    assert!(stalled_third >= 41_000, "the third request counts from its schedule slot: {stalled_third}");
+}
+
+#[test]
+fn time_to_first_byte_is_recorded_once_per_response() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    rig.advance(1);
+    socket(&mut conn).reads.push_back(Ok(b"he".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    rig.advance(4);
+    socket(&mut conn).reads.push_back(Ok(b"llo\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.first_byte.count(), 1);
+    assert!((1000..1010).contains(&rig.stats.first_byte.max()));
+    assert!((5000..5010).contains(&rig.stats.latency.max()));
+}
+
+#[test]
+fn unrequested_bytes_are_a_protocol_error() {
+    let mut rig = Rig::new();
+    rig.budget = Budget::new(Some(1));
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"hello\nextra".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
 }

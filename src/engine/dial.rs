@@ -14,11 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// can be set before `connect()`.
 pub fn dial(addr: SocketAddr) -> io::Result<TcpStream> {
     // SOCK_NONBLOCK (and SOCK_CLOEXEC, which socket2 adds) at creation: no fcntl calls.
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
     // Requests are small and latency-sensitive: don't let Nagle hold them back.
     socket.set_tcp_nodelay(true)?;
     match socket.connect(&addr.into()) {

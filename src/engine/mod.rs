@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod dial;
+pub mod pacing;
 pub mod timer;
 pub mod worker;
 
@@ -23,7 +24,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::plan::Plan;
-use crate::stats::{Collector, Snapshot, TimelineRow, Totals};
+use crate::stats::{Collector, Cuts, Snapshot, TimelineRow, Totals};
 use worker::{Assignment, Shared, Worker};
 
 const SIGNALS: Token = Token(0);
@@ -49,8 +50,13 @@ pub struct RunResult {
     pub totals: Totals,
     /// One row per second.
     pub timeline: Vec<TimelineRow>,
-    /// From the start of the run to the moment it was told to stop.
+    /// The measured window: from the end of the warm-up to the moment the run
+    /// stopped. Rates are per this.
     pub elapsed: Duration,
+    /// The warm-up that preceded it (`--warmup`, or less if stopped during it).
+    pub warmup: Duration,
+    /// From the start to the moment every connection was first open, if ever.
+    pub ramp: Option<Duration>,
     /// Wall-clock time at the start of the run.
     pub started_at: SystemTime,
     /// Why it stopped.
@@ -67,40 +73,27 @@ pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow, &Plan);
 pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
     let mut poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    poll.registry()
-        .register(&mut signals, SIGNALS, Interest::READABLE)?;
+    poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
     let coordinator = Arc::new(Waker::new(poll.registry(), WORKERS)?);
 
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let shared = Arc::new(Shared {
-        start,
-        end: start + plan.duration,
-        stop: AtomicBool::new(false),
-    });
+    let measure_from = start + plan.warmup;
+    let cuts = Cuts { start, measure_from, end: measure_from + plan.duration };
+    let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
     let (tx, rx) = mpsc::channel::<Snapshot>();
     let mut wakers = Vec::with_capacity(plan.threads);
     let mut handles = Vec::with_capacity(plan.threads);
     for assignment in split(&plan) {
         let index = assignment.index;
-        let (worker, waker) = Worker::new(
-            assignment,
-            plan.clone(),
-            shared.clone(),
-            tx.clone(),
-            coordinator.clone(),
-        )?;
+        let (worker, waker) = Worker::new(assignment, plan.clone(), shared.clone(), tx.clone(), coordinator.clone())?;
         wakers.push(waker);
-        handles.push(
-            thread::Builder::new()
-                .name(format!("loadmux-worker-{index}"))
-                .spawn(move || worker.run())?,
-        );
+        handles.push(thread::Builder::new().name(format!("loadmux-worker-{index}")).spawn(move || worker.run())?);
     }
     drop(tx);
 
     let mut collector = Collector::new(plan.threads);
-    let end_at = shared.end;
+    let end_at = cuts.end;
     let mut events = Events::with_capacity(16);
     let mut stop: Option<(StopReason, Instant)> = None;
     loop {
@@ -120,11 +113,7 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
         }
         // Before the stop: sleep until the end of the run (workers and signals wake us
         // sooner). After it: the workers are closing down, so just wait for them.
-        let timeout = if stop.is_some() {
-            Duration::from_millis(200)
-        } else {
-            end_at.saturating_duration_since(now)
-        };
+        let timeout = if stop.is_some() { Duration::from_millis(200) } else { end_at.saturating_duration_since(now) };
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -181,13 +170,16 @@ fn finish(
     shared: &Shared,
     started_at: SystemTime,
 ) -> RunResult {
+    let cuts = shared.cuts;
     let (reason, at) = stop.unwrap_or((StopReason::Duration, Instant::now()));
-    let elapsed = at.saturating_duration_since(shared.start);
-    let (totals, timeline) = collector.finish(elapsed);
+    let at = at.min(cuts.end);
+    let (totals, timeline) = collector.finish(cuts.start);
     RunResult {
+        elapsed: at.saturating_duration_since(cuts.measure_from),
+        warmup: at.min(cuts.measure_from).saturating_duration_since(cuts.start),
+        ramp: totals.ramp_done_at.map(|t| t.saturating_duration_since(cuts.start)),
         totals,
         timeline,
-        elapsed,
         started_at,
         stop: reason,
     }
@@ -202,9 +194,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
         .map(|index| Assignment {
             index,
             conns: Vec::with_capacity(plan.connections / threads + 1),
-            quota: plan
-                .requests
-                .map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
+            quota: plan.requests.map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
         })
         .collect();
     for i in 0..plan.connections {
@@ -217,27 +207,13 @@ fn split(plan: &Plan) -> Vec<Assignment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::Framing;
 
     fn plan(connections: usize, threads: usize, requests: Option<u64>) -> Plan {
-        Plan {
-            targets: vec![
-                "127.0.0.1:1".parse().unwrap(),
-                "127.0.0.1:2".parse().unwrap(),
-            ],
-            connections,
-            threads,
-            duration: Duration::from_secs(1),
-            requests,
-            message: Arc::from(&b"x"[..]),
-            framing: Framing::Echo,
-            max_response: 1024,
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(1),
-            reconnect: None,
-            progress: false,
-            json: None,
-        }
+        let mut plan = Plan::new(vec!["127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()]);
+        plan.connections = connections;
+        plan.threads = threads;
+        plan.requests = requests;
+        plan
     }
 
     #[test]
@@ -247,10 +223,7 @@ mod tests {
         assert_eq!(parts[1].conns.len(), 2);
         assert_eq!(parts[0].quota, Some(4));
         assert_eq!(parts[1].quota, Some(3));
-        let ids: Vec<u64> = parts
-            .iter()
-            .flat_map(|p| p.conns.iter().map(|c| c.0))
-            .collect();
+        let ids: Vec<u64> = parts.iter().flat_map(|p| p.conns.iter().map(|c| c.0)).collect();
         assert_eq!(ids.len(), 5);
         // Targets alternate by connection id.
         assert_eq!(parts[0].conns[0].1.port(), 1);

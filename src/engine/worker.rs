@@ -28,9 +28,10 @@ use slab::Slab;
 
 use super::conn::{After, Budget, Conn, Ctx, State};
 use super::dial::dial;
+use super::pacing::{first_send, RateLimiter};
 use super::timer::Timers;
 use crate::plan::Plan;
-use crate::stats::{Counters, Snapshot, WorkerStats};
+use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 
 /// The token of the waker the coordinator uses to stop this worker. Slab keys start at
 /// 0, so the waker takes the top of the range.
@@ -44,17 +45,14 @@ const MAX_CONNECTING: usize = 256;
 /// Read buffer size, shared by all of a worker's connections.
 const SCRATCH_BYTES: usize = 64 * 1024;
 
-/// Between snapshots.
-const INTERVAL: Duration = Duration::from_secs(1);
-
 /// What the coordinator and its workers share.
 #[derive(Debug)]
 pub struct Shared {
-    /// When the run started: the origin of every interval.
-    pub start: Instant,
-    /// When `--duration` ends. Each worker stops on its own at this instant, so the
-    /// measured window is exact rather than "until the coordinator got round to it".
-    pub end: Instant,
+    /// When the run started and when its measured window begins and ends. Each
+    /// worker cuts its snapshots at the same instants (`Cuts::next_after`) and stops
+    /// on its own at `cuts.end`, so the measured window is exact rather than "until
+    /// the coordinator got round to it".
+    pub cuts: Cuts,
     /// Set by the coordinator; each worker reads it once per loop.
     pub stop: AtomicBool,
 }
@@ -83,6 +81,8 @@ pub struct Worker {
     connecting: usize,
     /// Connections closed for good (`--no-reconnect`).
     closed: usize,
+    /// `--connect-rate`, this worker's share.
+    connect_limiter: Option<RateLimiter>,
     stats: WorkerStats,
     budget: Budget,
     quota: Option<u64>,
@@ -90,8 +90,9 @@ pub struct Worker {
     to_coordinator: Sender<Snapshot>,
     coordinator: Arc<Waker>,
     /// Counters at the last snapshot, to compute deltas.
-    last_cut: Counters,
-    /// Number of the interval in progress.
+    counters_at_cut: Counters,
+    /// Where the interval in progress began, and its number.
+    interval_start: Instant,
     interval: u64,
 }
 
@@ -108,12 +109,15 @@ impl Worker {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut conns = Slab::with_capacity(assignment.conns.len());
         let mut connect_queue = VecDeque::with_capacity(assignment.conns.len());
+        let start = shared.cuts.start;
         for (id, target) in assignment.conns {
             let entry = conns.vacant_entry();
             connect_queue.push_back(entry.key());
             let key = entry.key();
-            entry.insert(Conn::new(id, key, target));
+            let first = plan.send_interval.map_or(start, |gap| first_send(start, id, plan.connections, gap));
+            entry.insert(Conn::new(id, key, target, first));
         }
+        let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
         let worker = Worker {
             index: assignment.index,
             plan,
@@ -124,13 +128,15 @@ impl Worker {
             connect_queue,
             connecting: 0,
             closed: 0,
+            connect_limiter,
             stats: WorkerStats::default(),
             budget: Budget::new(assignment.quota),
             quota: assignment.quota,
             scratch: vec![0; SCRATCH_BYTES],
             to_coordinator,
             coordinator,
-            last_cut: Counters::default(),
+            counters_at_cut: Counters::default(),
+            interval_start: start,
             interval: 0,
         };
         Ok((worker, waker))
@@ -140,14 +146,14 @@ impl Worker {
     /// done, then closes every connection and sends the final snapshot.
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
+        let end = self.shared.cuts.end;
         self.open_connections(Instant::now());
         loop {
             let now = Instant::now();
-            if now >= self.shared.end || self.shared.stop.load(Ordering::Relaxed) || self.finished()
-            {
+            if now >= end || self.shared.stop.load(Ordering::Relaxed) || self.finished() {
                 break;
             }
-            let timeout = self.next_wakeup().saturating_duration_since(now);
+            let timeout = self.poll_timeout(now);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 // A signal landed on this thread: just poll again.
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -160,45 +166,55 @@ impl Worker {
                 if event.token() == WAKER {
                     continue; // The stop flag is checked at the top of the loop.
                 }
-                self.dispatch(
-                    event.token().0,
-                    event.is_readable() || event.is_read_closed() || event.is_error(),
-                    event.is_writable(),
-                );
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                self.dispatch(event.token().0, readable, event.is_writable());
             }
             let now = Instant::now();
             self.fire_deadlines(now);
             self.open_connections(now);
             // The interval that reaches the run's end is covered by the last
             // snapshot, sent after the loop: cutting it here would leave an empty row.
-            if now >= self.interval_end() && self.interval_end() < self.shared.end {
-                self.send_snapshot(false);
-                self.interval += 1;
+            let cut = self.shared.cuts.next_after(self.interval_start);
+            if now >= cut && cut < end {
+                self.send_snapshot(cut, false);
             }
         }
         for (_, conn) in self.conns.iter_mut() {
             conn.shut_down();
         }
-        self.send_snapshot(true);
+        let stopped = Instant::now().min(end);
+        self.send_snapshot(stopped, true);
     }
 
-    /// The end of the interval in progress.
-    fn interval_end(&self) -> Instant {
-        self.shared.start + INTERVAL * u32::try_from(self.interval + 1).unwrap_or(u32::MAX)
-    }
-
-    /// When the loop must wake even without events.
-    fn next_wakeup(&self) -> Instant {
-        let tick = self.interval_end().min(self.shared.end);
-        self.timers.next_deadline().map_or(tick, |d| d.min(tick))
+    /// How long `poll` may sleep: until the next deadline, cut or paced connect.
+    ///
+    /// mio rounds a timeout *up* to whole milliseconds, so a paced send could go out
+    /// up to 1 ms late, and in open loop that lateness is counted as latency. So in
+    /// open loop the loop sleeps only the whole milliseconds and then polls without
+    /// sleeping until the deadline: sub-millisecond precision for the price of at most
+    /// a millisecond of spinning per wake-up.
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        let mut wake = self.shared.cuts.next_after(self.interval_start);
+        if let Some(deadline) = self.timers.next_deadline() {
+            wake = wake.min(deadline);
+        }
+        if let Some(limiter) = &self.connect_limiter {
+            if !self.connect_queue.is_empty() && self.connecting < MAX_CONNECTING {
+                wake = wake.min(limiter.next_allowed());
+            }
+        }
+        let timeout = wake.saturating_duration_since(now);
+        if self.plan.send_interval.is_some() {
+            Duration::from_millis(timeout.as_millis() as u64)
+        } else {
+            timeout
+        }
     }
 
     /// True when this worker has nothing left to do: its `-n` share is complete, or
     /// every connection is closed for good.
     fn finished(&self) -> bool {
-        let quota_done = self
-            .quota
-            .is_some_and(|q| self.stats.counters.requests_completed >= q);
+        let quota_done = self.quota.is_some_and(|q| self.stats.counters.requests_completed >= q);
         quota_done || self.closed == self.conns.len()
     }
 
@@ -209,14 +225,12 @@ impl Worker {
             return;
         };
         let before = conn.state();
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            plan: &self.plan,
-            stats: &mut self.stats,
-            budget: &mut self.budget,
-        };
+        let mut ctx = Ctx { now: Instant::now(), plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
         let after = conn.on_event(readable, writable, &mut self.scratch, &mut ctx);
         self.settle(key, before, after);
+        if self.stats.ramp_done_at.is_none() && self.stats.open == self.conns.len() as u64 {
+            self.stats.ramp_done_at = Some(Instant::now());
+        }
     }
 
     /// Wakes every connection whose deadline has passed.
@@ -226,12 +240,7 @@ impl Worker {
                 continue;
             };
             let before = conn.state();
-            let mut ctx = Ctx {
-                now,
-                plan: &self.plan,
-                stats: &mut self.stats,
-                budget: &mut self.budget,
-            };
+            let mut ctx = Ctx { now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
             let after = conn.on_deadline(&mut ctx);
             self.settle(key, before, after);
         }
@@ -242,9 +251,7 @@ impl Worker {
     fn settle(&mut self, key: usize, before: State, after: After) {
         let conn = &self.conns[key];
         let now_state = conn.state();
-        if matches!(before, State::Connecting { .. })
-            && !matches!(now_state, State::Connecting { .. })
-        {
+        if matches!(before, State::Connecting { .. }) && !matches!(now_state, State::Connecting { .. }) {
             self.connecting -= 1;
         }
         if now_state == State::Closed && before != State::Closed {
@@ -258,7 +265,12 @@ impl Worker {
 
     /// Starts connects from the queue while the in-flight bound allows.
     fn open_connections(&mut self, now: Instant) {
-        while self.connecting < MAX_CONNECTING {
+        while self.connecting < MAX_CONNECTING && !self.connect_queue.is_empty() {
+            if let Some(limiter) = &mut self.connect_limiter {
+                if !limiter.try_take(now) {
+                    break; // `poll_timeout` wakes us when the next connect is allowed.
+                }
+            }
             let Some(key) = self.connect_queue.pop_front() else {
                 break;
             };
@@ -270,11 +282,7 @@ impl Worker {
             let opened = dial(conn.target).and_then(|mut stream| {
                 // Registered once, for both directions, edge-triggered: no request
                 // ever needs another epoll_ctl.
-                self.poll.registry().register(
-                    &mut stream,
-                    Token(key),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
+                self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(stream)
             });
             let before = conn.state();
@@ -285,16 +293,8 @@ impl Worker {
                     After::Nothing
                 }
                 Err(e) => {
-                    debug!(
-                        "conn {} token {key}: connect to {} failed at once: {e}",
-                        conn.id, conn.target
-                    );
-                    let mut ctx = Ctx {
-                        now,
-                        plan: &self.plan,
-                        stats: &mut self.stats,
-                        budget: &mut self.budget,
-                    };
+                    debug!("conn {} token {key}: connect to {} failed at once: {e}", conn.id, conn.target);
+                    let mut ctx = Ctx { now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
                     conn.connect_failed(&e, &mut ctx)
                 }
             };
@@ -303,12 +303,16 @@ impl Worker {
         }
     }
 
-    /// Sends the interval's snapshot to the coordinator and wakes it.
-    fn send_snapshot(&mut self, last: bool) {
-        let snapshot = self
-            .stats
-            .cut(self.index, self.interval, &self.last_cut, last);
-        self.last_cut = self.stats.counters;
+    /// Sends the snapshot of the interval ending at `at` to the coordinator, wakes
+    /// it, and starts the next interval.
+    fn send_snapshot(&mut self, at: Instant, last: bool) {
+        let cuts = self.shared.cuts;
+        let interval = Interval { index: self.interval, measured: self.interval_start >= cuts.measure_from, last };
+        let t_s = seconds_since(cuts.start, at);
+        let snapshot = self.stats.cut(self.index, interval, t_s, &self.counters_at_cut);
+        self.counters_at_cut = self.stats.counters;
+        self.interval_start = at;
+        self.interval += 1;
         // The coordinator only goes away after every worker's last snapshot, so a
         // send error means it panicked; there is nobody left to tell.
         let _ = self.to_coordinator.send(snapshot);

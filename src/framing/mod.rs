@@ -91,10 +91,7 @@ impl Decoder {
                 self.matched += n;
                 if self.matched == request.len() {
                     self.matched = 0;
-                    Ok(Step::Complete {
-                        consumed: n,
-                        response: Response::default(),
-                    })
+                    Ok(Step::Complete { consumed: n, response: Response::default() })
                 } else {
                     Ok(Step::NeedMore)
                 }
@@ -124,24 +121,12 @@ mod tests {
             let (a, b) = req.split_at(split);
             let first = d.feed(&Framing::Echo, a, req, 1024).unwrap();
             if split == req.len() {
-                assert_eq!(
-                    first,
-                    Step::Complete {
-                        consumed: split,
-                        response: Response::default()
-                    }
-                );
+                assert_eq!(first, Step::Complete { consumed: split, response: Response::default() });
                 continue;
             }
             assert_eq!(first, Step::NeedMore);
             let second = d.feed(&Framing::Echo, b, req, 1024).unwrap();
-            assert_eq!(
-                second,
-                Step::Complete {
-                    consumed: b.len(),
-                    response: Response::default()
-                }
-            );
+            assert_eq!(second, Step::Complete { consumed: b.len(), response: Response::default() });
         }
     }
 
@@ -149,21 +134,13 @@ mod tests {
     fn echo_leaves_the_next_response_unconsumed() {
         let mut d = Decoder::default();
         let step = d.feed(&Framing::Echo, b"hi\nhi\n", b"hi\n", 1024).unwrap();
-        assert_eq!(
-            step,
-            Step::Complete {
-                consumed: 3,
-                response: Response::default()
-            }
-        );
+        assert_eq!(step, Step::Complete { consumed: 3, response: Response::default() });
     }
 
     #[test]
     fn echo_mismatch_is_a_protocol_error() {
         let mut d = Decoder::default();
-        let err = d
-            .feed(&Framing::Echo, b"hexlo\n", b"hello\n", 1024)
-            .unwrap_err();
+        let err = d.feed(&Framing::Echo, b"hexlo\n", b"hello\n", 1024).unwrap_err();
         assert!(err.0.contains("byte 2"), "{err}");
     }
 }

@@ -47,8 +47,24 @@ pub struct Report {
     pub requests: Requests,
     /// Byte counts.
     pub bytes: Bytes,
-    /// Request latency in microseconds.
+    /// Unmeasured warm-up before the measured window, in seconds.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Seconds from the start until every connection was open at once (`null`: never).
+    #[serde(default)]
+    pub ramp_s: Option<f64>,
+    /// True when the measured window began after every connection was open.
+    #[serde(default)]
+    pub measure_began_after_ramp: bool,
+    /// Request latency in microseconds, from each request's intended send time
+    /// (corrected for coordinated omission; equals the uncorrected figure in closed loop).
     pub latency_us: Latency,
+    /// Request latency from the actual send, uncorrected.
+    #[serde(default)]
+    pub latency_uncorrected_us: Latency,
+    /// Time to first byte: from the send to the first response byte.
+    #[serde(default)]
+    pub first_byte_us: Latency,
     /// Connect latency in microseconds.
     pub connect_latency_us: Latency,
     /// Errors by kind.
@@ -70,6 +86,18 @@ pub struct RunConfig {
     pub duration_s: f64,
     /// `-n`, if given.
     pub requests: Option<u64>,
+    /// `-r`: requests per second asked for, or `null` in closed loop.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// `-P`: requests in flight per connection.
+    #[serde(default)]
+    pub pipeline: u64,
+    /// `--warmup` in seconds.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// `--connect-rate`, if given.
+    #[serde(default)]
+    pub connect_rate: Option<f64>,
     /// Request size in bytes.
     pub message_bytes: u64,
     /// `--expect`.
@@ -114,7 +142,7 @@ pub struct Bytes {
 }
 
 /// A latency summary, with the full histogram for exact merging.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     /// Values recorded.
     pub count: u64,
@@ -165,8 +193,11 @@ pub struct Errors {
 /// One timeline row.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Row {
-    /// Seconds from the start to the end of this interval.
+    /// Seconds from the start (the first connection attempt) to the end of this interval.
     pub t_s: f64,
+    /// `ramp` (warm-up, connections still opening), `warmup` or `measure`.
+    #[serde(default)]
+    pub phase: String,
     /// Requests completed in the interval.
     pub requests: u64,
     /// Bytes written in the interval.
@@ -192,6 +223,7 @@ impl From<&TimelineRow> for Row {
     fn from(r: &TimelineRow) -> Row {
         Row {
             t_s: r.t_s,
+            phase: r.phase.name().to_string(),
             requests: r.delta.requests_completed,
             bytes_sent: r.delta.bytes_sent,
             bytes_received: r.delta.bytes_received,
@@ -229,16 +261,17 @@ impl Report {
             tool: "loadmux".into(),
             schema: SCHEMA,
             duration_s: secs,
-            started_at_unix_s: run
-                .started_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
+            started_at_unix_s: run.started_at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
             config: RunConfig {
                 targets: plan.targets.iter().map(|t| t.to_string()).collect(),
                 connections: plan.connections as u64,
                 threads: plan.threads as u64,
                 duration_s: plan.duration.as_secs_f64(),
                 requests: plan.requests,
+                rate: plan.rate,
+                pipeline: plan.pipeline as u64,
+                warmup_s: plan.warmup.as_secs_f64(),
+                connect_rate: plan.connect_rate,
                 message_bytes: plan.message.len() as u64,
                 framing: format!("{:?}", plan.framing).to_lowercase(),
             },
@@ -267,15 +300,16 @@ impl Report {
                 sent_per_s: rate(c.bytes_sent, secs),
                 received_per_s: rate(c.bytes_received, secs),
             },
+            warmup_s: run.warmup.as_secs_f64(),
+            ramp_s: run.ramp.map(|d| d.as_secs_f64()),
+            measure_began_after_ramp: run.ramp.is_some_and(|r| r <= run.warmup),
             latency_us: Latency::from_histogram(&run.totals.latency),
+            latency_uncorrected_us: Latency::from_histogram(&run.totals.latency_uncorrected),
+            first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
             errors: Errors {
                 total: c.errors.total(),
-                by_kind: c
-                    .errors
-                    .iter()
-                    .map(|(k, n)| (k.name().to_string(), n))
-                    .collect(),
+                by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
             },
             timeline: run.timeline.iter().map(Row::from).collect(),
         }

@@ -9,11 +9,16 @@ pub fn render_text(report: &Report, header: &str) -> String {
     let mut out = String::new();
     let r = report;
     let _ = writeln!(out, "{header}");
-    let _ = writeln!(
-        out,
-        "  duration      {:.2}s (stopped by {})",
-        r.duration_s, r.stopped_by
-    );
+    let _ = write!(out, "  duration      {:.2}s measured (stopped by {})", r.duration_s, r.stopped_by);
+    if r.warmup_s > 0.0 {
+        let ramp = match r.ramp_s {
+            Some(s) if r.measure_began_after_ramp => format!("all connections open at {s:.2}s"),
+            Some(s) => format!("measuring began before all connections were open ({s:.2}s)"),
+            None => "not every connection opened".to_string(),
+        };
+        let _ = write!(out, " after {:.2}s warm-up; {ramp}", r.warmup_s);
+    }
+    let _ = writeln!(out);
     let c = &r.connections;
     let _ = writeln!(
         out,
@@ -41,16 +46,15 @@ pub fn render_text(report: &Report, header: &str) -> String {
         "latency", "min", "mean", "p50", "p90", "p99", "p99.9", "max", "count"
     );
     latency_row(&mut out, "request", &r.latency_us);
+    if r.config.rate.is_some() {
+        latency_row(&mut out, "uncorr.", &r.latency_uncorrected_us);
+    }
+    latency_row(&mut out, "1st byte", &r.first_byte_us);
     latency_row(&mut out, "connect", &r.connect_latency_us);
     let _ = writeln!(out);
     let _ = write!(out, "  errors        {}", r.errors.total);
-    let nonzero: Vec<String> = r
-        .errors
-        .by_kind
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
+    let nonzero: Vec<String> =
+        r.errors.by_kind.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
     if !nonzero.is_empty() {
         let _ = write!(out, " ({})", nonzero.join(", "));
     }

@@ -28,11 +28,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// An echo server on `listen` with one thread.
     pub fn echo(listen: SocketAddr) -> ServerConfig {
-        ServerConfig {
-            mode: Mode::Echo,
-            listen,
-            threads: 1,
-        }
+        ServerConfig { mode: Mode::Echo, listen, threads: 1 }
     }
 }
 
@@ -77,8 +73,5 @@ impl ServerHandle {
 /// Binds the listener(s) and starts the server threads.
 pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
     let _ = config;
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "server not built yet",
-    ))
+    Err(io::Error::new(io::ErrorKind::Unsupported, "server not built yet"))
 }

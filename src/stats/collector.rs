@@ -1,18 +1,49 @@
 //! The coordinator's side of the stats path: snapshots in, totals and timeline out.
 //!
-//! Every [`Snapshot`] is added to the run totals (exact: counters add, histograms add)
-//! and to its timeline row. A row is complete once every worker still running has
-//! reported that second; the live line prints it then.
+//! Every [`Snapshot`] goes into its timeline row, and, when it lies in the measured
+//! window, into the run totals (exact: counters add, histograms add). A row is
+//! complete once every worker still running has reported it; the live line prints it
+//! then.
+//!
+//! What the totals cover: connection counts and connect latency cover the whole run
+//! (connections are opened during the ramp-up, which may fall in the warm-up); every
+//! other figure covers the measured window only.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Counters, LatencyHistogram, Snapshot};
 
-/// One second of the run (the last row may be shorter).
+/// Which part of the run a timeline row belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Warm-up, before every connection was open.
+    Ramp,
+    /// Warm-up, with every connection open.
+    Warmup,
+    /// The measured window.
+    Measure,
+}
+
+impl Phase {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Ramp => "ramp",
+            Phase::Warmup => "warmup",
+            Phase::Measure => "measure",
+        }
+    }
+}
+
+/// One interval of the run: a second, or less at the warm-up's end and the run's end.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelineRow {
     /// Seconds from the start of the run to the end of this row's interval.
     pub t_s: f64,
+    /// Length of the interval in seconds (1 except around the warm-up's end and the end).
+    pub span_s: f64,
+    /// Which part of the run it belongs to.
+    pub phase: Phase,
     /// What happened during the interval.
     pub delta: Counters,
     /// Connections established at the end of the interval.
@@ -28,6 +59,8 @@ pub struct TimelineRow {
 /// A row still receiving snapshots.
 #[derive(Debug, Default)]
 struct PendingRow {
+    t_s: f64,
+    measured: bool,
     delta: Counters,
     open: u64,
     latency: LatencyHistogram,
@@ -37,37 +70,43 @@ struct PendingRow {
 /// Run totals, final once every worker has sent its last snapshot.
 #[derive(Debug, Default)]
 pub struct Totals {
-    /// Counters summed over workers.
+    /// Counters: connection counts over the whole run, the rest over the measured window.
     pub counters: Counters,
-    /// Every request latency of the run.
+    /// Request latency from the intended send (corrected), measured window.
     pub latency: LatencyHistogram,
-    /// Every connect latency of the run.
+    /// Request latency from the actual send (uncorrected), measured window.
+    pub latency_uncorrected: LatencyHistogram,
+    /// Time to first byte, measured window.
+    pub first_byte: LatencyHistogram,
+    /// Connect latency, whole run.
     pub connect_latency: LatencyHistogram,
     /// Sum of the workers' peaks of established connections.
     pub max_open: u64,
+    /// When every connection was first open at once (the last worker's moment), if ever.
+    pub ramp_done_at: Option<Instant>,
 }
 
 /// Accumulates snapshots from `workers` workers.
 #[derive(Debug)]
 pub struct Collector {
-    workers: usize,
     totals: Totals,
     max_open: Vec<u64>,
+    ramp_done: Vec<Option<Instant>>,
     /// The interval index of each worker's last snapshot, once it has sent it.
     last_index: Vec<Option<u64>>,
     /// Rows from `first_pending` on, still filling.
     pending: Vec<PendingRow>,
     first_pending: u64,
-    done: Vec<TimelineRow>,
+    done: Vec<(TimelineRow, bool)>,
 }
 
 impl Collector {
     /// A collector for `workers` workers.
     pub fn new(workers: usize) -> Self {
         Collector {
-            workers,
             totals: Totals::default(),
             max_open: vec![0; workers],
+            ramp_done: vec![None; workers],
             last_index: vec![None; workers],
             pending: Vec::new(),
             first_pending: 0,
@@ -77,19 +116,39 @@ impl Collector {
 
     /// Adds one snapshot. Returns the timeline rows it completed, oldest first.
     pub fn add(&mut self, s: Snapshot) -> Vec<TimelineRow> {
-        self.totals.counters.merge(&s.delta);
-        self.totals.latency.merge(&s.latency);
-        self.totals.connect_latency.merge(&s.connect_latency);
-        self.max_open[s.worker] = s.max_open;
-        if s.last {
-            self.last_index[s.worker] = Some(s.index);
+        let t_s = s.t_s;
+        let t = &mut self.totals;
+        // Connections: the whole run.
+        t.counters.conns_attempted += s.delta.conns_attempted;
+        t.counters.conns_established += s.delta.conns_established;
+        t.counters.conns_failed += s.delta.conns_failed;
+        t.connect_latency.merge(&s.connect_latency);
+        if s.interval.measured {
+            let mut traffic = s.delta;
+            traffic.conns_attempted = 0;
+            traffic.conns_established = 0;
+            traffic.conns_failed = 0;
+            t.counters.merge(&traffic);
+            t.latency.merge(&s.latency);
+            t.latency_uncorrected.merge(&s.latency_uncorrected);
+            t.first_byte.merge(&s.first_byte);
         }
-        if s.index >= self.first_pending {
-            let slot = usize::try_from(s.index - self.first_pending).unwrap_or(usize::MAX);
+        self.max_open[s.worker] = s.max_open;
+        self.ramp_done[s.worker] = s.ramp_done_at;
+        if s.interval.last {
+            self.last_index[s.worker] = Some(s.interval.index);
+        }
+        let index = s.interval.index;
+        if index >= self.first_pending {
+            let slot = usize::try_from(index - self.first_pending).unwrap_or(usize::MAX);
             if slot >= self.pending.len() {
                 self.pending.resize_with(slot + 1, PendingRow::default);
             }
             let row = &mut self.pending[slot];
+            // Workers cut at the same instants; the last cut differs by the moment
+            // each worker stopped, so the earliest is kept.
+            row.t_s = if row.reported == 0 { t_s } else { row.t_s.min(t_s) };
+            row.measured = s.interval.measured;
             row.delta.merge(&s.delta);
             row.open += s.open;
             row.latency.merge(&s.latency);
@@ -101,20 +160,32 @@ impl Collector {
                 break;
             }
             let row = self.pending.remove(0);
-            completed.push(finish_row(row, (self.first_pending + 1) as f64));
+            completed.push(self.finish_row(row));
             self.first_pending += 1;
         }
-        self.done.extend(completed.iter().cloned());
         completed
     }
 
     /// Workers expected to report interval `index`: those that have not stopped
     /// before it.
     fn expected(&self, index: u64) -> usize {
-        self.last_index
-            .iter()
-            .filter(|last| last.is_none_or(|l| l >= index))
-            .count()
+        self.last_index.iter().filter(|last| last.is_none_or(|l| l >= index)).count()
+    }
+
+    fn finish_row(&mut self, row: PendingRow) -> TimelineRow {
+        let start = self.done.last().map_or(0.0, |(r, _)| r.t_s);
+        let out = TimelineRow {
+            t_s: row.t_s,
+            span_s: (row.t_s - start).max(0.0),
+            phase: if row.measured { Phase::Measure } else { Phase::Warmup },
+            delta: row.delta,
+            open: row.open,
+            p50_us: row.latency.percentile(50.0),
+            p99_us: row.latency.percentile(99.0),
+            max_us: row.latency.max(),
+        };
+        self.done.push((out.clone(), row.measured));
+        out
     }
 
     /// True once every worker has sent its last snapshot.
@@ -122,110 +193,162 @@ impl Collector {
         self.last_index.iter().all(Option::is_some)
     }
 
-    /// Workers that have sent their last snapshot.
-    pub fn finished_workers(&self) -> usize {
-        self.last_index.iter().filter(|l| l.is_some()).count()
-    }
-
-    /// Number of workers.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
-    /// Ends collection: rows still pending are closed (the last at `elapsed`), and the
-    /// totals and the whole timeline are returned.
-    pub fn finish(mut self, elapsed: Duration) -> (Totals, Vec<TimelineRow>) {
-        let end = elapsed.as_secs_f64();
-        let pending = std::mem::take(&mut self.pending);
-        for row in pending {
-            let t_s = ((self.first_pending + 1) as f64).min(end);
-            self.done.push(finish_row(row, t_s));
-            self.first_pending += 1;
-        }
-        // The final row ends when the run did, not at the next whole second.
-        if let Some(last) = self.done.last_mut() {
-            last.t_s = last.t_s.min(end);
+    /// Ends collection: rows still pending are closed, warm-up rows that ended before
+    /// every connection was open are marked `ramp`, and the totals and the whole
+    /// timeline are returned. `start` is the run's start instant.
+    pub fn finish(mut self, start: Instant) -> (Totals, Vec<TimelineRow>) {
+        for row in std::mem::take(&mut self.pending) {
+            self.finish_row(row);
         }
         self.totals.max_open = self.max_open.iter().sum();
-        (self.totals, self.done)
+        // Every worker must have got there; the ramp ended with the last of them.
+        self.totals.ramp_done_at = if self.ramp_done.iter().all(Option::is_some) {
+            self.ramp_done.iter().flatten().max().copied()
+        } else {
+            None
+        };
+        let ramp_end_s = self.totals.ramp_done_at.map(|at| at.saturating_duration_since(start).as_secs_f64());
+        let rows = self
+            .done
+            .into_iter()
+            .map(|(mut row, _)| {
+                if row.phase == Phase::Warmup && ramp_end_s.is_none_or(|end| row.t_s <= end) {
+                    row.phase = Phase::Ramp;
+                }
+                row
+            })
+            .collect();
+        (self.totals, rows)
     }
 }
 
-fn finish_row(row: PendingRow, t_s: f64) -> TimelineRow {
-    TimelineRow {
-        t_s,
-        delta: row.delta,
-        open: row.open,
-        p50_us: row.latency.percentile(50.0),
-        p99_us: row.latency.percentile(99.0),
-        max_us: row.latency.max(),
+/// Seconds from `start` to `at`, for snapshot timestamps.
+pub fn seconds_since(start: Instant, at: Instant) -> f64 {
+    at.saturating_duration_since(start).as_secs_f64()
+}
+
+/// The instants at which every worker cuts a snapshot: each whole second after
+/// `start`, plus the warm-up's end, up to `end`.
+#[derive(Clone, Copy, Debug)]
+pub struct Cuts {
+    /// Run start.
+    pub start: Instant,
+    /// End of the warm-up (equal to `start` without one).
+    pub measure_from: Instant,
+    /// End of the run.
+    pub end: Instant,
+}
+
+impl Cuts {
+    /// The cut after the one at `previous` (the run start for the first).
+    pub fn next_after(&self, previous: Instant) -> Instant {
+        let since = previous.saturating_duration_since(self.start);
+        let next_second = self.start + Duration::from_secs(since.as_secs() + 1);
+        let mut next = next_second.min(self.end);
+        if previous < self.measure_from && self.measure_from < next {
+            next = self.measure_from;
+        }
+        next
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Interval;
 
-    fn snap(worker: usize, index: u64, completed: u64, last: bool) -> Snapshot {
+    fn snap(worker: usize, index: u64, completed: u64, measured: bool, last: bool) -> Snapshot {
         let mut latency = LatencyHistogram::new();
         for _ in 0..completed {
             latency.record(100 * (worker as u64 + 1));
         }
         Snapshot {
             worker,
-            index,
-            last,
-            delta: Counters {
-                requests_completed: completed,
-                ..Counters::default()
-            },
+            interval: Interval { index, measured, last },
+            t_s: 0.0,
+            delta: Counters { requests_completed: completed, conns_established: 1, ..Counters::default() },
+            latency_uncorrected: latency.clone(),
             latency,
+            first_byte: LatencyHistogram::new(),
             connect_latency: LatencyHistogram::new(),
             open: 5,
             max_open: 5,
+            ramp_done_at: None,
         }
+    }
+
+    fn at(mut s: Snapshot, t_s: f64) -> Snapshot {
+        s.t_s = t_s;
+        s
     }
 
     #[test]
     fn a_row_completes_when_every_worker_reported_it() {
         let mut c = Collector::new(2);
-        assert!(c.add(snap(0, 0, 10, false)).is_empty());
-        let rows = c.add(snap(1, 0, 20, false));
+        assert!(c.add(at(snap(0, 0, 10, true, false), 1.0)).is_empty());
+        let rows = c.add(at(snap(1, 0, 20, true, false), 1.0));
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].delta.requests_completed, 30);
         assert_eq!(rows[0].open, 10);
-        assert_eq!(rows[0].t_s, 1.0);
+        assert_eq!((rows[0].t_s, rows[0].span_s), (1.0, 1.0));
         assert_eq!(rows[0].max_us, 200);
     }
 
     #[test]
     fn a_stopped_worker_is_not_waited_for() {
         let mut c = Collector::new(2);
-        c.add(snap(0, 0, 1, true));
-        // Worker 1 reports intervals 0 and 1; worker 0 stopped in interval 0.
-        assert_eq!(c.add(snap(1, 0, 1, false)).len(), 1);
-        assert_eq!(c.add(snap(1, 1, 1, false)).len(), 1);
+        c.add(at(snap(0, 0, 1, true, true), 0.5));
+        assert_eq!(c.add(at(snap(1, 0, 1, true, false), 1.0)).len(), 1);
+        assert_eq!(c.add(at(snap(1, 1, 1, true, false), 2.0)).len(), 1);
         assert!(!c.all_finished());
-        c.add(snap(1, 2, 1, true));
+        c.add(at(snap(1, 2, 1, true, true), 2.5));
         assert!(c.all_finished());
     }
 
     #[test]
-    fn totals_are_exact_sums_and_the_last_row_ends_at_the_run_end() {
+    fn totals_are_exact_sums_of_measured_snapshots() {
         let mut c = Collector::new(2);
-        c.add(snap(0, 0, 3, false));
-        c.add(snap(1, 0, 4, false));
-        c.add(snap(0, 1, 5, true));
-        c.add(snap(1, 1, 6, true));
-        let (totals, rows) = c.finish(Duration::from_millis(1500));
-        assert_eq!(totals.counters.requests_completed, 18);
-        assert_eq!(totals.latency.count(), 18);
+        c.add(at(snap(0, 0, 3, false, false), 1.0));
+        c.add(at(snap(1, 0, 4, false, false), 1.0));
+        c.add(at(snap(0, 1, 5, true, true), 1.5));
+        c.add(at(snap(1, 1, 6, true, true), 1.5));
+        let (totals, rows) = c.finish(Instant::now());
+        assert_eq!(totals.counters.requests_completed, 11, "warm-up rows are not in the totals");
+        assert_eq!(totals.latency.count(), 11);
+        assert_eq!(totals.counters.conns_established, 4, "connections count over the whole run");
         assert_eq!(totals.max_open, 10);
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].t_s, 1.5);
-        assert_eq!(
-            rows.iter().map(|r| r.delta.requests_completed).sum::<u64>(),
-            18
-        );
+        assert_eq!(rows[0].phase, Phase::Ramp, "no ramp end reported: the warm-up row is ramp");
+        assert_eq!(rows[1].phase, Phase::Measure);
+        assert_eq!((rows[1].t_s, rows[1].span_s), (1.5, 0.5));
+    }
+
+    #[test]
+    fn warmup_rows_after_the_ramp_are_warmup() {
+        let start = Instant::now();
+        let mut c = Collector::new(1);
+        let mut first = snap(0, 0, 1, false, false);
+        first.ramp_done_at = Some(start + Duration::from_millis(300));
+        c.add(at(first.clone(), 1.0));
+        let mut second = snap(0, 1, 1, false, false);
+        second.ramp_done_at = first.ramp_done_at;
+        c.add(at(second, 2.0));
+        let (_, rows) = c.finish(start);
+        assert_eq!(rows[0].phase, Phase::Warmup, "ramp ended at 0.3 s, inside the first row");
+        assert_eq!(rows[1].phase, Phase::Warmup);
+    }
+
+    #[test]
+    fn cuts_fall_on_whole_seconds_the_warmup_end_and_the_end() {
+        let start = Instant::now();
+        let s = |ms: u64| start + Duration::from_millis(ms);
+        let cuts = Cuts { start, measure_from: s(1500), end: s(3200) };
+        let mut at = start;
+        let mut seen = Vec::new();
+        while at < cuts.end {
+            at = cuts.next_after(at);
+            seen.push(at.duration_since(start).as_millis());
+        }
+        assert_eq!(seen, vec![1000, 1500, 2000, 3000, 3200]);
     }
 }

@@ -89,9 +89,7 @@ impl ErrorKind {
         match err.raw_os_error() {
             Some(libc::ECONNREFUSED) => ErrorKind::ConnectRefused,
             Some(libc::ETIMEDOUT) => ErrorKind::ConnectTimeout,
-            Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) | Some(libc::ENETDOWN) => {
-                ErrorKind::ConnectUnreachable
-            }
+            Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) | Some(libc::ENETDOWN) => ErrorKind::ConnectUnreachable,
             Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => ErrorKind::AddrUnavailable,
             Some(libc::EMFILE) | Some(libc::ENFILE) => ErrorKind::FdLimit,
             Some(libc::ECONNRESET) => ErrorKind::Reset,
@@ -171,30 +169,12 @@ mod tests {
     #[test]
     fn connect_errnos_map_to_their_kinds() {
         let e = |n| io::Error::from_raw_os_error(n);
-        assert_eq!(
-            ErrorKind::from_connect_error(&e(libc::ECONNREFUSED)),
-            ErrorKind::ConnectRefused
-        );
-        assert_eq!(
-            ErrorKind::from_connect_error(&e(libc::EMFILE)),
-            ErrorKind::FdLimit
-        );
-        assert_eq!(
-            ErrorKind::from_connect_error(&e(libc::EADDRNOTAVAIL)),
-            ErrorKind::AddrUnavailable
-        );
-        assert_eq!(
-            ErrorKind::from_connect_error(&e(libc::EHOSTUNREACH)),
-            ErrorKind::ConnectUnreachable
-        );
-        assert_eq!(
-            ErrorKind::from_io_error(&e(libc::ECONNRESET)),
-            ErrorKind::Reset
-        );
-        assert_eq!(
-            ErrorKind::from_io_error(&e(libc::EPIPE)),
-            ErrorKind::BrokenPipe
-        );
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::ECONNREFUSED)), ErrorKind::ConnectRefused);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::EMFILE)), ErrorKind::FdLimit);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::EADDRNOTAVAIL)), ErrorKind::AddrUnavailable);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::EHOSTUNREACH)), ErrorKind::ConnectUnreachable);
+        assert_eq!(ErrorKind::from_io_error(&e(libc::ECONNRESET)), ErrorKind::Reset);
+        assert_eq!(ErrorKind::from_io_error(&e(libc::EPIPE)), ErrorKind::BrokenPipe);
         assert_eq!(ErrorKind::from_io_error(&e(libc::EINVAL)), ErrorKind::Other);
     }
 

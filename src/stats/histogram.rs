@@ -40,9 +40,7 @@ impl LatencyHistogram {
     /// Adds every value of `other` into `self`. Exact, because the configurations match.
     pub fn merge(&mut self, other: &LatencyHistogram) {
         // Same bounds on both sides, so `add` cannot run out of range.
-        self.0
-            .add(&other.0)
-            .expect("histograms share one configuration");
+        self.0.add(&other.0).expect("histograms share one configuration");
     }
 
     /// Empties the histogram without freeing its counts array.
@@ -96,9 +94,7 @@ impl LatencyHistogram {
     pub fn to_base64(&self) -> String {
         let mut bytes = Vec::new();
         // Serializing into a Vec cannot fail for a valid histogram.
-        V2DeflateSerializer::new()
-            .serialize(&self.0, &mut bytes)
-            .expect("serialize histogram");
+        V2DeflateSerializer::new().serialize(&self.0, &mut bytes).expect("serialize histogram");
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
@@ -115,8 +111,7 @@ impl LatencyHistogram {
         // Re-record bucket by bucket so a histogram from another configuration still
         // lands in ours; for our own configuration this is an exact copy.
         for v in decoded.iter_recorded() {
-            out.0
-                .saturating_record_n(v.value_iterated_to().min(MAX_US), v.count_at_value());
+            out.0.saturating_record_n(v.value_iterated_to().min(MAX_US), v.count_at_value());
         }
         Ok(out)
     }
@@ -129,10 +124,7 @@ mod tests {
     #[test]
     fn empty_histogram_reports_zeros() {
         let h = LatencyHistogram::new();
-        assert_eq!(
-            (h.count(), h.min(), h.max(), h.percentile(99.0)),
-            (0, 0, 0, 0)
-        );
+        assert_eq!((h.count(), h.min(), h.max(), h.percentile(99.0)), (0, 0, 0, 0));
         assert_eq!(h.mean(), 0.0);
     }
 

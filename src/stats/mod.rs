@@ -10,9 +10,11 @@ mod collector;
 mod error_kind;
 mod histogram;
 
-pub use collector::{Collector, TimelineRow, Totals};
+pub use collector::{seconds_since, Collector, Cuts, Phase, TimelineRow, Totals};
 pub use error_kind::{ErrorCounts, ErrorKind};
 pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
+
+use std::time::Instant;
 
 /// Plain counters of one worker (or, after merging, of the whole run).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,14 +72,21 @@ impl Counters {
 pub struct WorkerStats {
     /// Counters since the start of the run.
     pub counters: Counters,
-    /// Request latency this interval: from the send of a request to its last response byte.
+    /// Request latency this interval, from the request's *intended* send time to its
+    /// last response byte (corrected for coordinated omission; see docs/measurement.md).
     pub latency: LatencyHistogram,
+    /// Request latency this interval from the *actual* send (uncorrected).
+    pub latency_uncorrected: LatencyHistogram,
+    /// Time to first byte this interval: from the actual send to the first response byte.
+    pub first_byte: LatencyHistogram,
     /// Connect latency this interval: from `connect()` to the handshake completing.
     pub connect_latency: LatencyHistogram,
     /// Connections established right now.
     pub open: u64,
     /// The most connections this worker had established at once.
     pub max_open: u64,
+    /// When every connection of this worker was first established at once.
+    pub ramp_done_at: Option<Instant>,
 }
 
 impl WorkerStats {
@@ -101,40 +110,63 @@ impl WorkerStats {
     /// Cuts the snapshot for the interval that just ended: counter deltas since
     /// `previous` (the counters at the last cut), and the interval's histograms, which
     /// are swapped out for empty ones.
-    pub fn cut(&mut self, worker: usize, index: u64, previous: &Counters, last: bool) -> Snapshot {
+    pub fn cut(&mut self, worker: usize, interval: Interval, t_s: f64, previous: &Counters) -> Snapshot {
         Snapshot {
             worker,
-            index,
-            last,
+            interval,
+            t_s,
             delta: self.counters.since(previous),
             latency: std::mem::take(&mut self.latency),
+            latency_uncorrected: std::mem::take(&mut self.latency_uncorrected),
+            first_byte: std::mem::take(&mut self.first_byte),
             connect_latency: std::mem::take(&mut self.connect_latency),
             open: self.open,
             max_open: self.max_open,
+            ramp_done_at: self.ramp_done_at,
         }
     }
 }
 
-/// What one worker did during one interval (a second, or less for the last one):
-/// sent to the coordinator, which sums them into the timeline and the totals.
+/// Which stretch of the run a snapshot covers. Every worker cuts at the same instants
+/// (each whole second from the start, the end of the warm-up, and the end), so the
+/// coordinator can line their snapshots up by `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    /// Position in the timeline: the n-th cut of the run, counted alike by all workers.
+    pub index: u64,
+    /// True when the interval lies in the measured window (after the warm-up).
+    pub measured: bool,
+    /// True for the worker's final snapshot (it is stopping).
+    pub last: bool,
+}
+
+/// What one worker did during one interval (a second, or less at the warm-up's end
+/// and the run's end): sent to the coordinator, which sums them into the timeline and,
+/// for measured intervals, the totals.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// Which worker sent it.
     pub worker: usize,
-    /// Interval number: `index` seconds after the start of the run.
-    pub index: u64,
-    /// True for the worker's final snapshot (it is stopping).
-    pub last: bool,
+    /// Which interval it covers.
+    pub interval: Interval,
+    /// Seconds from the start of the run to the end of the interval.
+    pub t_s: f64,
     /// Counter deltas over the interval.
     pub delta: Counters,
-    /// Request latencies recorded during the interval.
+    /// Request latencies (corrected) recorded during the interval.
     pub latency: LatencyHistogram,
+    /// Request latencies (uncorrected) recorded during the interval.
+    pub latency_uncorrected: LatencyHistogram,
+    /// Times to first byte recorded during the interval.
+    pub first_byte: LatencyHistogram,
     /// Connect latencies recorded during the interval.
     pub connect_latency: LatencyHistogram,
     /// Connections established at the end of the interval.
     pub open: u64,
     /// The worker's peak of established connections so far.
     pub max_open: u64,
+    /// When all of this worker's connections were first open at once, if yet.
+    pub ramp_done_at: Option<Instant>,
 }
 
 #[cfg(test)]
@@ -159,25 +191,18 @@ mod tests {
         let mut s = WorkerStats::default();
         s.counters.requests_completed = 10;
         s.latency.record(100);
-        let first = s.cut(0, 0, &Counters::default(), false);
-        assert_eq!(
-            (first.delta.requests_completed, first.latency.count()),
-            (10, 1)
-        );
+        let first = s.cut(0, Interval { index: 0, measured: true, last: false }, 1.0, &Counters::default());
+        assert_eq!((first.delta.requests_completed, first.latency.count()), (10, 1));
         assert_eq!(s.latency.count(), 0);
         s.counters.requests_completed = 15;
-        let second = s.cut(0, 1, &first.delta, true);
+        let second = s.cut(0, Interval { index: 1, measured: true, last: true }, 2.0, &first.delta);
         assert_eq!(second.delta.requests_completed, 5);
-        assert!(second.last);
+        assert!(second.interval.last);
     }
 
     #[test]
     fn counters_since_is_the_inverse_of_merge() {
-        let mut a = Counters {
-            requests_sent: 5,
-            bytes_received: 100,
-            ..Counters::default()
-        };
+        let mut a = Counters { requests_sent: 5, bytes_received: 100, ..Counters::default() };
         a.errors.add(ErrorKind::Eof);
         let mut b = a;
         b.merge(&a);

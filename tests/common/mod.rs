@@ -21,11 +21,8 @@ pub fn loadmux() -> Command {
 
 /// Starts the built-in echo server in this process on a free loopback port.
 pub fn echo_server() -> loadmux::server::ServerHandle {
-    loadmux::server::start(loadmux::server::ServerConfig::echo(SocketAddr::from((
-        [127, 0, 0, 1],
-        0,
-    ))))
-    .expect("start the built-in echo server")
+    loadmux::server::start(loadmux::server::ServerConfig::echo(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .expect("start the built-in echo server")
 }
 
 /// A loopback port with nothing listening on it (bound, then released).
@@ -98,8 +95,7 @@ fn echo_then_close(mut stream: TcpStream, limit: usize) {
 
 /// Reads a JSON report.
 pub fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
 }
 
@@ -126,21 +122,12 @@ pub fn assert_schema1(report: &Value) {
             assert!(report[hist][key].is_u64(), "{hist}.{key}");
         }
         assert!(report[hist]["mean"].is_number(), "{hist}.mean");
-        assert!(
-            report[hist]["hdr"].as_str().is_some_and(|s| !s.is_empty()),
-            "{hist}.hdr"
-        );
+        assert!(report[hist]["hdr"].as_str().is_some_and(|s| !s.is_empty()), "{hist}.hdr");
     }
     assert!(report["errors"]["total"].is_u64(), "errors.total");
-    let kinds = report["errors"]["by_kind"]
-        .as_object()
-        .expect("errors.by_kind");
+    let kinds = report["errors"]["by_kind"].as_object().expect("errors.by_kind");
     for kind in loadmux::stats::ErrorKind::ALL {
-        assert!(
-            kinds[kind.name()].is_u64(),
-            "errors.by_kind.{}",
-            kind.name()
-        );
+        assert!(kinds[kind.name()].is_u64(), "errors.by_kind.{}", kind.name());
     }
     let timeline = report["timeline"].as_array().expect("timeline");
     for row in timeline {
@@ -153,8 +140,5 @@ pub fn assert_schema1(report: &Value) {
 
 /// A counter from a report, by JSON pointer (`/requests/completed`).
 pub fn count(report: &Value, pointer: &str) -> u64 {
-    report
-        .pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{pointer} missing in {report}"))
+    report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {report}"))
 }
