@@ -9,7 +9,7 @@ fn main() {
         Err(e) => std::process::exit(loadmux::cli::report_parse_error(e)),
     };
     let code = match cli.command {
-        Command::Run(args) => loadmux::cli::run_command(args),
+        Command::Run(args) => loadmux::cli::run_command(*args),
         Command::Serve(args) => loadmux::cli::serve_command(args),
     };
     std::process::exit(code);

@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load one or more TCP targets (with no target: the built-in echo server).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a built-in server (echo, sink, source, http, chaos).
     Serve(ServeArgs),
 }
