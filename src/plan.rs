@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{parse_duration, RunArgs};
+use crate::cli::{parse_duration, ModeArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload;
 
@@ -28,6 +28,53 @@ impl std::error::Error for PlanError {}
 fn err<T>(msg: impl Into<String>) -> Result<T, PlanError> {
     Err(PlanError(msg.into()))
 }
+
+/// What each connection does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Send a request, await its response (up to `pipeline` in flight), repeat.
+    Request,
+    /// Write the message as fast as the socket takes it; count what comes back.
+    Stream,
+    /// Send nothing; count what arrives.
+    Recv,
+    /// Connect, exchange one message if `exchange`, close, reconnect at once.
+    Connect {
+        /// Send one message and await its response before closing.
+        exchange: bool,
+    },
+}
+
+impl Mode {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Request => "request",
+            Mode::Stream => "stream",
+            Mode::Recv => "recv",
+            Mode::Connect { .. } => "connect",
+        }
+    }
+}
+
+/// Socket options applied to every connection before `connect()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// TCP_NODELAY.
+    pub nodelay: bool,
+    /// SO_SNDBUF, if set.
+    pub sndbuf: Option<usize>,
+    /// SO_RCVBUF, if set.
+    pub rcvbuf: Option<usize>,
+    /// Close with RST (SO_LINGER 0) in connect mode.
+    pub linger0: bool,
+    /// Local addresses to bind, round-robin by connection id; empty lets the kernel pick.
+    pub sources: Vec<std::net::IpAddr>,
+}
+
+/// Bytes a stream-mode batch aims for: enough copies of the message to make each
+/// write syscall worth it.
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
 
 /// Capped exponential backoff between reconnect attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +123,10 @@ pub struct Plan {
     pub duration: Duration,
     /// Total requests to complete, if bounded.
     pub requests: Option<u64>,
+    /// What each connection does.
+    pub mode: Mode,
+    /// Socket options.
+    pub socket: SocketOptions,
     /// Unmeasured time before the measured `duration`.
     pub warmup: Duration,
     /// Open loop: the gap between a connection's intended sends (connections / rate).
@@ -89,8 +140,9 @@ pub struct Plan {
     pub pipeline: usize,
     /// The request bytes, shared by every connection (never copied per connection).
     pub message: Arc<[u8]>,
-    /// `pipeline` copies of `message` back to back, so a batch of requests goes out in
-    /// one `write` without being assembled per connection.
+    /// Copies of `message` back to back (`pipeline` of them in request mode, about
+    /// 64 KiB's worth in stream mode), so a batch goes out in one `write` without
+    /// being assembled per connection.
     pub batch: Arc<[u8]>,
     /// How responses end.
     pub framing: Framing,
@@ -124,6 +176,8 @@ impl Plan {
             threads: 1,
             duration: Duration::from_secs(10),
             requests: None,
+            mode: Mode::Request,
+            socket: SocketOptions { nodelay: true, ..SocketOptions::default() },
             warmup: Duration::ZERO,
             send_interval: None,
             rate: None,
@@ -164,7 +218,8 @@ impl Plan {
         if args.connect_timeout.is_zero() || args.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
-        let message = payload::unescape(&args.message).map_err(|e| PlanError(format!("-m: {e}")))?;
+        let message = payload::unescape(args.message.as_deref().unwrap_or("hello\\n"))
+            .map_err(|e| PlanError(format!("-m: {e}")))?;
         if message.is_empty() {
             return err("-m/--message must not be empty");
         }
@@ -183,6 +238,24 @@ impl Plan {
             return err("-P/--pipeline must be between 1 and 1024");
         }
         let pipeline = args.pipeline as usize;
+        let mode = match args.mode {
+            ModeArg::Request => Mode::Request,
+            ModeArg::Stream => Mode::Stream,
+            ModeArg::Recv => Mode::Recv,
+            ModeArg::Connect => Mode::Connect { exchange: args.message.is_some() },
+        };
+        if mode != Mode::Request && (pipeline > 1 || args.rate.is_some()) {
+            return err(format!("-P and -r apply to request mode, not --mode {}", mode.name()));
+        }
+        if args.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
+            return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
+        }
+        if args.linger0 && !matches!(mode, Mode::Connect { .. }) {
+            return err("--linger0 applies to --mode connect");
+        }
+        if let Some(wrong) = args.sources.iter().find(|ip| targets_family_mismatch(ip, &args.targets)) {
+            return err(format!("--source {wrong}: the targets use the other IP family"));
+        }
         let framing = Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
         let reconnect = if args.no_reconnect {
             None
@@ -207,7 +280,18 @@ impl Plan {
             rate,
             connect_rate: args.connect_rate,
             pipeline,
-            batch: message.repeat(pipeline).into(),
+            batch: match mode {
+                Mode::Stream => message.repeat(STREAM_BATCH_BYTES.div_ceil(message.len())).into(),
+                _ => message.repeat(pipeline).into(),
+            },
+            mode,
+            socket: SocketOptions {
+                nodelay: args.nodelay,
+                sndbuf: args.sndbuf,
+                rcvbuf: args.rcvbuf,
+                linger0: args.linger0,
+                sources: args.sources.clone(),
+            },
             message: message.into(),
             framing,
             max_response: 1 << 20,
@@ -218,6 +302,12 @@ impl Plan {
             json: args.json.clone(),
         })
     }
+}
+
+/// True when `ip` cannot reach literal IP targets of the other family (a named host
+/// is resolved later and not judged here).
+fn targets_family_mismatch(ip: &std::net::IpAddr, targets: &[String]) -> bool {
+    targets.iter().filter_map(|t| t.parse::<SocketAddr>().ok()).any(|t| t.is_ipv4() != ip.is_ipv4())
 }
 
 /// Resolves `HOST:PORT` once, up front. The first address returned is used.

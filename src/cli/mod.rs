@@ -4,7 +4,7 @@
 mod run;
 mod serve;
 
-pub use run::RunArgs;
+pub use run::{ModeArg, RunArgs};
 pub use serve::ServeArgs;
 
 use std::net::SocketAddr;
@@ -165,6 +165,23 @@ pub fn serve_command(args: ServeArgs) -> i32 {
     serve::serve(&args)
 }
 
+/// Parses a byte size: a number with an optional binary unit, `k`/`KiB` (1024),
+/// `m`/`MiB`, `g`/`GiB`; `B` alone or nothing means bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits.parse().map_err(|_| format!("'{text}' is not a size (try 65536, 64k or 4MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("'{text}' has an unknown unit (use k, MiB or G)")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("'{text}' is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +203,16 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-3").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("65536").unwrap(), 65536);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("4MiB").unwrap(), 4 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12q").is_err());
     }
 
     #[test]

@@ -4,7 +4,20 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::parse_duration;
+use super::{parse_duration, parse_size};
+
+/// `--mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Send a request, await its response, repeat (with -P N requests in flight).
+    Request,
+    /// Write the message as fast as the socket takes it; count what comes back.
+    Stream,
+    /// Send nothing; count the bytes that arrive.
+    Recv,
+    /// Connect, exchange -m if given, close, reconnect at once.
+    Connect,
+}
 
 /// Flags of `loadmux run`.
 #[derive(Debug, Args)]
@@ -55,9 +68,39 @@ pub struct RunArgs {
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
 
-    /// The message each request sends. Escapes: \r \n \t \0 \\ \xNN.
-    #[arg(short = 'm', long, default_value = "hello\\n")]
-    pub message: String,
+    /// The message each request sends [default: hello\n]. Escapes: \r \n \t \0 \\ \xNN.
+    /// In connect mode, giving -m makes each connection exchange one message.
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+
+    /// What each connection does: request (send, await the response, repeat), stream
+    /// (write as fast as the socket takes it, count what comes back), recv (send
+    /// nothing, count what arrives), connect (connect, exchange -m if given, close,
+    /// reconnect at once).
+    #[arg(long, value_enum, default_value = "request")]
+    pub mode: ModeArg,
+
+    /// In connect mode, close with RST (SO_LINGER 0) instead of FIN: no TIME_WAIT on
+    /// the client, but the server sees resets (see the README).
+    #[arg(long)]
+    pub linger0: bool,
+
+    /// TCP_NODELAY: send small writes at once instead of waiting to coalesce them.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub nodelay: bool,
+
+    /// Socket send buffer size (SO_SNDBUF), e.g. 64k or 4MiB.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub sndbuf: Option<usize>,
+
+    /// Socket receive buffer size (SO_RCVBUF), e.g. 64k or 4MiB.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub rcvbuf: Option<usize>,
+
+    /// Local address to connect from; repeat to spread connections round-robin over
+    /// several (e.g. 127.0.0.2 .. 127.0.0.9 to get past one address's ephemeral ports).
+    #[arg(long = "source", value_name = "IP")]
+    pub sources: Vec<std::net::IpAddr>,
 
     /// How a response ends: echo (the request's bytes come back and are compared).
     #[arg(long, default_value = "echo")]

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 
 use crate::framing::{Decoder, Step};
-use crate::plan::Plan;
+use crate::plan::{Mode, Plan};
 use crate::stats::{ErrorKind, WorkerStats};
 
 /// What the state machine needs from a socket. Implemented by `mio::net::TcpStream`,
@@ -46,6 +46,8 @@ pub trait Transport: Read + Write {
     fn take_error(&self) -> io::Result<Option<io::Error>>;
     /// The peer's address; `NotConnected` while a connect is still in progress.
     fn peer_addr(&self) -> io::Result<SocketAddr>;
+    /// Makes the coming close send RST instead of FIN (`--linger0`).
+    fn reset_on_close(&self) -> io::Result<()>;
 }
 
 impl Transport for mio::net::TcpStream {
@@ -55,7 +57,15 @@ impl Transport for mio::net::TcpStream {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         mio::net::TcpStream::peer_addr(self)
     }
+    fn reset_on_close(&self) -> io::Result<()> {
+        super::dial::reset_on_close(self)
+    }
 }
+
+/// Full reads (or stream-mode batch writes) one event may do before the connection
+/// yields to the others. A peer that floods us, or a sink that swallows everything,
+/// would otherwise keep the loop on one socket forever.
+const IO_BUDGET: usize = 16;
 
 /// Where a connection is in its life. Each state carries exactly the data it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +141,14 @@ pub enum After {
     Nothing,
     /// It is `Queued`: put it in the connect queue.
     Queue,
+    /// It stopped with the socket still ready (its I/O budget ran out): run it again
+    /// next turn, with these readiness flags, before sleeping in `poll`.
+    Again {
+        /// Still readable.
+        readable: bool,
+        /// Still writable.
+        writable: bool,
+    },
 }
 
 /// How many requests a worker may still start (`-n`), shared by its connections.
@@ -293,15 +311,21 @@ impl<S: Transport> Conn<S> {
                 let was_blocked = matches!(self.sender, Sender::Writing { .. });
                 // Read first: completed responses make room for the next requests,
                 // which then go out in one write.
+                let mut after = After::Nothing;
                 if readable {
-                    if let After::Queue = self.socket_readable(scratch, ctx) {
-                        return After::Queue;
+                    after = self.socket_readable(scratch, ctx);
+                    if after == After::Queue {
+                        return after;
                     }
                 }
                 if writable && was_blocked && self.state == State::Open {
-                    return self.socket_writable(ctx);
+                    return match (after, self.socket_writable(ctx)) {
+                        (After::Again { .. }, After::Again { .. }) => After::Again { readable: true, writable: true },
+                        (After::Again { .. }, After::Nothing) => after,
+                        (_, written) => written,
+                    };
                 }
-                After::Nothing
+                after
             }
             // An event for a socket we already dropped (it was still in this batch).
             State::Queued | State::Backoff { .. } | State::Closed => After::Nothing,
@@ -363,6 +387,9 @@ impl<S: Transport> Conn<S> {
         debug!("conn {} token {}: connected to {}", self.id, self.token, self.target);
         self.set_state(State::Open);
         self.sender = Sender::Ready;
+        if ctx.plan.mode == (Mode::Connect { exchange: false }) {
+            return self.churn(ctx);
+        }
         // Open loop: sends that fell due while this connection was down were never
         // made; the schedule resumes now rather than bursting to catch up.
         self.next_send = self.next_send.max(ctx.now);
@@ -380,6 +407,18 @@ impl<S: Transport> Conn<S> {
     fn send_requests(&mut self, ctx: &mut Ctx) -> After {
         if matches!(self.sender, Sender::Writing { .. } | Sender::Spent) {
             return After::Nothing;
+        }
+        match ctx.plan.mode {
+            Mode::Request | Mode::Connect { exchange: true } => {}
+            // Stream: the send side never rests.
+            Mode::Stream => {
+                self.sender = Sender::Writing { done: 0, len: ctx.plan.batch.len() };
+                return self.socket_writable(ctx);
+            }
+            Mode::Recv | Mode::Connect { exchange: false } => {
+                self.sender = Sender::Spent;
+                return After::Nothing;
+            }
         }
         let now = ctx.now;
         let mut batch = 0;
@@ -423,6 +462,8 @@ impl<S: Transport> Conn<S> {
     fn socket_writable(&mut self, ctx: &mut Ctx) -> After {
         let Sender::Writing { mut done, len } = self.sender else { return After::Nothing };
         let batch = &ctx.plan.batch[..len];
+        let stream = ctx.plan.mode == Mode::Stream;
+        let mut batches = 0;
         let Some(socket) = self.socket.as_mut() else { return After::Nothing };
         loop {
             match socket.write(&batch[done..]) {
@@ -431,6 +472,18 @@ impl<S: Transport> Conn<S> {
                 Ok(n) => {
                     ctx.stats.counters.bytes_sent += n as u64;
                     done += n;
+                    if done == len && stream {
+                        // Stream mode: a whole batch of messages is out; go again, but
+                        // yield to the other connections after a while.
+                        ctx.stats.counters.requests_sent += (len / ctx.plan.message.len()) as u64;
+                        done = 0;
+                        batches += 1;
+                        if batches == IO_BUDGET {
+                            self.sender = Sender::Writing { done, len };
+                            return After::Again { readable: false, writable: true };
+                        }
+                        continue;
+                    }
                     if done == len {
                         // All out: more requests may be due (open loop, pipeline room).
                         self.sender = Sender::Ready;
@@ -456,7 +509,7 @@ impl<S: Transport> Conn<S> {
     /// Reads everything the socket has, feeding it to the framing decoder, then sends
     /// the requests that the completed responses made room for, in one write.
     fn socket_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> After {
-        loop {
+        for _ in 0..IO_BUDGET {
             let Some(socket) = self.socket.as_mut() else { return After::Nothing };
             match socket.read(scratch) {
                 // EOF: the peer closed its side.
@@ -480,11 +533,16 @@ impl<S: Transport> Conn<S> {
                 Err(e) => return self.fail(ErrorKind::from_io_error(&e), &e, ctx),
             }
         }
+        // Still data after a budget of full reads: let the others have a turn.
+        After::Again { readable: true, writable: false }
     }
 
     /// Feeds one read's bytes to the decoder, completing as many responses as they
     /// hold. Returns `Some` when the connection ended (stop reading).
     fn consume(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Option<After> {
+        if matches!(ctx.plan.mode, Mode::Stream | Mode::Recv) {
+            return None; // No framing: the bytes were counted, and that is all.
+        }
         while !input.is_empty() {
             let Some(oldest) = self.in_flight.front_mut() else {
                 let detail = format!("{} bytes arrived with no request outstanding", input.len());
@@ -501,6 +559,9 @@ impl<S: Transport> Conn<S> {
                 Ok(Step::Complete { consumed, response }) => {
                     input = &input[consumed.min(input.len())..];
                     self.response_complete(ctx);
+                    if let Mode::Connect { .. } = ctx.plan.mode {
+                        return Some(self.churn(ctx));
+                    }
                     if response.close {
                         return Some(self.close_cleanly(ctx));
                     }
@@ -539,6 +600,21 @@ impl<S: Transport> Conn<S> {
             self.set_state(State::Closed);
             After::Nothing
         }
+    }
+
+    /// Connect mode: the connection did its one job; close it (with RST under
+    /// `--linger0`) and queue the next connect at once.
+    fn churn(&mut self, ctx: &mut Ctx) -> After {
+        if ctx.plan.socket.linger0 {
+            if let Some(socket) = &self.socket {
+                if let Err(e) = socket.reset_on_close() {
+                    debug!("conn {} token {}: SO_LINGER 0 failed: {e}", self.id, self.token);
+                }
+            }
+        }
+        self.drop_socket(ctx);
+        self.set_state(State::Queued);
+        After::Queue
     }
 
     /// Ends the connection with one counted error, then backs off or closes for good.

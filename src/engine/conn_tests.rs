@@ -55,6 +55,9 @@ impl Transport for FakeSocket {
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.so_error.map(io::Error::from_raw_os_error))
     }
+    fn reset_on_close(&self) -> io::Result<()> {
+        Ok(())
+    }
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         if self.connected {
             Ok("127.0.0.1:7001".parse().unwrap())

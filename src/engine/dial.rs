@@ -1,22 +1,46 @@
 //! Opening a nonblocking TCP connection.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use mio::net::TcpStream;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-/// Creates a nonblocking socket and starts connecting it to `addr`.
+use crate::plan::SocketOptions;
+
+/// Creates a nonblocking socket with `options`, binds it to `source` if given, and
+/// starts connecting it to `addr`.
 ///
 /// Returns as soon as the SYN is on its way: completion is reported later by a
 /// writable event, and checked with `SO_ERROR` (see `Conn::socket_connected`).
-/// socket2 is used instead of `mio::net::TcpStream::connect` so that socket options
-/// can be set before `connect()`.
-pub fn dial(addr: SocketAddr) -> io::Result<TcpStream> {
+/// socket2 is used instead of `mio::net::TcpStream::connect` so that options can be
+/// set before `connect()`.
+pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -> io::Result<TcpStream> {
     // SOCK_NONBLOCK (and SOCK_CLOEXEC, which socket2 adds) at creation: no fcntl calls.
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
-    // Requests are small and latency-sensitive: don't let Nagle hold them back.
-    socket.set_tcp_nodelay(true)?;
+    if options.nodelay {
+        // Requests are small and latency-sensitive: don't let Nagle hold them back.
+        socket.set_tcp_nodelay(true)?;
+    }
+    if let Some(size) = options.sndbuf {
+        socket.set_send_buffer_size(size)?;
+    }
+    if let Some(size) = options.rcvbuf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(ip) = source {
+        // Without IP_BIND_ADDRESS_NO_PORT, bind() picks the ephemeral port at once,
+        // unaware of the destination, and each source address runs out of ports
+        // after ~28 000 connections in total. With it, the port is chosen at
+        // connect() time per (source, destination) pair.
+        // Best effort: without it the bind still works, with fewer ports.
+        if let Err(e) = set_bind_address_no_port(&socket) {
+            log::debug!("IP_BIND_ADDRESS_NO_PORT not set for {ip}: {e}");
+        }
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
     match socket.connect(&addr.into()) {
         // Loopback may finish the handshake at once; the writable event still comes.
         Ok(()) => {}
@@ -25,4 +49,29 @@ pub fn dial(addr: SocketAddr) -> io::Result<TcpStream> {
         Err(e) => return Err(e),
     }
     Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Makes the next close send RST instead of FIN (SO_LINGER with a zero timeout): the
+/// connection skips TIME_WAIT.
+pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
+    SockRef::from(stream).set_linger(Some(Duration::ZERO))
+}
+
+fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

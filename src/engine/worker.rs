@@ -81,6 +81,9 @@ pub struct Worker {
     connecting: usize,
     /// Connections closed for good (`--no-reconnect`).
     closed: usize,
+    /// Connections whose I/O budget ran out with the socket still ready: they run
+    /// again next turn (edge-triggered, so no new event would come for them).
+    again: Vec<(usize, bool, bool)>,
     /// `--connect-rate`, this worker's share.
     connect_limiter: Option<RateLimiter>,
     stats: WorkerStats,
@@ -128,6 +131,7 @@ impl Worker {
             connect_queue,
             connecting: 0,
             closed: 0,
+            again: Vec::new(),
             connect_limiter,
             stats: WorkerStats::default(),
             budget: Budget::new(assignment.quota),
@@ -169,6 +173,9 @@ impl Worker {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 self.dispatch(event.token().0, readable, event.is_writable());
             }
+            for (key, readable, writable) in std::mem::take(&mut self.again) {
+                self.dispatch(key, readable, writable);
+            }
             let now = Instant::now();
             self.fire_deadlines(now);
             self.open_connections(now);
@@ -202,6 +209,9 @@ impl Worker {
             if !self.connect_queue.is_empty() && self.connecting < MAX_CONNECTING {
                 wake = wake.min(limiter.next_allowed());
             }
+        }
+        if !self.again.is_empty() {
+            return Duration::ZERO; // Connections are still ready: just collect events.
         }
         let timeout = wake.saturating_duration_since(now);
         if self.plan.send_interval.is_some() {
@@ -257,8 +267,10 @@ impl Worker {
         if now_state == State::Closed && before != State::Closed {
             self.closed += 1;
         }
-        if after == After::Queue {
-            self.connect_queue.push_back(key);
+        match after {
+            After::Nothing => {}
+            After::Queue => self.connect_queue.push_back(key),
+            After::Again { readable, writable } => self.again.push((key, readable, writable)),
         }
         self.timers.arm(key, conn.deadline(&self.plan));
     }
@@ -279,7 +291,9 @@ impl Worker {
                 continue; // Queued twice, or the run is stopping.
             }
             self.stats.counters.conns_attempted += 1;
-            let opened = dial(conn.target).and_then(|mut stream| {
+            let sources = &self.plan.socket.sources;
+            let source = (!sources.is_empty()).then(|| sources[conn.id as usize % sources.len()]);
+            let opened = dial(conn.target, &self.plan.socket, source).and_then(|mut stream| {
                 // Registered once, for both directions, edge-triggered: no request
                 // ever needs another epoll_ctl.
                 self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;

@@ -102,10 +102,13 @@ pub struct RunConfig {
     pub message_bytes: u64,
     /// `--expect`.
     pub framing: String,
+    /// `--mode`: request, stream, recv or connect.
+    #[serde(default)]
+    pub mode: String,
 }
 
 /// `connections` in the report.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Connections {
     /// Connect attempts, reconnects included.
     pub attempted: u64,
@@ -115,6 +118,9 @@ pub struct Connections {
     pub failed: u64,
     /// Sum of the workers' peaks of simultaneously established connections.
     pub max_open: u64,
+    /// `established / duration_s` (the figure of merit in connect mode).
+    #[serde(default)]
+    pub per_s: f64,
 }
 
 /// `requests` in the report.
@@ -274,6 +280,7 @@ impl Report {
                 connect_rate: plan.connect_rate,
                 message_bytes: plan.message.len() as u64,
                 framing: format!("{:?}", plan.framing).to_lowercase(),
+                mode: plan.mode.name().to_string(),
             },
             stopped_by: match run.stop {
                 StopReason::Duration => "duration".into(),
@@ -288,6 +295,7 @@ impl Report {
                 established: c.conns_established,
                 failed: c.conns_failed,
                 max_open: run.totals.max_open,
+                per_s: rate(c.conns_established, secs + run.warmup.as_secs_f64()),
             },
             requests: Requests {
                 sent: c.requests_sent,

@@ -22,8 +22,8 @@ pub fn render_text(report: &Report, header: &str) -> String {
     let c = &r.connections;
     let _ = writeln!(
         out,
-        "  connections   attempted {}, established {}, failed {}, max open {}",
-        c.attempted, c.established, c.failed, c.max_open
+        "  connections   attempted {}, established {} ({:.1}/s), failed {}, max open {}",
+        c.attempted, c.established, c.per_s, c.failed, c.max_open
     );
     let _ = writeln!(
         out,
