@@ -1,0 +1,118 @@
+//! Micro-benchmarks of the engine's hot pieces: timers, the histogram record path,
+//! and one state-machine step (a response completing and the next request going out).
+//!
+//! `cargo bench --bench engine`; figures are recorded in docs/performance.md.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use loadmux::engine::conn::{Budget, Conn, Ctx, Transport};
+use loadmux::engine::timer::Timers;
+use loadmux::plan::Plan;
+use loadmux::stats::{LatencyHistogram, WorkerStats};
+
+fn timers(c: &mut Criterion) {
+    let t0 = Instant::now();
+    c.bench_function("timer/arm_later_19000", |b| {
+        // The common case: every request pushes its connection's deadline later.
+        let mut timers = Timers::new();
+        for key in 0..19_000 {
+            timers.arm(key, Some(t0 + Duration::from_millis(key as u64)));
+        }
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            timers.arm((n % 19_000) as usize, Some(t0 + Duration::from_secs(10) + Duration::from_nanos(n)));
+        })
+    });
+    c.bench_function("timer/arm_and_expire", |b| {
+        let mut timers = Timers::new();
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            let at = t0 + Duration::from_nanos(n);
+            timers.arm((n % 1024) as usize, Some(at));
+            black_box(timers.pop_due(at))
+        })
+    });
+}
+
+fn histogram(c: &mut Criterion) {
+    c.bench_function("histogram/record", |b| {
+        let mut h = LatencyHistogram::new();
+        let mut v = 17u64;
+        b.iter(|| {
+            v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            h.record(black_box(v >> 44));
+        })
+    });
+}
+
+/// A socket that always has one echoed response to read and accepts every write.
+struct Loopback {
+    pending: VecDeque<u8>,
+}
+
+impl Read for Loopback {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pending.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.pending.len());
+        for (slot, byte) in buf.iter_mut().zip(self.pending.drain(..n)) {
+            *slot = byte;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Loopback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Loopback {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok("127.0.0.1:1".parse().unwrap())
+    }
+    fn reset_on_close(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn state_machine(c: &mut Criterion) {
+    // One readable event: read the echoed request, complete it, record its latency,
+    // write the next request. The socket is an in-memory echo, so this is the
+    // engine's own cost per request, without syscalls.
+    let plan = Plan::new(vec!["127.0.0.1:1".parse().unwrap()]);
+    let mut stats = WorkerStats::default();
+    let mut budget = Budget::new(None);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let now = Instant::now();
+    let mut conn = Conn::new(0, 0, "127.0.0.1:1".parse().unwrap(), now);
+    conn.connecting(Loopback { pending: VecDeque::with_capacity(64) }, now);
+    let mut ctx = Ctx { now, plan: &plan, stats: &mut stats, budget: &mut budget };
+    let _ = conn.on_event(false, true, &mut scratch, &mut ctx);
+    c.bench_function("conn/echo_request_step", |b| {
+        b.iter(|| {
+            let mut ctx = Ctx { now, plan: &plan, stats: &mut stats, budget: &mut budget };
+            black_box(conn.on_event(true, false, &mut scratch, &mut ctx))
+        })
+    });
+    assert!(stats.counters.requests_completed > 0, "the step completed requests");
+}
+
+criterion_group!(benches, timers, histogram, state_machine);
+criterion_main!(benches);
