@@ -4,12 +4,13 @@
 //! socket opens, so a bad flag costs nothing but a one-line error and exit code 2.
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cli::{parse_duration, ModeArg, RunArgs};
+use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload;
 
@@ -54,6 +55,52 @@ impl Mode {
             Mode::Recv => "recv",
             Mode::Connect { .. } => "connect",
         }
+    }
+}
+
+/// How the live line is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Rewritten in place on a terminal.
+    Tty,
+    /// One line per second.
+    Plain,
+    /// Not at all.
+    None,
+}
+
+/// Which share of a larger test this process runs (`--shard I/N`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based shard number.
+    pub index: u64,
+    /// Number of shards.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole test: shard 1 of 1.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `I/N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("'{text}' is not a shard (expected I/N with 1 <= I <= N, e.g. 2/4)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This shard's part of `total` and the global position of its first unit: the
+    /// remainder goes to the lowest shards, so shard sizes differ by at most one.
+    pub fn share(&self, total: u64) -> (u64, u64) {
+        let (base, extra) = (total / self.count, total % self.count);
+        let i = self.index - 1;
+        let size = base + u64::from(i < extra);
+        let first = i * base + i.min(extra);
+        (size, first)
     }
 }
 
@@ -115,8 +162,10 @@ pub struct Plan {
     /// Resolved targets; connections are spread over them round-robin. Empty means
     /// "start the built-in echo server and load it" (the caller fills it in).
     pub targets: Vec<SocketAddr>,
-    /// Connections in total.
+    /// Connections this process opens (its shard's share).
     pub connections: usize,
+    /// Run-wide id of this process's first connection (non-zero only in shards).
+    pub first_conn_id: u64,
     /// Worker threads (never more than connections).
     pub threads: usize,
     /// How long to run.
@@ -154,8 +203,12 @@ pub struct Plan {
     pub response_timeout: Duration,
     /// Reconnect policy; `None` means a failed connection stays closed.
     pub reconnect: Option<Backoff>,
-    /// Print the live line on stderr.
-    pub progress: bool,
+    /// How to show the live line on stderr.
+    pub progress: Progress,
+    /// This process's share of a sharded test.
+    pub shard: Shard,
+    /// Wall-clock instant to start at.
+    pub start_at: Option<SystemTime>,
     /// Where to write the JSON report (`-` is stdout).
     pub json: Option<PathBuf>,
 }
@@ -173,6 +226,7 @@ impl Plan {
         Plan {
             targets,
             connections: 50,
+            first_conn_id: 0,
             threads: 1,
             duration: Duration::from_secs(10),
             requests: None,
@@ -190,7 +244,9 @@ impl Plan {
             connect_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(5),
             reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
-            progress: false,
+            progress: Progress::None,
+            shard: Shard::WHOLE,
+            start_at: None,
             json: None,
         }
     }
@@ -201,8 +257,19 @@ impl Plan {
         if args.connections == 0 {
             return err("-c/--connections must be at least 1");
         }
+        let shard = match &args.shard {
+            Some(text) => Shard::parse(text).map_err(|e| PlanError(format!("--shard: {e}")))?,
+            None => Shard::WHOLE,
+        };
+        let (my_connections, first_conn_id) = shard.share(args.connections);
+        if my_connections == 0 {
+            return err(format!(
+                "--shard {}/{}: -c {} leaves this shard no connection",
+                shard.index, shard.count, args.connections
+            ));
+        }
         let connections =
-            usize::try_from(args.connections).map_err(|_| PlanError("-c/--connections is too large".into()))?;
+            usize::try_from(my_connections).map_err(|_| PlanError("-c/--connections is too large".into()))?;
         let threads = match args.threads {
             Some(0) => return err("-t/--threads must be at least 1"),
             Some(t) => usize::try_from(t).unwrap_or(usize::MAX),
@@ -227,7 +294,21 @@ impl Plan {
             Some(r) if !(r.is_finite() && r > 0.0) => {
                 return err("-r/--rate must be a positive number of requests per second")
             }
-            r => r,
+            r => r.map(|r| r / shard.count as f64),
+        };
+        let connect_rate = args.connect_rate.map(|r| r / shard.count as f64);
+        let requests = match args.requests {
+            Some(n) => match shard.share(n).0 {
+                0 => {
+                    return err(format!("--shard {}/{}: -n {n} leaves this shard no request", shard.index, shard.count))
+                }
+                mine => Some(mine),
+            },
+            None => None,
+        };
+        let start_at = match &args.start_at {
+            Some(text) => Some(parse_start_at(text).map_err(|e| PlanError(format!("--start-at: {e}")))?),
+            None => None,
         };
         if let Some(r) = args.connect_rate {
             if !(r.is_finite() && r > 0.0) {
@@ -268,17 +349,18 @@ impl Plan {
         let targets = args.targets.iter().map(|t| resolve(t)).collect::<Result<Vec<_>, _>>()?;
         // The built-in server runs in this process, so it needs an fd per connection too.
         let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
-        ensure_fd_limit(args.connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, args.connections)?;
+        ensure_fd_limit(my_connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, my_connections)?;
         Ok(Plan {
             targets,
             connections,
             threads,
             duration: args.duration,
-            requests: args.requests,
+            first_conn_id,
+            requests,
             warmup: args.warmup,
             send_interval: rate.map(|r| Duration::from_secs_f64(connections as f64 / r)),
             rate,
-            connect_rate: args.connect_rate,
+            connect_rate,
             pipeline,
             batch: match mode {
                 Mode::Stream => message.repeat(STREAM_BATCH_BYTES.div_ceil(message.len())).into(),
@@ -298,10 +380,29 @@ impl Plan {
             connect_timeout: args.connect_timeout,
             response_timeout: args.timeout,
             reconnect,
-            progress: !args.quiet,
+            progress: match (args.quiet, args.progress) {
+                (true, _) | (_, ProgressArg::None) => Progress::None,
+                (_, ProgressArg::Tty) => Progress::Tty,
+                (_, ProgressArg::Plain) => Progress::Plain,
+                (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Progress::Tty,
+                (_, ProgressArg::Auto) => Progress::Plain,
+            },
+            shard,
+            start_at,
             json: args.json.clone(),
         })
     }
+}
+
+/// Parses `--start-at`: RFC 3339 (`2026-11-24T12:00:00Z`) or Unix seconds.
+pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
+    if let Ok(secs) = text.trim().parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_rfc3339_weak(text.trim())
+        .map_err(|_| format!("'{text}' is not a time (use RFC 3339 such as 2026-11-24T12:00:00Z, or Unix seconds)"))
 }
 
 /// True when `ip` cannot reach literal IP targets of the other family (a named host
@@ -391,6 +492,25 @@ mod tests {
         assert_eq!((b.delay(1), b.delay(9)), (Duration::from_millis(50), Duration::from_millis(50)));
         assert!(Backoff::parse("2s..1s").is_err());
         assert!(Backoff::parse("x..1s").is_err());
+    }
+
+    #[test]
+    fn shards_split_with_the_remainder_to_the_lowest() {
+        let shares: Vec<(u64, u64)> = (1..=3).map(|i| Shard { index: i, count: 3 }.share(10)).collect();
+        assert_eq!(shares, vec![(4, 0), (3, 4), (3, 7)]);
+        assert_eq!(Shard::WHOLE.share(7), (7, 0));
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn start_at_takes_rfc3339_or_unix_seconds() {
+        let t = parse_start_at("2026-11-24T12:00:00Z").unwrap();
+        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_795_521_600);
+        assert_eq!(parse_start_at("1795521600").unwrap(), t);
+        assert!(parse_start_at("noonish").is_err());
     }
 
     #[test]

@@ -4,18 +4,18 @@
 mod run;
 mod serve;
 
-pub use run::{ModeArg, RunArgs};
+pub use run::{ModeArg, ProgressArg, RunArgs};
 pub use serve::ServeArgs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand};
 
 use crate::engine::{self, StopReason};
 use crate::exit;
-use crate::plan::Plan;
+use crate::plan::{Plan, Progress};
 use crate::report::{self, Report};
 use crate::server::{self, ServerConfig};
 use crate::stats::TimelineRow;
@@ -102,16 +102,23 @@ pub fn run_command(args: RunArgs) -> i32 {
     };
     let plan = Arc::new(plan);
     let header = describe(&plan);
-    if plan.progress {
+    if plan.progress != Progress::None {
         eprintln!("{header}");
     }
-    let duration_s = plan.duration.as_secs_f64();
-    let mut on_row = |row: &TimelineRow, plan: &Plan| {
-        if plan.progress {
-            eprintln!("{}", report::live_line(row, duration_s));
-        }
+    if let Some(at) = plan.start_at {
+        wait_until(at, plan.progress != Progress::None);
+    }
+    let total_s = (plan.warmup + plan.duration).as_secs_f64();
+    let mut on_row = |row: &TimelineRow, plan: &Plan| match plan.progress {
+        Progress::None => {}
+        Progress::Plain => eprintln!("{}", report::live_line(row, total_s)),
+        // Carriage return and erase-line: the one line is rewritten in place.
+        Progress::Tty => eprint!("\r\x1b[2K{}", report::live_line(row, total_s)),
     };
     let result = engine::run(plan.clone(), &mut on_row);
+    if plan.progress == Progress::Tty {
+        eprintln!(); // End the line that was being rewritten.
+    }
     if let Some(server) = server {
         let counters = server.stop();
         log::debug!("built-in server: {counters}");
@@ -142,6 +149,16 @@ pub fn run_command(args: RunArgs) -> i32 {
         StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
         _ => exit::OK,
+    }
+}
+
+/// Sleeps until the wall-clock instant `at` (`--start-at`).
+fn wait_until(at: SystemTime, say: bool) {
+    if let Ok(wait) = at.duration_since(SystemTime::now()) {
+        if say {
+            eprintln!("loadmux: waiting {:.1}s for --start-at", wait.as_secs_f64());
+        }
+        std::thread::sleep(wait);
     }
 }
 

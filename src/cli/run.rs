@@ -6,6 +6,19 @@ use std::time::Duration;
 
 use super::{parse_duration, parse_size};
 
+/// `--progress` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// tty on a terminal, plain otherwise.
+    Auto,
+    /// One line, rewritten in place each second.
+    Tty,
+    /// One line per second.
+    Plain,
+    /// Nothing.
+    None,
+}
+
 /// `--mode` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeArg {
@@ -123,7 +136,24 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_reconnect: bool,
 
-    /// No live progress line on stderr.
+    /// The live line on stderr: tty (one line updated in place), plain (a line per
+    /// second, for logs), none, or auto (tty when stderr is a terminal, else plain).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+
+    /// Run only this process's share of a larger test: shard I of N (1-based). It gets
+    /// ⌊c/N⌋ connections (the remainder goes to the lowest shards), R/N of the rate and
+    /// of -n, and connection ids ({conn}) that are unique across all shards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Wait until this wall-clock instant before starting (RFC 3339 such as
+    /// 2026-11-24T12:00:00Z, or Unix seconds), so that shards on many machines start
+    /// together.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+
+    /// No live progress line on stderr (same as --progress none).
     #[arg(short = 'q', long)]
     pub quiet: bool,
 

@@ -199,7 +199,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
         .collect();
     for i in 0..plan.connections {
         let target = plan.targets[i % plan.targets.len()];
-        out[i % threads].conns.push((i as u64, target));
+        out[i % threads].conns.push((plan.first_conn_id + i as u64, target));
     }
     out
 }

@@ -105,6 +105,9 @@ pub struct RunConfig {
     /// `--mode`: request, stream, recv or connect.
     #[serde(default)]
     pub mode: String,
+    /// `--shard` as `I/N` (`1/1` for an unsharded run).
+    #[serde(default)]
+    pub shard: String,
 }
 
 /// `connections` in the report.
@@ -281,6 +284,7 @@ impl Report {
                 message_bytes: plan.message.len() as u64,
                 framing: format!("{:?}", plan.framing).to_lowercase(),
                 mode: plan.mode.name().to_string(),
+                shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
             stopped_by: match run.stop {
                 StopReason::Duration => "duration".into(),

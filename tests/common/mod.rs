@@ -142,3 +142,5 @@ pub fn assert_schema1(report: &Value) {
 pub fn count(report: &Value, pointer: &str) -> u64 {
     report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {report}"))
 }
+
+pub mod real_servers;

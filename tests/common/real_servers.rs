@@ -1,0 +1,147 @@
+//! Real servers nobody here wrote (Debian's redis-server and nginx), started on free
+//! loopback ports with throwaway config in a temp dir, and stopped by pid on drop.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Finds `name` on PATH or in the sbin directories (nginx lives in /usr/sbin).
+fn find(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
+}
+
+/// The binary, or None after saying loudly why the test is skipped. Under CI a
+/// missing server is a failure: scripts/test.sh installs them.
+pub fn require(name: &str) -> Option<PathBuf> {
+    match find(name) {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => panic!("{name} is not installed, and CI must not skip"),
+        None => {
+            eprintln!("SKIPPED: {name} is not installed (scripts/test.sh installs it)");
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not listen on {addr} within 10 s");
+}
+
+/// A child process killed (by its pid) and reaped on drop.
+struct Owned(Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A redis-server on a free loopback port, no persistence.
+pub struct Redis {
+    pub addr: SocketAddr,
+    _child: Owned,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Option<Redis> {
+        let bin = require("redis-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dir", dir.path().to_str().unwrap(), "--maxclients", "10000", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        wait_listening(addr, &mut child, "redis-server");
+        Some(Redis { addr, _child: Owned(child), _dir: dir })
+    }
+
+    /// Runs one command through redis-cli and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let bin = require("redis-cli").expect("redis-cli comes with redis-tools");
+        let out = Command::new(bin)
+            .args(["-h", "127.0.0.1", "-p", &self.addr.port().to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A field of `INFO stats`, e.g. `total_commands_processed`.
+    pub fn info_stat(&self, field: &str) -> u64 {
+        let info = self.cli(&["INFO", "stats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO stats:\n{info}"))
+    }
+}
+
+/// An nginx serving one small static file on a free loopback port, with its access
+/// log in the temp dir.
+pub struct Nginx {
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    _child: Owned,
+}
+
+impl Nginx {
+    pub fn start() -> Option<Nginx> {
+        let bin = require("nginx")?;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("www")).unwrap();
+        std::fs::write(root.join("www/index.html"), "hello from nginx\n").unwrap();
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let r = root.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log {r}/access.log;\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+               fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
+               keepalive_requests 1000000;\n  keepalive_timeout 60s;\n\
+               server {{ listen 127.0.0.1:{port}; location / {{ root {r}/www; }} }}\n}}\n"
+        );
+        std::fs::write(root.join("nginx.conf"), conf).unwrap();
+        let mut child = Command::new(bin)
+            .args(["-p", &r.to_string(), "-c", &format!("{r}/nginx.conf")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nginx");
+        wait_listening(addr, &mut child, "nginx");
+        Some(Nginx { addr, dir, _child: Owned(child) })
+    }
+
+    /// Lines in the access log: one per request nginx answered.
+    pub fn access_log_lines(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("access.log")).map(|s| s.lines().count()).unwrap_or(0)
+    }
+}
