@@ -144,3 +144,50 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
 }
 
 pub mod real_servers;
+
+/// A `loadmux serve` child process on a free loopback port, killed by pid on drop.
+pub struct Serve {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl Serve {
+    /// Starts `loadmux serve <args> --listen 127.0.0.1:<free port>` and waits until it
+    /// accepts connections.
+    pub fn start(args: &[&str]) -> Serve {
+        let addr = closed_port();
+        let mut child = loadmux()
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &addr.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn loadmux serve");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Serve { addr, child };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("loadmux serve {args:?} exited with {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "loadmux serve {args:?} never listened on {addr}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `loadmux run ARGS -q --json -` and returns the report (exit code must be 0).
+pub fn run_report(args: &[&str]) -> Value {
+    let out = loadmux().arg("run").args(args).args(["-q", "--json", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "run {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}

@@ -1,0 +1,76 @@
+//! Honest measurement: the open-loop rate, the correction for coordinated omission,
+//! and the connect rate, checked against servers with known behaviour.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn open_loop_rate_completes_the_scheduled_requests_within_one_percent() {
+    let server = Serve::start(&["--mode", "echo"]);
+    let report = run_report(&[&server.addr.to_string(), "-r", "500", "-d", "4s", "-c", "10"]);
+    let completed = count(&report, "/requests/completed");
+    assert!((1980..=2020).contains(&completed), "500/s for 4 s should complete 2000 ± 1%, got {completed}");
+    assert_eq!(count(&report, "/errors/total"), 0);
+    assert_eq!(report["config"]["rate"], 500.0);
+}
+
+#[test]
+fn a_fixed_server_delay_shows_as_the_median_and_the_minimum() {
+    let server = Serve::start(&["--mode", "chaos", "--delay", "20ms"]);
+    let report = run_report(&[&server.addr.to_string(), "-c", "10", "-d", "3s"]);
+    let p50 = count(&report, "/latency_us/p50");
+    let min = count(&report, "/latency_us/min");
+    assert!((20_000..=22_000).contains(&p50), "p50 {p50} µs should be within [20 ms, 22 ms]");
+    assert!(min >= 20_000, "no response may come before the delay: min {min} µs");
+}
+
+#[test]
+fn a_server_stall_shows_in_the_corrected_tail_and_not_in_the_uncorrected_one() {
+    let server = Serve::start(&["--mode", "chaos", "--stall-at", "2s", "--stall-for", "1s"]);
+    let report = run_report(&[&server.addr.to_string(), "-r", "1000", "-d", "5s", "-c", "10", "--timeout", "3s"]);
+    let corrected = count(&report, "/latency_us/p99");
+    let uncorrected = count(&report, "/latency_uncorrected_us/p99");
+    assert!(corrected >= 500_000, "corrected p99 {corrected} µs must show the 1 s stall");
+    assert!(uncorrected < 100_000, "uncorrected p99 {uncorrected} µs hides it (one slow request per connection)");
+    assert_eq!(count(&report, "/errors/total"), 0, "a 1 s stall is under the 3 s timeout");
+}
+
+#[test]
+fn connect_rate_opens_connections_at_the_asked_pace() {
+    let server = Serve::start(&["--mode", "echo"]);
+    let report = run_report(&[&server.addr.to_string(), "-c", "1500", "--connect-rate", "500", "-d", "4s"]);
+    let timeline = report["timeline"].as_array().unwrap();
+    let reached = timeline.iter().find(|row| row["open"].as_u64() == Some(1500)).expect("all 1500 open");
+    let t = reached["t_s"].as_f64().unwrap();
+    // Rows are a second long: at 500/s, 1500 connections take 3 s, so the first row
+    // showing all of them open is the one ending at 3 s (±10%).
+    assert!((2.7..=3.3).contains(&t), "1500 open first at t = {t} s");
+    let first = timeline[0]["open"].as_u64().unwrap();
+    assert!((450..=550).contains(&first), "after 1 s about 500 are open, got {first}");
+    let ramp = report["ramp_s"].as_f64().unwrap();
+    assert!((2.7..=3.3).contains(&ramp), "ramp took {ramp} s");
+}
+
+#[test]
+fn warmup_is_left_out_of_the_summary_but_kept_in_the_timeline() {
+    let server = Serve::start(&["--mode", "echo"]);
+    let report = run_report(&[&server.addr.to_string(), "-c", "5", "--warmup", "1s", "-d", "2s"]);
+    let timeline = report["timeline"].as_array().unwrap();
+    let phases: Vec<&str> = timeline.iter().map(|r| r["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["warmup", "measure", "measure"], "{timeline:?}");
+    let measured: u64 = timeline[1..].iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    assert_eq!(count(&report, "/requests/completed"), measured);
+    assert_eq!(report["duration_s"], 2.0);
+    assert_eq!(report["warmup_s"], 1.0);
+    assert_eq!(report["measure_began_after_ramp"], true);
+}
+
+#[test]
+fn time_to_first_byte_is_reported_and_no_later_than_the_full_response() {
+    let server = Serve::start(&["--mode", "echo"]);
+    let report = run_report(&[&server.addr.to_string(), "-c", "5", "-d", "1s"]);
+    let ttfb = count(&report, "/first_byte_us/count");
+    assert!(ttfb >= count(&report, "/requests/completed"));
+    assert!(count(&report, "/first_byte_us/p50") <= count(&report, "/latency_us/p50"));
+}
