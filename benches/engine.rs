@@ -103,11 +103,11 @@ fn state_machine(c: &mut Criterion) {
     let now = Instant::now();
     let mut conn = Conn::new(0, 0, "127.0.0.1:1".parse().unwrap(), now);
     conn.connecting(Loopback { pending: VecDeque::with_capacity(64) }, now);
-    let mut ctx = Ctx { now, plan: &plan, stats: &mut stats, budget: &mut budget };
+    let mut ctx = Ctx { now, live_clock: false, plan: &plan, stats: &mut stats, budget: &mut budget };
     let _ = conn.on_event(false, true, &mut scratch, &mut ctx);
     c.bench_function("conn/echo_request_step", |b| {
         b.iter(|| {
-            let mut ctx = Ctx { now, plan: &plan, stats: &mut stats, budget: &mut budget };
+            let mut ctx = Ctx { now, live_clock: false, plan: &plan, stats: &mut stats, budget: &mut budget };
             black_box(conn.on_event(true, false, &mut scratch, &mut ctx))
         })
     });

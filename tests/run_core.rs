@@ -105,7 +105,10 @@ fn a_server_closing_mid_run_causes_eof_errors_and_reconnects() {
     assert!(eof >= 4, "eof {eof}");
     assert!(attempted > 4, "closed connections are reopened: {attempted} attempts");
     assert!(count(&report, "/requests/completed") >= 5 * 4);
-    assert_eq!(count(&report, "/errors/total"), eof, "only eof: {report}");
+    // A server that closes while our next request sits unread in its socket makes
+    // the kernel send RST instead of FIN, so some closes arrive as resets.
+    let reset = count(&report, "/errors/by_kind/reset");
+    assert_eq!(count(&report, "/errors/total"), eof + reset, "only eof and reset: {report}");
 }
 
 #[test]

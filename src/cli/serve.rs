@@ -3,6 +3,8 @@
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 
+use signal_hook::consts::{SIGINT, SIGTERM};
+
 use crate::server::{Mode, ServerConfig};
 
 /// Flags of `loadmux serve`.
@@ -39,17 +41,34 @@ impl ServeArgs {
     }
 }
 
-/// Runs `loadmux serve` until a signal; returns the exit code.
+/// Runs `loadmux serve` until SIGINT or SIGTERM, then prints the counters. Returns
+/// the exit code: 0 after a signal (the normal way to stop a server), 2 when it cannot
+/// listen.
 pub fn serve(args: &ServeArgs) -> i32 {
-    match crate::server::start(args.to_config()) {
-        Ok(handle) => {
-            eprintln!("loadmux serve: listening on {}", handle.local_addr());
-            eprintln!("loadmux serve: {}", handle.stop());
-            crate::exit::OK
+    let config = args.to_config();
+    // Register for the signals before listening, so a signal never finds the default
+    // handler (which would exit without the counters).
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loadmux serve: cannot handle signals: {e}");
+            return crate::exit::USAGE;
         }
+    };
+    let handle = match crate::server::start(config.clone()) {
+        Ok(handle) => handle,
         Err(e) => {
             eprintln!("loadmux serve: cannot listen on {}: {e}", args.listen);
-            crate::exit::USAGE
+            return crate::exit::USAGE;
         }
-    }
+    };
+    eprintln!(
+        "loadmux serve: {:?} server listening on {} ({} thread(s)); Ctrl-C stops it",
+        config.mode,
+        handle.local_addr(),
+        config.threads
+    );
+    let signal = signals.forever().next();
+    eprintln!("loadmux serve: stopped by signal {}: {}", signal.unwrap_or(0), handle.stop());
+    crate::exit::OK
 }

@@ -187,14 +187,29 @@ impl Budget {
 
 /// The worker-owned things a handler may touch.
 pub struct Ctx<'a> {
-    /// The current time, read once per event by the worker.
+    /// The current time: read by the worker per event, and again after each read
+    /// that returned data (see [`Ctx::clock_after_read`]).
     pub now: Instant,
+    /// Whether `now` follows the real clock. Tests set it false and move `now` by hand.
+    pub live_clock: bool,
     /// The run's settings: message, framing, timeouts, reconnect policy, pacing.
     pub plan: &'a Plan,
     /// This worker's statistics.
     pub stats: &'a mut WorkerStats,
     /// This worker's request budget.
     pub budget: &'a mut Budget,
+}
+
+impl Ctx<'_> {
+    /// Re-reads the clock after a `read()` returned data, so a response's latency
+    /// stops when its bytes were in hand. Without it, a response that was already
+    /// waiting when the handler read (common on loopback, right after the request's
+    /// write) would be timed with the clock read before the write: 0 µs.
+    fn clock_after_read(&mut self) {
+        if self.live_clock {
+            self.now = Instant::now();
+        }
+    }
 }
 
 /// One connection slot: a virtual user that keeps a TCP connection open to `target`,
@@ -515,6 +530,7 @@ impl<S: Transport> Conn<S> {
                 // EOF: the peer closed its side.
                 Ok(0) => return self.peer_closed(ctx),
                 Ok(n) => {
+                    ctx.clock_after_read();
                     ctx.stats.counters.bytes_received += n as u64;
                     if let Some(after) = self.consume(&scratch[..n], ctx) {
                         return after;

@@ -101,12 +101,24 @@ impl Rig {
     }
 
     fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
-        let mut ctx = Ctx { now: self.now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+        let mut ctx = Ctx {
+            now: self.now,
+            live_clock: false,
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
         conn.on_event(readable, writable, &mut self.scratch, &mut ctx)
     }
 
     fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
-        let mut ctx = Ctx { now: self.now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+        let mut ctx = Ctx {
+            now: self.now,
+            live_clock: false,
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
         conn.on_deadline(&mut ctx)
     }
 

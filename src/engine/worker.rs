@@ -235,7 +235,13 @@ impl Worker {
             return;
         };
         let before = conn.state();
-        let mut ctx = Ctx { now: Instant::now(), plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            live_clock: true,
+            plan: &self.plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+        };
         let after = conn.on_event(readable, writable, &mut self.scratch, &mut ctx);
         self.settle(key, before, after);
         if self.stats.ramp_done_at.is_none() && self.stats.open == self.conns.len() as u64 {
@@ -250,7 +256,8 @@ impl Worker {
                 continue;
             };
             let before = conn.state();
-            let mut ctx = Ctx { now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+            let mut ctx =
+                Ctx { now, live_clock: true, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
             let after = conn.on_deadline(&mut ctx);
             self.settle(key, before, after);
         }
@@ -308,7 +315,13 @@ impl Worker {
                 }
                 Err(e) => {
                     debug!("conn {} token {key}: connect to {} failed at once: {e}", conn.id, conn.target);
-                    let mut ctx = Ctx { now, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+                    let mut ctx = Ctx {
+                        now,
+                        live_clock: true,
+                        plan: &self.plan,
+                        stats: &mut self.stats,
+                        budget: &mut self.budget,
+                    };
                     conn.connect_failed(&e, &mut ctx)
                 }
             };

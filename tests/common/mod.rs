@@ -191,3 +191,10 @@ pub fn run_report(args: &[&str]) -> Value {
     assert_eq!(out.status.code(), Some(0), "run {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// Serialises the tests that assert on timing within one test binary: on a 2-core
+/// machine, several load tests at once would measure each other, not the server.
+pub fn timing_sensitive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
