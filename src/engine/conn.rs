@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 
-use crate::framing::{Decoder, Step};
+use crate::framing::{Decoder, Response, Step};
 use crate::plan::{Mode, Plan};
 use crate::stats::{ErrorKind, WorkerStats};
 
@@ -574,7 +574,7 @@ impl<S: Transport> Conn<S> {
                 Ok(Step::NeedMore) => return None,
                 Ok(Step::Complete { consumed, response }) => {
                     input = &input[consumed.min(input.len())..];
-                    self.response_complete(ctx);
+                    self.response_complete(response, ctx);
                     if let Mode::Connect { .. } = ctx.plan.mode {
                         return Some(self.churn(ctx));
                     }
@@ -588,10 +588,15 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Books the oldest request's complete response.
-    fn response_complete(&mut self, ctx: &mut Ctx) {
+    fn response_complete(&mut self, response: Response, ctx: &mut Ctx) {
         let Some(done) = self.in_flight.pop_front() else { return };
         let stats = &mut *ctx.stats;
         stats.counters.requests_completed += 1;
+        if let Some(status) = response.status {
+            if let Some(class) = stats.counters.http_status.get_mut(usize::from(status / 100).wrapping_sub(1)) {
+                *class += 1;
+            }
+        }
         stats.latency.record(micros(ctx.now.saturating_duration_since(done.intended)));
         stats.latency_uncorrected.record(micros(ctx.now.saturating_duration_since(done.sent)));
         self.failures = 0;
@@ -599,6 +604,10 @@ impl<S: Transport> Conn<S> {
 
     /// The peer closed its side: an error if a response was due, else a clean close.
     fn peer_closed(&mut self, ctx: &mut Ctx) -> After {
+        // A response whose end is the close itself (an HTTP body without a length).
+        if let Some(response) = self.decoder.on_eof(&ctx.plan.framing) {
+            self.response_complete(response, ctx);
+        }
         if !self.in_flight.is_empty() {
             return self.fail(ErrorKind::Eof, &"peer closed while a response was due", ctx);
         }

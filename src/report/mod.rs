@@ -18,6 +18,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StopReason};
+use crate::framing::Framing;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
 
@@ -69,6 +70,9 @@ pub struct Report {
     pub connect_latency_us: Latency,
     /// Errors by kind.
     pub errors: Errors,
+    /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
 }
@@ -282,7 +286,7 @@ impl Report {
                 warmup_s: plan.warmup.as_secs_f64(),
                 connect_rate: plan.connect_rate,
                 message_bytes: plan.message.len() as u64,
-                framing: format!("{:?}", plan.framing).to_lowercase(),
+                framing: plan.framing.name(),
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
@@ -323,6 +327,8 @@ impl Report {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
             },
+            http_status: (plan.framing == Framing::Http)
+                .then(|| c.http_status.iter().enumerate().map(|(i, n)| (format!("{}xx", i + 1), *n)).collect()),
             timeline: run.timeline.iter().map(Row::from).collect(),
         }
     }

@@ -35,6 +35,8 @@ pub struct Counters {
     pub bytes_received: u64,
     /// Errors by kind.
     pub errors: ErrorCounts,
+    /// HTTP responses by status class: index 0 is 1xx, 4 is 5xx (HTTP framing only).
+    pub http_status: [u64; 5],
 }
 
 impl Counters {
@@ -48,6 +50,9 @@ impl Counters {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.errors.merge(&other.errors);
+        for (a, b) in self.http_status.iter_mut().zip(other.http_status) {
+            *a += b;
+        }
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -61,6 +66,7 @@ impl Counters {
             bytes_sent: self.bytes_sent - earlier.bytes_sent,
             bytes_received: self.bytes_received - earlier.bytes_received,
             errors: self.errors.since(&earlier.errors),
+            http_status: std::array::from_fn(|i| self.http_status[i] - earlier.http_status[i]),
         }
     }
 }
