@@ -100,14 +100,33 @@ fn state_machine(c: &mut Criterion) {
     let mut stats = WorkerStats::default();
     let mut budget = Budget::new(None);
     let mut scratch = vec![0u8; 64 * 1024];
+    let (mut render, mut expect) = (Vec::new(), Vec::new());
     let now = Instant::now();
     let mut conn = Conn::new(0, 0, "127.0.0.1:1".parse().unwrap(), now);
     conn.connecting(Loopback { pending: VecDeque::with_capacity(64) }, now);
-    let mut ctx = Ctx { now, live_clock: false, plan: &plan, stats: &mut stats, budget: &mut budget };
+    let mut ctx = Ctx {
+        now,
+        live_clock: false,
+        plan: &plan,
+        stats: &mut stats,
+        budget: &mut budget,
+        worker: 0,
+        render: &mut render,
+        expect: &mut expect,
+    };
     let _ = conn.on_event(false, true, &mut scratch, &mut ctx);
     c.bench_function("conn/echo_request_step", |b| {
         b.iter(|| {
-            let mut ctx = Ctx { now, live_clock: false, plan: &plan, stats: &mut stats, budget: &mut budget };
+            let mut ctx = Ctx {
+                now,
+                live_clock: false,
+                plan: &plan,
+                stats: &mut stats,
+                budget: &mut budget,
+                worker: 0,
+                render: &mut render,
+                expect: &mut expect,
+            };
             black_box(conn.on_event(true, false, &mut scratch, &mut ctx))
         })
     });

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
-use crate::payload;
+use crate::payload::{self, Payload, Template};
 
 /// A configuration problem, reported as one line with exit code 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +187,11 @@ pub struct Plan {
     pub connect_rate: Option<f64>,
     /// Requests in flight per connection.
     pub pipeline: usize,
-    /// The request bytes, shared by every connection (never copied per connection).
+    /// What the requests send.
+    pub payload: Arc<Payload>,
+    /// The request bytes when every request sends the same fixed message (the fast
+    /// path: shared by every connection, never copied); empty when messages are
+    /// rendered per request.
     pub message: Arc<[u8]>,
     /// Copies of `message` back to back (`pipeline` of them in request mode, about
     /// 64 KiB's worth in stream mode), so a batch goes out in one `write` without
@@ -223,7 +227,9 @@ impl Plan {
     /// library users; adjust the public fields as needed.
     pub fn new(targets: Vec<SocketAddr>) -> Plan {
         let message: Arc<[u8]> = Arc::from(&b"hello\n"[..]);
+        let payload = Payload::new(vec![Template::raw(message.to_vec())], None).expect("a non-empty message");
         Plan {
+            payload: Arc::new(payload),
             targets,
             connections: 50,
             first_conn_id: 0,
@@ -285,11 +291,7 @@ impl Plan {
         if args.connect_timeout.is_zero() || args.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
-        let message = payload::unescape(args.message.as_deref().unwrap_or("hello\\n"))
-            .map_err(|e| PlanError(format!("-m: {e}")))?;
-        if message.is_empty() {
-            return err("-m/--message must not be empty");
-        }
+        let payload = build_payload(args)?;
         let rate = match args.rate {
             Some(r) if !(r.is_finite() && r > 0.0) => {
                 return err("-r/--rate must be a positive number of requests per second")
@@ -323,13 +325,19 @@ impl Plan {
             ModeArg::Request => Mode::Request,
             ModeArg::Stream => Mode::Stream,
             ModeArg::Recv => Mode::Recv,
-            ModeArg::Connect => Mode::Connect { exchange: args.message.is_some() },
+            ModeArg::Connect => Mode::Connect {
+                exchange: !args.message.is_empty() || args.message_file.is_some() || args.message_size.is_some(),
+            },
         };
         if mode != Mode::Request && (pipeline > 1 || args.rate.is_some()) {
             return err(format!("-P and -r apply to request mode, not --mode {}", mode.name()));
         }
         if args.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
+        }
+        let message: Vec<u8> = payload.single_static().map(<[u8]>::to_vec).unwrap_or_default();
+        if mode == Mode::Stream && message.is_empty() {
+            return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
         if args.linger0 && !matches!(mode, Mode::Connect { .. }) {
             return err("--linger0 applies to --mode connect");
@@ -366,6 +374,7 @@ impl Plan {
                 Mode::Stream => message.repeat(STREAM_BATCH_BYTES.div_ceil(message.len())).into(),
                 _ => message.repeat(pipeline).into(),
             },
+            payload: Arc::new(payload),
             mode,
             socket: SocketOptions {
                 nodelay: args.nodelay,
@@ -392,6 +401,31 @@ impl Plan {
             json: args.json.clone(),
         })
     }
+}
+
+/// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
+fn build_payload(args: &RunArgs) -> Result<Payload, PlanError> {
+    let template = |flag: &str, text: &str| {
+        payload::unescape(text).and_then(Template::parse).map_err(|e| PlanError(format!("{flag}: {e}")))
+    };
+    let messages = if let Some(path) = &args.message_file {
+        let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;
+        if bytes.is_empty() {
+            return err(format!("-f {}: the file is empty", path.display()));
+        }
+        vec![Template::raw(bytes)]
+    } else if let Some(size) = args.message_size {
+        if size == 0 {
+            return err("--message-size must be at least 1 byte");
+        }
+        vec![Template::raw(payload::random_bytes(size))]
+    } else if args.message.is_empty() {
+        vec![Template::raw(b"hello\n".to_vec())]
+    } else {
+        args.message.iter().map(|m| template("-m", m)).collect::<Result<Vec<_>, _>>()?
+    };
+    let first = args.first_message.as_deref().map(|m| template("--first-message", m)).transpose()?;
+    Payload::new(messages, first).map_err(|e| PlanError(format!("-m: {e}")))
 }
 
 /// Parses `--start-at`: RFC 3339 (`2026-11-24T12:00:00Z`) or Unix seconds.

@@ -82,9 +82,25 @@ pub struct RunArgs {
     pub warmup: Duration,
 
     /// The message each request sends [default: hello\n]. Escapes: \r \n \t \0 \\ \xNN.
-    /// In connect mode, giving -m makes each connection exchange one message.
-    #[arg(short = 'm', long)]
-    pub message: Option<String>,
+    /// Fields: {conn} (connection id), {seq} (request number on its connection),
+    /// {worker}, {rand:N} (N digits). Repeat -m to send several messages in turn. In
+    /// connect mode, giving -m makes each connection exchange one message.
+    #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
+    pub message: Vec<String>,
+
+    /// Send this file's bytes as the message, as they are (no escapes, no fields).
+    #[arg(short = 'f', long, value_name = "PATH", conflicts_with = "message_size")]
+    pub message_file: Option<PathBuf>,
+
+    /// Send this many random bytes as the message (made once, e.g. 1k or 64KiB).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub message_size: Option<usize>,
+
+    /// Send this once after each connect, before the requests, and await its response
+    /// (checked, not counted as a request): an AUTH, a handshake. Escapes and fields
+    /// as for -m.
+    #[arg(long, value_name = "TEXT")]
+    pub first_message: Option<String>,
 
     /// What each connection does: request (send, await the response, repeat), stream
     /// (write as fast as the socket takes it, count what comes back), recv (send

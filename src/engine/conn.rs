@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 
-use crate::framing::{Decoder, Response, Step};
+use crate::framing::{Decoder, Framing, Response, Step};
+use crate::payload::Fields;
 use crate::plan::{Mode, Plan};
 use crate::stats::{ErrorKind, WorkerStats};
 
@@ -125,6 +126,10 @@ pub enum Sender {
 /// A request written and not yet answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct InFlight {
+    /// Its sequence number on this connection (`{seq}`), to render it again for echo.
+    seq: u64,
+    /// It is the `--first-message`: awaited and checked, not counted as a request.
+    handshake: bool,
     /// When it should have gone out (open loop's schedule; the send time otherwise).
     intended: Instant,
     /// When its write started.
@@ -198,6 +203,13 @@ pub struct Ctx<'a> {
     pub stats: &'a mut WorkerStats,
     /// This worker's request budget.
     pub budget: &'a mut Budget,
+    /// This worker's number (`{worker}`).
+    pub worker: u64,
+    /// The worker's buffer for rendering requests (templated messages), reused by
+    /// all its connections so that rendering allocates nothing.
+    pub render: &'a mut Vec<u8>,
+    /// The worker's buffer for rendering a request again to check its echo.
+    pub expect: &'a mut Vec<u8>,
 }
 
 impl Ctx<'_> {
@@ -229,6 +241,12 @@ pub struct Conn<S> {
     decoder: Decoder,
     /// Open loop: intended send time of this connection's next request.
     next_send: Instant,
+    /// Sequence number of the next request (`{seq}`), counted across reconnects.
+    seq: u64,
+    /// Rendered bytes a short write left behind; empty (and unallocated) otherwise.
+    pending: Vec<u8>,
+    /// The `--first-message` has gone out on this connection.
+    greeted: bool,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
 }
@@ -247,6 +265,9 @@ impl<S: Transport> Conn<S> {
             in_flight: VecDeque::new(),
             decoder: Decoder::default(),
             next_send: first_send,
+            seq: 0,
+            pending: Vec::new(),
+            greeted: false,
             failures: 0,
         }
     }
@@ -423,6 +444,24 @@ impl<S: Transport> Conn<S> {
         if matches!(self.sender, Sender::Writing { .. } | Sender::Spent) {
             return After::Nothing;
         }
+        let now = ctx.now;
+        // The handshake goes first, alone, once per connection.
+        if !self.greeted {
+            self.greeted = true;
+            if let Some(first) = &ctx.plan.payload.first {
+                ctx.render.clear();
+                first.render_into(&self.fields(self.seq, ctx), ctx.render);
+                if matches!(ctx.plan.mode, Mode::Request | Mode::Connect { exchange: true }) {
+                    let handshake =
+                        InFlight { seq: self.seq, handshake: true, intended: now, sent: now, first_byte: false };
+                    self.in_flight.push_back(handshake);
+                }
+                return self.write_rendered(ctx);
+            }
+        }
+        if self.in_flight.front().is_some_and(|r| r.handshake) {
+            return After::Nothing; // Requests wait for the handshake's answer.
+        }
         match ctx.plan.mode {
             Mode::Request | Mode::Connect { exchange: true } => {}
             // Stream: the send side never rests.
@@ -435,7 +474,12 @@ impl<S: Transport> Conn<S> {
                 return After::Nothing;
             }
         }
-        let now = ctx.now;
+        // Templated or alternating messages are rendered into the worker's buffer;
+        // a single fixed message is written straight from the plan's batch.
+        let rendered = ctx.plan.message.is_empty();
+        if rendered {
+            ctx.render.clear();
+        }
         let mut batch = 0;
         let mut idle = Sender::Ready;
         while self.in_flight.len() < ctx.plan.pipeline {
@@ -460,7 +504,12 @@ impl<S: Transport> Conn<S> {
                 idle = Sender::Spent;
                 break;
             }
-            self.in_flight.push_back(InFlight { intended, sent: now, first_byte: false });
+            let seq = self.seq;
+            self.seq += 1;
+            if rendered {
+                ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
+            }
+            self.in_flight.push_back(InFlight { seq, handshake: false, intended, sent: now, first_byte: false });
             batch += 1;
         }
         if batch == 0 {
@@ -468,56 +517,118 @@ impl<S: Transport> Conn<S> {
             return After::Nothing;
         }
         ctx.stats.counters.requests_sent += batch as u64;
+        if rendered {
+            return self.write_rendered(ctx);
+        }
         self.sender = Sender::Writing { done: 0, len: batch * ctx.plan.message.len() };
         self.socket_writable(ctx)
+    }
+
+    /// The template fields of request `seq` on this connection.
+    fn fields(&self, seq: u64, ctx: &Ctx) -> Fields {
+        Fields { conn: self.id, seq, worker: ctx.worker }
+    }
+
+    /// Writes what was rendered into the worker's buffer. Whatever the socket does not
+    /// take now is copied into this connection's `pending` (the only per-connection
+    /// buffer, and only until it drains).
+    fn write_rendered(&mut self, ctx: &mut Ctx) -> After {
+        let Some(socket) = self.socket.as_mut() else { return After::Nothing };
+        let bytes = &ctx.render[..];
+        let mut done = 0;
+        let failed = loop {
+            if done == bytes.len() {
+                break None;
+            }
+            match socket.write(&bytes[done..]) {
+                Ok(0) => break Some((ErrorKind::Other, io::Error::from(io::ErrorKind::WriteZero))),
+                Ok(n) => {
+                    ctx.stats.counters.bytes_sent += n as u64;
+                    done += n;
+                }
+                // Send buffer full: keep the rest for the writable edge.
+                Err(e) if would_block(&e) => break None,
+                // A signal interrupted the call: retry.
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => break Some((ErrorKind::from_io_error(&e), e)),
+            }
+        };
+        if let Some((kind, e)) = failed {
+            return self.fail(kind, &e, ctx);
+        }
+        if done < bytes.len() {
+            self.pending.clear();
+            self.pending.extend_from_slice(&bytes[done..]);
+            self.sender = Sender::Writing { done: 0, len: self.pending.len() };
+            return After::Nothing;
+        }
+        self.sender = Sender::Ready;
+        self.send_requests(ctx)
     }
 
     /// Writes the rest of the current batch, until it is all out or the socket's send
     /// buffer is full.
     fn socket_writable(&mut self, ctx: &mut Ctx) -> After {
         let Sender::Writing { mut done, len } = self.sender else { return After::Nothing };
-        let batch = &ctx.plan.batch[..len];
         let stream = ctx.plan.mode == Mode::Stream;
         let mut batches = 0;
-        let Some(socket) = self.socket.as_mut() else { return After::Nothing };
-        loop {
-            match socket.write(&batch[done..]) {
+        enum Outcome {
+            AllOut,
+            Blocked,
+            Yield,
+            Failed(ErrorKind, io::Error),
+        }
+        let outcome = loop {
+            let Some(socket) = self.socket.as_mut() else { return After::Nothing };
+            // Rendered bytes left by a short write, or the plan's shared batch.
+            let source: &[u8] = if self.pending.is_empty() { &ctx.plan.batch[..len] } else { &self.pending };
+            match socket.write(&source[done..]) {
                 // A zero-byte write of a non-empty buffer: the socket cannot take data.
-                Ok(0) => return self.fail(ErrorKind::Other, &"write returned 0 bytes", ctx),
+                Ok(0) => break Outcome::Failed(ErrorKind::Other, io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     ctx.stats.counters.bytes_sent += n as u64;
                     done += n;
-                    if done == len && stream {
-                        // Stream mode: a whole batch of messages is out; go again, but
-                        // yield to the other connections after a while.
-                        ctx.stats.counters.requests_sent += (len / ctx.plan.message.len()) as u64;
-                        done = 0;
-                        batches += 1;
-                        if batches == IO_BUDGET {
-                            self.sender = Sender::Writing { done, len };
-                            return After::Again { readable: false, writable: true };
-                        }
-                        continue;
+                    if done < len {
+                        // A partial write means the send buffer is full: another write
+                        // now would only return WouldBlock. The writable edge will wake us.
+                        break Outcome::Blocked;
                     }
-                    if done == len {
-                        // All out: more requests may be due (open loop, pipeline room).
-                        self.sender = Sender::Ready;
-                        return self.send_requests(ctx);
+                    if !stream {
+                        break Outcome::AllOut;
                     }
-                    // A partial write means the send buffer is full: another write now
-                    // would only return WouldBlock. The writable edge will wake us.
-                    self.sender = Sender::Writing { done, len };
-                    return After::Nothing;
+                    // Stream mode: a whole batch of messages is out; go again, but
+                    // yield to the other connections after a while.
+                    ctx.stats.counters.requests_sent += (len / ctx.plan.message.len()) as u64;
+                    done = 0;
+                    batches += 1;
+                    if batches == IO_BUDGET {
+                        break Outcome::Yield;
+                    }
                 }
                 // Send buffer full: the writable edge will bring us back.
-                Err(e) if would_block(&e) => {
-                    self.sender = Sender::Writing { done, len };
-                    return After::Nothing;
-                }
+                Err(e) if would_block(&e) => break Outcome::Blocked,
                 // A signal interrupted the call before anything was written: retry.
                 Err(e) if interrupted(&e) => continue,
-                Err(e) => return self.fail(ErrorKind::from_io_error(&e), &e, ctx),
+                Err(e) => break Outcome::Failed(ErrorKind::from_io_error(&e), e),
             }
+        };
+        match outcome {
+            Outcome::AllOut => {
+                // Give the memory back: most connections never need a pending buffer.
+                self.pending = Vec::new();
+                // All out: more requests may be due (open loop, pipeline room).
+                self.sender = Sender::Ready;
+                self.send_requests(ctx)
+            }
+            Outcome::Blocked => {
+                self.sender = Sender::Writing { done, len };
+                After::Nothing
+            }
+            Outcome::Yield => {
+                self.sender = Sender::Writing { done, len };
+                After::Again { readable: false, writable: true }
+            }
+            Outcome::Failed(kind, e) => self.fail(kind, &e, ctx),
         }
     }
 
@@ -568,7 +679,24 @@ impl<S: Transport> Conn<S> {
                 oldest.first_byte = true;
                 ctx.stats.first_byte.record(micros(ctx.now.saturating_duration_since(oldest.sent)));
             }
-            let step = self.decoder.feed(&ctx.plan.framing, input, &ctx.plan.message, ctx.plan.max_response);
+            let (seq, handshake) = (oldest.seq, oldest.handshake);
+            // Echo compares with the request; rendered requests are rendered again.
+            let request: &[u8] = if ctx.plan.framing != Framing::Echo {
+                &[]
+            } else if !handshake && !ctx.plan.message.is_empty() {
+                &ctx.plan.message
+            } else {
+                let payload = &ctx.plan.payload;
+                let template = if handshake {
+                    payload.first.as_ref().unwrap_or(payload.message(seq))
+                } else {
+                    payload.message(seq)
+                };
+                ctx.expect.clear();
+                template.render_into(&Fields { conn: self.id, seq, worker: ctx.worker }, ctx.expect);
+                &ctx.expect[..]
+            };
+            let step = self.decoder.feed(&ctx.plan.framing, input, request, ctx.plan.max_response);
             match step {
                 Err(e) => return Some(self.fail(ErrorKind::Protocol, &e, ctx)),
                 Ok(Step::NeedMore) => return None,
@@ -590,6 +718,9 @@ impl<S: Transport> Conn<S> {
     /// Books the oldest request's complete response.
     fn response_complete(&mut self, response: Response, ctx: &mut Ctx) {
         let Some(done) = self.in_flight.pop_front() else { return };
+        if done.handshake {
+            return; // Checked by the framing; not a request.
+        }
         let stats = &mut *ctx.stats;
         stats.counters.requests_completed += 1;
         if let Some(status) = response.status {
@@ -664,8 +795,10 @@ impl<S: Transport> Conn<S> {
         if self.state == State::Open {
             ctx.stats.conn_closed();
         }
-        ctx.budget.give_back(self.in_flight.len() as u64);
+        ctx.budget.give_back(self.in_flight.iter().filter(|r| !r.handshake).count() as u64);
         self.in_flight.clear();
+        self.pending = Vec::new();
+        self.greeted = false;
         self.sender = Sender::Ready;
         // Dropping the mio stream closes the fd, which also removes it from epoll.
         self.socket = None;

@@ -2,6 +2,7 @@
 //! instants, and checks the transition and what was counted. No sockets, no sleeps.
 
 use super::*;
+use crate::payload::{Payload, Template};
 use crate::plan::Backoff;
 use std::collections::VecDeque;
 
@@ -87,6 +88,8 @@ struct Rig {
     budget: Budget,
     now: Instant,
     scratch: Vec<u8>,
+    render: Vec<u8>,
+    expect: Vec<u8>,
 }
 
 impl Rig {
@@ -97,6 +100,8 @@ impl Rig {
             budget: Budget::new(None),
             now: Instant::now(),
             scratch: vec![0; 64],
+            render: Vec::new(),
+            expect: Vec::new(),
         }
     }
 
@@ -107,6 +112,9 @@ impl Rig {
             plan: &self.plan,
             stats: &mut self.stats,
             budget: &mut self.budget,
+            worker: 0,
+            render: &mut self.render,
+            expect: &mut self.expect,
         };
         conn.on_event(readable, writable, &mut self.scratch, &mut ctx)
     }
@@ -118,6 +126,9 @@ impl Rig {
             plan: &self.plan,
             stats: &mut self.stats,
             budget: &mut self.budget,
+            worker: 0,
+            render: &mut self.render,
+            expect: &mut self.expect,
         };
         conn.on_deadline(&mut ctx)
     }
@@ -457,4 +468,56 @@ fn unrequested_bytes_are_a_protocol_error() {
     let _ = rig.event(&mut conn, true, false);
     assert_eq!(rig.stats.counters.requests_completed, 1);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
+}
+
+fn templated(plan: &mut Plan, message: &str, first: Option<&str>) {
+    let t = |m: &str| Template::parse(m.as_bytes().to_vec()).unwrap();
+    plan.payload = std::sync::Arc::new(Payload::new(vec![t(message)], first.map(t)).unwrap());
+    plan.message = std::sync::Arc::from(&b""[..]);
+}
+
+#[test]
+fn templated_requests_are_rendered_and_their_echo_checked() {
+    let mut rig = Rig::new();
+    templated(&mut rig.plan, "get {conn}:{seq}\n", None);
+    let mut conn = rig.established();
+    assert_eq!(socket(&mut conn).written, b"get 1:0\n");
+    socket(&mut conn).reads.push_back(Ok(b"get 1:0\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(socket(&mut conn).written, b"get 1:0\nget 1:1\n");
+    // An echo of the wrong request is caught: the expected bytes are rendered again.
+    socket(&mut conn).reads.push_back(Ok(b"get 1:0\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
+}
+
+#[test]
+fn a_short_write_of_rendered_bytes_keeps_only_the_rest() {
+    let mut rig = Rig::new();
+    templated(&mut rig.plan, "req {seq}\n", None);
+    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut fake = FakeSocket { connected: true, ..Default::default() };
+    fake.writes.push_back(Ok(3));
+    fake.writes.push_back(Err(io::ErrorKind::WouldBlock.into()));
+    conn.connecting(fake, rig.now);
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(conn.sender(), Sender::Writing { done: 0, len: 3 });
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(socket(&mut conn).written, b"req 0\n");
+    assert_eq!(conn.sender(), Sender::Ready);
+}
+
+#[test]
+fn the_first_message_is_answered_before_requests_and_not_counted() {
+    let mut rig = Rig::new();
+    templated(&mut rig.plan, "hello\n", Some("AUTH secret\n"));
+    let mut conn = rig.established();
+    assert_eq!(socket(&mut conn).written, b"AUTH secret\n", "requests wait for the handshake");
+    assert_eq!(rig.stats.counters.requests_sent, 0);
+    socket(&mut conn).reads.push_back(Ok(b"AUTH secret\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 0, "the handshake is not a request");
+    assert_eq!(socket(&mut conn).written, b"AUTH secret\nhello\n");
+    assert_eq!(rig.stats.counters.requests_sent, 1);
 }

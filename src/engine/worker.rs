@@ -67,6 +67,31 @@ pub struct Assignment {
     pub quota: Option<u64>,
 }
 
+/// What a worker lends its connections' handlers: its statistics, its request
+/// budget, and buffers every connection reuses.
+struct HandlerState {
+    index: u64,
+    stats: WorkerStats,
+    budget: Budget,
+    render: Vec<u8>,
+    expect: Vec<u8>,
+}
+
+impl HandlerState {
+    fn ctx<'a>(&'a mut self, now: Instant, plan: &'a Plan) -> Ctx<'a> {
+        Ctx {
+            now,
+            live_clock: true,
+            plan,
+            stats: &mut self.stats,
+            budget: &mut self.budget,
+            worker: self.index,
+            render: &mut self.render,
+            expect: &mut self.expect,
+        }
+    }
+}
+
 /// The event loop's state.
 pub struct Worker {
     index: usize,
@@ -86,8 +111,8 @@ pub struct Worker {
     again: Vec<(usize, bool, bool)>,
     /// `--connect-rate`, this worker's share.
     connect_limiter: Option<RateLimiter>,
-    stats: WorkerStats,
-    budget: Budget,
+    /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
+    state: HandlerState,
     quota: Option<u64>,
     scratch: Vec<u8>,
     to_coordinator: Sender<Snapshot>,
@@ -133,8 +158,13 @@ impl Worker {
             closed: 0,
             again: Vec::new(),
             connect_limiter,
-            stats: WorkerStats::default(),
-            budget: Budget::new(assignment.quota),
+            state: HandlerState {
+                index: assignment.index as u64,
+                stats: WorkerStats::default(),
+                budget: Budget::new(assignment.quota),
+                render: Vec::new(),
+                expect: Vec::new(),
+            },
             quota: assignment.quota,
             scratch: vec![0; SCRATCH_BYTES],
             to_coordinator,
@@ -224,7 +254,7 @@ impl Worker {
     /// True when this worker has nothing left to do: its `-n` share is complete, or
     /// every connection is closed for good.
     fn finished(&self) -> bool {
-        let quota_done = self.quota.is_some_and(|q| self.stats.counters.requests_completed >= q);
+        let quota_done = self.quota.is_some_and(|q| self.state.stats.counters.requests_completed >= q);
         quota_done || self.closed == self.conns.len()
     }
 
@@ -235,17 +265,11 @@ impl Worker {
             return;
         };
         let before = conn.state();
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            live_clock: true,
-            plan: &self.plan,
-            stats: &mut self.stats,
-            budget: &mut self.budget,
-        };
+        let mut ctx = self.state.ctx(Instant::now(), &self.plan);
         let after = conn.on_event(readable, writable, &mut self.scratch, &mut ctx);
         self.settle(key, before, after);
-        if self.stats.ramp_done_at.is_none() && self.stats.open == self.conns.len() as u64 {
-            self.stats.ramp_done_at = Some(Instant::now());
+        if self.state.stats.ramp_done_at.is_none() && self.state.stats.open == self.conns.len() as u64 {
+            self.state.stats.ramp_done_at = Some(Instant::now());
         }
     }
 
@@ -256,8 +280,7 @@ impl Worker {
                 continue;
             };
             let before = conn.state();
-            let mut ctx =
-                Ctx { now, live_clock: true, plan: &self.plan, stats: &mut self.stats, budget: &mut self.budget };
+            let mut ctx = self.state.ctx(now, &self.plan);
             let after = conn.on_deadline(&mut ctx);
             self.settle(key, before, after);
         }
@@ -297,7 +320,7 @@ impl Worker {
             if conn.state() != State::Queued {
                 continue; // Queued twice, or the run is stopping.
             }
-            self.stats.counters.conns_attempted += 1;
+            self.state.stats.counters.conns_attempted += 1;
             let sources = &self.plan.socket.sources;
             let source = (!sources.is_empty()).then(|| sources[conn.id as usize % sources.len()]);
             let opened = dial(conn.target, &self.plan.socket, source).and_then(|mut stream| {
@@ -315,13 +338,7 @@ impl Worker {
                 }
                 Err(e) => {
                     debug!("conn {} token {key}: connect to {} failed at once: {e}", conn.id, conn.target);
-                    let mut ctx = Ctx {
-                        now,
-                        live_clock: true,
-                        plan: &self.plan,
-                        stats: &mut self.stats,
-                        budget: &mut self.budget,
-                    };
+                    let mut ctx = self.state.ctx(now, &self.plan);
                     conn.connect_failed(&e, &mut ctx)
                 }
             };
@@ -336,8 +353,8 @@ impl Worker {
         let cuts = self.shared.cuts;
         let interval = Interval { index: self.interval, measured: self.interval_start >= cuts.measure_from, last };
         let t_s = seconds_since(cuts.start, at);
-        let snapshot = self.stats.cut(self.index, interval, t_s, &self.counters_at_cut);
-        self.counters_at_cut = self.stats.counters;
+        let snapshot = self.state.stats.cut(self.index, interval, t_s, &self.counters_at_cut);
+        self.counters_at_cut = self.state.stats.counters;
         self.interval_start = at;
         self.interval += 1;
         // The coordinator only goes away after every worker's last snapshot, so a

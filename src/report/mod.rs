@@ -285,7 +285,7 @@ impl Report {
                 pipeline: plan.pipeline as u64,
                 warmup_s: plan.warmup.as_secs_f64(),
                 connect_rate: plan.connect_rate,
-                message_bytes: plan.message.len() as u64,
+                message_bytes: plan.payload.max_len() as u64,
                 framing: plan.framing.name(),
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
