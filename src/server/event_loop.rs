@@ -3,23 +3,29 @@
 //!
 //! ```text
 //! loop {
-//!     poll()
+//!     poll(timeout = next chaos timer or stall end)
 //!     LISTENER  → accept until WouldBlock, register each connection once
 //!     WAKER     → stop flag set? leave
-//!     token     → the connection's handler: read, hand bytes to the mode, write
+//!     token     → serve(): read what the mode wants, write what is owed
+//!     timers    → delayed and dripped chaos bytes that are due
 //! }
 //! ```
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::{Mode, ServerCounters};
+use super::chaos::{ChaosConn, Fault};
+use super::http::HttpRequests;
+use super::{Mode, ServerConfig, ServerCounters};
 use crate::engine::conn::{interrupted, would_block};
 
 /// The listening socket's token.
@@ -27,36 +33,71 @@ pub const LISTENER: Token = Token(usize::MAX - 1);
 /// The waker's token (`ServerHandle::stop`).
 pub const WAKER: Token = Token(usize::MAX);
 
+/// Reads or writes one event may do on one connection before the others get a turn
+/// (a flooding client, or source mode's endless writes).
+const IO_BUDGET: usize = 16;
+
+/// Bytes owed to a client beyond which the server stops reading from it: a client
+/// that sends without reading gets backpressure instead of unbounded buffering.
+const MAX_OWED: usize = 256 * 1024;
+
+/// What source and flood modes write, shared by all connections.
+static STREAM_BYTES: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
 /// One accepted connection.
 struct ServerConn {
     stream: TcpStream,
-    /// Bytes read but not yet written back (only when a write came up short). The
-    /// connection is not read while any are pending, so this never exceeds one read
-    /// (64 KiB): a client that sends without reading gets backpressure, and costs the
-    /// server no more than that.
+    /// Bytes owed to the client that the socket has not taken yet. Empty, and
+    /// unallocated, for most connections most of the time.
     pending: Vec<u8>,
+    /// HTTP mode: the request parser.
+    http: Option<Box<HttpRequests>>,
+    /// Chaos mode: the faults' per-connection state.
+    chaos: Option<Box<ChaosConn>>,
 }
 
 /// A server thread's state.
 pub struct EventLoop {
-    pub(super) poll: Poll,
-    pub(super) listener: TcpListener,
-    pub(super) mode: Mode,
-    pub(super) stop: Arc<AtomicBool>,
+    poll: Poll,
+    listener: TcpListener,
+    config: ServerConfig,
+    stop: Arc<AtomicBool>,
+    started: Instant,
     conns: Slab<ServerConn>,
+    /// Chaos timers: (due, key), validated on pop against the connection's own due time.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Connections that used up their I/O budget while still ready.
+    again: Vec<usize>,
+    /// The stall window had begun at the last look (so its end is noticed once).
+    was_stalled: bool,
+    rng: fastrand::Rng,
     scratch: Vec<u8>,
     counters: ServerCounters,
 }
 
 impl EventLoop {
-    /// A loop serving `listener` (already registered as `LISTENER`).
-    pub fn new(poll: Poll, listener: TcpListener, mode: Mode, stop: Arc<AtomicBool>) -> Self {
+    /// A loop serving `listener` (already registered as `LISTENER`, unless chaos
+    /// `--never-accept`).
+    pub fn new(
+        poll: Poll,
+        listener: TcpListener,
+        config: ServerConfig,
+        stop: Arc<AtomicBool>,
+        started: Instant,
+        thread: u64,
+    ) -> Self {
+        let rng = fastrand::Rng::with_seed(config.chaos.seed.wrapping_add(thread));
         EventLoop {
             poll,
             listener,
-            mode,
+            config,
             stop,
+            started,
             conns: Slab::new(),
+            timers: BinaryHeap::new(),
+            again: Vec::new(),
+            was_stalled: false,
+            rng,
             scratch: vec![0; 64 * 1024],
             counters: ServerCounters::default(),
         }
@@ -66,28 +107,67 @@ impl EventLoop {
     pub fn run(mut self) -> ServerCounters {
         let mut events = Events::with_capacity(1024);
         while !self.stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&e) {
                     continue; // A signal: poll again.
                 }
                 warn!("server poll failed: {e}");
                 break;
             }
+            let stalled = self.stalled(Instant::now());
             for event in events.iter() {
-                trace!(
-                    "server event {:?} readable={} writable={}",
-                    event.token(),
-                    event.is_readable(),
-                    event.is_writable()
-                );
+                trace!("server event {:?} r={} w={}", event.token(), event.is_readable(), event.is_writable());
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {} // The stop flag is checked at the top of the loop.
-                    Token(key) => self.serve(key, event.is_writable()),
+                    // During a stall nothing is read or written; the stall's end
+                    // serves every connection, since these edges are gone by then.
+                    Token(_) if stalled => {}
+                    Token(key) => self.serve(key),
+                }
+            }
+            if self.was_stalled && !stalled {
+                let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                keys.into_iter().for_each(|k| self.serve(k));
+            }
+            self.was_stalled = stalled;
+            if !stalled {
+                self.fire_timers(Instant::now());
+                for key in std::mem::take(&mut self.again) {
+                    self.serve(key);
                 }
             }
         }
         self.counters
+    }
+
+    /// True inside chaos `--stall-at .. + --stall-for`.
+    fn stalled(&self, now: Instant) -> bool {
+        let chaos = &self.config.chaos;
+        self.config.mode == Mode::Chaos
+            && chaos.stall_at.is_some_and(|at| {
+                let since = now.saturating_duration_since(self.started);
+                since >= at && since < at + chaos.stall_for
+            })
+    }
+
+    /// Sleep until the next chaos timer, the stall's start or end, or forever.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut wake = self.timers.peek().map(|Reverse((at, _))| *at);
+        if let Some(at) = self.config.chaos.stall_at.filter(|_| self.config.mode == Mode::Chaos) {
+            for edge in [self.started + at, self.started + at + self.config.chaos.stall_for] {
+                if edge > now {
+                    wake = Some(wake.map_or(edge, |w| w.min(edge)));
+                }
+            }
+        }
+        // mio rounds the timeout up to whole milliseconds, so a delayed answer is
+        // never early.
+        wake.map(|w| w.saturating_duration_since(now))
     }
 
     /// Accepts every pending connection: the listener is edge-triggered too.
@@ -95,6 +175,12 @@ impl EventLoop {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
+                    self.counters.accepted += 1;
+                    if self.config.mode == Mode::Chaos && self.config.chaos.accept_close {
+                        self.counters.faults += 1;
+                        self.counters.closed += 1;
+                        continue; // Dropped at once: the client sees EOF.
+                    }
                     let entry = self.conns.vacant_entry();
                     let token = Token(entry.key());
                     // Registered once for both directions; never re-registered.
@@ -106,15 +192,17 @@ impl EventLoop {
                     }
                     let _ = stream.set_nodelay(true);
                     debug!("server: accepted {peer} as token {}", token.0);
-                    entry.insert(ServerConn { stream, pending: Vec::new() });
-                    self.counters.accepted += 1;
+                    let http =
+                        (self.config.mode == Mode::Http).then(|| Box::new(HttpRequests::new(self.config.http_body)));
+                    let chaos = (self.config.mode == Mode::Chaos).then(|| Box::new(ChaosConn::default()));
+                    entry.insert(ServerConn { stream, pending: Vec::new(), http, chaos });
                 }
                 // The accept queue is empty.
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => continue,
                 // Out of descriptors (EMFILE/ENFILE) or a connection that died in the
-                // queue: leave the rest queued; the next connection's arrival or close
-                // brings another event.
+                // queue: leave the rest queued; the next arrival or close brings
+                // another event.
                 Err(e) => {
                     warn!("server: accept failed: {e}");
                     return;
@@ -123,62 +211,210 @@ impl EventLoop {
         }
     }
 
-    /// Moves one connection as far as its socket allows.
-    fn serve(&mut self, key: usize, writable: bool) {
+    /// Moves one connection as far as its socket allows, then closes it if it ended.
+    fn serve(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        let outcome = match self.mode {
-            Mode::Echo => echo(conn, &mut self.scratch, &mut self.counters, writable),
+        let now = Instant::now();
+        let outcome = match self.config.mode {
+            Mode::Echo => echo(conn, &mut self.scratch, &mut self.counters),
+            Mode::Sink => sink(conn, &mut self.scratch, &mut self.counters),
+            Mode::Source => source(conn, &mut self.scratch, &mut self.counters),
+            Mode::Http => http(conn, &mut self.scratch, &mut self.counters),
+            Mode::Chaos => chaos(conn, &self.config, now, &mut self.rng, &mut self.scratch, &mut self.counters),
         };
-        if let Err(e) = outcome {
+        match outcome {
+            Ok(Served::Done) => {}
+            Ok(Served::Again) => self.again.push(key),
+            Ok(Served::At(due)) => self.timers.push(Reverse((due, key))),
+            Ok(Served::Close(fault)) => {
+                if fault == Fault::Reset {
+                    // SO_LINGER 0: the close sends RST instead of FIN.
+                    let _ = socket2::SockRef::from(&conn.stream).set_linger(Some(Duration::ZERO));
+                }
+                self.counters.faults += 1;
+                self.close(key, "fault injected");
+            }
             // EOF or an error: the connection is over either way.
-            debug!("server: token {key} closed: {e}");
-            self.conns.remove(key);
-            self.counters.closed += 1;
+            Err(e) => self.close(key, &e.to_string()),
+        }
+    }
+
+    fn close(&mut self, key: usize, why: &str) {
+        debug!("server: token {key} closed: {why}");
+        self.conns.remove(key);
+        self.counters.closed += 1;
+    }
+
+    /// Serves the connections whose chaos timers are due.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
+            if at > now {
+                return;
+            }
+            self.timers.pop();
+            // Stale entries (the connection moved on, or its slot was reused) find
+            // nothing due and cost one look.
+            if self.conns.get(key).and_then(|c| c.chaos.as_ref()).and_then(|c| c.next_due()).is_some_and(|d| d <= now) {
+                self.serve(key);
+            }
         }
     }
 }
 
-/// Echo: write back every byte read. Returns `Err` when the connection is over.
-///
-/// Fast path: read into the thread's scratch buffer and write straight back. Only a
-/// short write leaves bytes in `pending`, and while any are pending the connection
-/// is not read (the client's unread replies hold back its requests).
-fn echo(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters, writable: bool) -> io::Result<()> {
-    if writable && !conn.pending.is_empty() {
-        flush_pending(conn, counters)?;
-    }
-    // Backpressure: read nothing more until the replies already owed are out.
-    while conn.pending.is_empty() {
-        let n = match conn.stream.read(scratch) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()), // The client closed.
-            Ok(n) => n,
-            Err(e) if would_block(&e) => return Ok(()), // Drained: wait for the next edge.
-            Err(e) if interrupted(&e) => continue,
-            Err(e) => return Err(e),
-        };
-        counters.bytes_received += n as u64;
+/// What serving a connection left to do.
+enum Served {
+    /// Nothing until its next event.
+    Done,
+    /// Its I/O budget ran out while it was still ready: serve it again next turn.
+    Again,
+    /// Serve it again at this time (chaos delay or drip).
+    At(Instant),
+    /// Close it, injecting this fault.
+    Close(Fault),
+}
+
+/// Echo: write back every byte read. Fast path: read into the thread's scratch buffer
+/// and write straight back; only a short write leaves bytes in `pending`, and while
+/// any are pending the connection is not read (backpressure).
+fn echo(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    flush(conn, counters)?;
+    for _ in 0..IO_BUDGET {
+        if !conn.pending.is_empty() {
+            return Ok(Served::Done); // Wait for the writable edge.
+        }
+        let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { return Ok(Served::Done) };
         let written = write_some(&mut conn.stream, &scratch[..n], counters)?;
-        if written < n {
-            // The client is not reading fast enough: keep the rest and wait for the
-            // writable edge (flush_pending), reading no more meanwhile.
-            conn.pending.extend_from_slice(&scratch[written..n]);
-        }
+        conn.pending.extend_from_slice(&scratch[written..n]);
         if n < scratch.len() {
-            return Ok(()); // A short read: the receive queue is empty.
+            return Ok(Served::Done); // A short read: the receive queue is empty.
         }
     }
-    Ok(())
+    Ok(Served::Again)
 }
 
-/// Writes what is pending; once all of it is out, reading may resume. Because the
-/// readable edge may have come and gone while reading was paused, the caller reads
-/// right after (echo's loop does).
-fn flush_pending(conn: &mut ServerConn, counters: &mut ServerCounters) -> io::Result<()> {
+/// Sink: read and discard.
+fn sink(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    for _ in 0..IO_BUDGET {
+        match read_some(&mut conn.stream, scratch, counters)? {
+            Some(n) if n == scratch.len() => continue,
+            _ => return Ok(Served::Done),
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// Source: write an endless stream; read and discard whatever comes in.
+fn source(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    while read_some(&mut conn.stream, scratch, counters)?.is_some_and(|n| n == scratch.len()) {}
+    for _ in 0..IO_BUDGET {
+        if write_some(&mut conn.stream, &STREAM_BYTES, counters)? < STREAM_BYTES.len() {
+            return Ok(Served::Done); // Send buffer full: the writable edge brings us back.
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// HTTP: parse the requests read, queue their responses, write them.
+fn http(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    flush(conn, counters)?;
+    for _ in 0..IO_BUDGET {
+        let Some(parser) = conn.http.as_mut() else { return Ok(Served::Done) };
+        if parser.closing {
+            // Connection: close (or HTTP/1.0): close once the answer is out.
+            return if conn.pending.is_empty() {
+                Err(io::ErrorKind::ConnectionAborted.into())
+            } else {
+                Ok(Served::Done)
+            };
+        }
+        if conn.pending.len() > MAX_OWED {
+            return Ok(Served::Done); // Backpressure until the client reads.
+        }
+        let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { return Ok(Served::Done) };
+        parser.feed(&scratch[..n], &mut conn.pending, counters)?;
+        flush(conn, counters)?;
+        if n < scratch.len() && !conn.http.as_ref().is_some_and(|p| p.closing) {
+            return Ok(Served::Done); // A short read: the receive queue is empty.
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// Chaos: echo, with the configured faults.
+fn chaos(
+    conn: &mut ServerConn,
+    config: &ServerConfig,
+    now: Instant,
+    rng: &mut fastrand::Rng,
+    scratch: &mut [u8],
+    counters: &mut ServerCounters,
+) -> io::Result<Served> {
+    let faults = &config.chaos;
+    let Some(state) = conn.chaos.as_mut() else { return Ok(Served::Done) };
+    // Bytes whose time has come (delay, drip) join what is owed.
+    state.release_due(now, faults, &mut conn.pending);
+    flush(conn, counters)?;
+    let Some(state) = conn.chaos.as_mut() else { return Ok(Served::Done) };
+    if let Some(fault) = state.ready_to_close(conn.pending.is_empty()) {
+        return Ok(Served::Close(fault));
+    }
+    if state.flooding && conn.pending.is_empty() {
+        for _ in 0..IO_BUDGET {
+            if write_some(&mut conn.stream, &STREAM_BYTES, counters)? < STREAM_BYTES.len() {
+                return Ok(Served::Done);
+            }
+        }
+        return Ok(Served::Again);
+    }
+    if faults.no_read || state.closing.is_some() {
+        return Ok(state.next_due().map_or(Served::Done, Served::At));
+    }
+    for _ in 0..IO_BUDGET {
+        if conn.pending.len() + state.queued() > MAX_OWED {
+            break; // Backpressure: answers owed are not going out fast enough.
+        }
+        let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { break };
+        state.on_chunk(&scratch[..n], faults, now, rng, &mut conn.pending, counters);
+        if n < scratch.len() {
+            break;
+        }
+    }
+    flush(conn, counters)?;
+    let state = conn.chaos.as_mut().expect("chaos state");
+    if let Some(fault) = state.ready_to_close(conn.pending.is_empty()) {
+        return Ok(Served::Close(fault));
+    }
+    if state.flooding {
+        return Ok(Served::Again);
+    }
+    Ok(state.next_due().map_or(Served::Done, Served::At))
+}
+
+/// Reads once. `Ok(None)`: nothing to read now. EOF is an error (the caller closes).
+fn read_some(stream: &mut TcpStream, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Option<usize>> {
+    loop {
+        return match stream.read(scratch) {
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()), // The client closed.
+            Ok(n) => {
+                counters.bytes_received += n as u64;
+                Ok(Some(n))
+            }
+            Err(e) if would_block(&e) => Ok(None), // Drained: wait for the next edge.
+            Err(e) if interrupted(&e) => continue,
+            Err(e) => Err(e),
+        };
+    }
+}
+
+/// Writes what is owed; whatever the socket does not take stays pending.
+fn flush(conn: &mut ServerConn, counters: &mut ServerCounters) -> io::Result<()> {
+    if conn.pending.is_empty() {
+        return Ok(());
+    }
     let written = write_some(&mut conn.stream, &conn.pending, counters)?;
     conn.pending.drain(..written);
     if conn.pending.is_empty() {
-        // Give the memory back: most connections never need a pending buffer.
-        conn.pending = Vec::new();
+        conn.pending = Vec::new(); // Give the memory back.
     }
     Ok(())
 }

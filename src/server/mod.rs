@@ -5,7 +5,9 @@
 //! socket on the same address (SO_REUSEPORT), so the kernel spreads new connections
 //! over the threads and they share nothing.
 
+mod chaos;
 mod event_loop;
+mod http;
 
 use std::fmt;
 use std::io;
@@ -13,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
@@ -29,6 +32,46 @@ const BACKLOG: i32 = 65_535;
 pub enum Mode {
     /// Writes back every byte it reads.
     Echo,
+    /// Reads and discards.
+    Sink,
+    /// Writes an endless stream; discards what it reads.
+    Source,
+    /// A minimal keep-alive HTTP/1.1 server answering 200 OK.
+    Http,
+    /// Echo, with the faults of [`Chaos`].
+    Chaos,
+}
+
+/// Faults the chaos server injects (`loadmux serve --mode chaos`); they combine.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chaos {
+    /// Echo each chunk this long after it was read (timer-driven, never blocking).
+    pub delay: Option<Duration>,
+    /// At this time after start, stop reading and answering on every connection...
+    pub stall_at: Option<Duration>,
+    /// ...for this long, then resume.
+    pub stall_for: Duration,
+    /// After echoing this many bytes on a connection, reset it (RST).
+    pub reset_after: Option<u64>,
+    /// After echoing this many bytes on a connection, close it (FIN).
+    pub close_after: Option<u64>,
+    /// Flip the first byte of each echoed chunk.
+    pub corrupt: bool,
+    /// Send responses one byte per this interval.
+    pub drip: Option<Duration>,
+    /// After the first read, send an endless stream with no delimiter.
+    pub flood: bool,
+    /// Accept, then never read.
+    pub no_read: bool,
+    /// Listen with a backlog of 1 and never accept.
+    pub never_accept: bool,
+    /// Accept and close at once.
+    pub accept_close: bool,
+    /// The share of chunks (0 to 1) that get one fault picked at random: reset, close
+    /// or corrupt.
+    pub fail_rate: f64,
+    /// Seed of the fault picker.
+    pub seed: u64,
 }
 
 /// A validated server configuration.
@@ -40,12 +83,16 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Event-loop threads.
     pub threads: usize,
+    /// Body size of the HTTP server's responses.
+    pub http_body: usize,
+    /// The chaos server's faults.
+    pub chaos: Chaos,
 }
 
 impl ServerConfig {
     /// An echo server on `listen` with one thread.
     pub fn echo(listen: SocketAddr) -> ServerConfig {
-        ServerConfig { mode: Mode::Echo, listen, threads: 1 }
+        ServerConfig { mode: Mode::Echo, listen, threads: 1, http_body: 6, chaos: Chaos::default() }
     }
 }
 
@@ -60,6 +107,10 @@ pub struct ServerCounters {
     pub bytes_received: u64,
     /// Bytes written to clients.
     pub bytes_sent: u64,
+    /// HTTP requests answered (http mode).
+    pub requests: u64,
+    /// Faults injected (chaos mode).
+    pub faults: u64,
 }
 
 impl ServerCounters {
@@ -68,6 +119,8 @@ impl ServerCounters {
         self.closed += other.closed;
         self.bytes_received += other.bytes_received;
         self.bytes_sent += other.bytes_sent;
+        self.requests += other.requests;
+        self.faults += other.faults;
     }
 }
 
@@ -75,8 +128,8 @@ impl fmt::Display for ServerCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "accepted {} connections ({} closed), received {} bytes, sent {} bytes",
-            self.accepted, self.closed, self.bytes_received, self.bytes_sent
+            "accepted {} connections ({} closed), received {} bytes, sent {} bytes, {} http requests, {} faults",
+            self.accepted, self.closed, self.bytes_received, self.bytes_sent, self.requests, self.faults
         )
     }
 }
@@ -118,14 +171,19 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
     let mut addr = config.listen;
     let mut wakers = Vec::new();
     let mut threads = Vec::new();
+    let started = Instant::now();
+    let backlog = if config.chaos.never_accept { 1 } else { BACKLOG };
     for index in 0..config.threads.max(1) {
-        let mut listener = bind(addr)?;
+        let mut listener = bind(addr, backlog)?;
         // Port 0 on the first listener picks the port; the others join it.
         addr = listener.local_addr()?;
         let poll = Poll::new()?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        // --never-accept: the listener is never polled, so the backlog fills and stays full.
+        if !(config.mode == Mode::Chaos && config.chaos.never_accept) {
+            poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        }
         wakers.push(Waker::new(poll.registry(), WAKER)?);
-        let event_loop = EventLoop::new(poll, listener, config.mode, stop.clone());
+        let event_loop = EventLoop::new(poll, listener, config.clone(), stop.clone(), started, index as u64);
         threads
             .push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || event_loop.run())?);
     }
@@ -134,11 +192,11 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
 
 /// A nonblocking listener with SO_REUSEADDR and SO_REUSEPORT, so several threads can
 /// each have one on the same port.
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
+    socket.listen(backlog)?;
     Ok(TcpListener::from_std(socket.into()))
 }
