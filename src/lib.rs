@@ -11,6 +11,7 @@
 //!
 //! `docs/architecture.md` walks through it with the real file and function names.
 
+pub mod assert;
 pub mod cli;
 pub mod engine;
 pub mod exit;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::assert::Threshold;
 use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
@@ -215,6 +216,12 @@ pub struct Plan {
     pub start_at: Option<SystemTime>,
     /// Where to write the JSON report (`-` is stdout).
     pub json: Option<PathBuf>,
+    /// Where to write the CSV timeline.
+    pub csv: Option<PathBuf>,
+    /// Where to write the HTML report.
+    pub html: Option<PathBuf>,
+    /// `--assert` thresholds, checked at the end.
+    pub thresholds: Vec<Threshold>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -254,6 +261,9 @@ impl Plan {
             shard: Shard::WHOLE,
             start_at: None,
             json: None,
+            csv: None,
+            html: None,
+            thresholds: Vec::new(),
         }
     }
 
@@ -351,9 +361,13 @@ impl Plan {
         } else {
             Some(Backoff::parse(&args.reconnect_backoff).map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?)
         };
-        if let Some(path) = &args.json {
-            check_output_path(path, "--json")?;
+        for (path, flag) in [(&args.json, "--json"), (&args.csv, "--csv"), (&args.html, "--html")] {
+            if let Some(path) = path {
+                check_output_path(path, flag)?;
+            }
         }
+        let thresholds =
+            args.asserts.iter().map(|e| Threshold::parse(e).map_err(PlanError)).collect::<Result<Vec<_>, _>>()?;
         let targets = args.targets.iter().map(|t| resolve(t)).collect::<Result<Vec<_>, _>>()?;
         // The built-in server runs in this process, so it needs an fd per connection too.
         let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
@@ -399,6 +413,9 @@ impl Plan {
             shard,
             start_at,
             json: args.json.clone(),
+            csv: args.csv.clone(),
+            html: args.html.clone(),
+            thresholds,
         })
     }
 }

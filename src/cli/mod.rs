@@ -36,6 +36,39 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run a built-in server (echo, sink, source, http, chaos).
     Serve(ServeArgs),
+    /// Turn a saved JSON report into HTML and/or CSV.
+    Report(ReportArgs),
+    /// Combine JSON reports from independent runs (shards) into one, exactly.
+    Merge(MergeArgs),
+}
+
+/// Flags of `loadmux report`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  loadmux report run.json --html run.html")]
+pub struct ReportArgs {
+    /// A JSON report written by `loadmux run --json`.
+    pub input: std::path::PathBuf,
+    /// Write the HTML report here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<std::path::PathBuf>,
+    /// Write the timeline as CSV here.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<std::path::PathBuf>,
+}
+
+/// Flags of `loadmux merge`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  loadmux merge shard-*.json -o all.json --html all.html")]
+pub struct MergeArgs {
+    /// JSON reports written by `loadmux run --json`.
+    #[arg(required = true, num_args = 1..)]
+    pub inputs: Vec<std::path::PathBuf>,
+    /// Where to write the merged JSON report (`-` for stdout).
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: std::path::PathBuf,
+    /// Also write the merged HTML report here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// Parses a duration the way wrk does: a bare number is seconds, otherwise a
@@ -139,16 +172,106 @@ pub fn run_command(args: RunArgs) -> i32 {
     } else {
         print!("{summary}");
     }
-    if let Some(path) = &plan.json {
-        if let Err(e) = report::write_json(&report, path) {
-            eprintln!("loadmux: cannot write --json {}: {e}", path.display());
-            return exit::USAGE;
+    if let Err(e) = write_outputs(&report, plan.json.as_deref(), plan.csv.as_deref(), plan.html.as_deref()) {
+        eprintln!("loadmux: {e}");
+        return exit::USAGE;
+    }
+    let mut failed = false;
+    for threshold in &plan.thresholds {
+        let outcome = threshold.check(&report);
+        failed |= !outcome.passed;
+        // Beside the summary: stdout, unless stdout carries the JSON.
+        if json_to_stdout {
+            eprintln!("  {}", outcome.line);
+        } else {
+            println!("  {}", outcome.line);
         }
     }
     match result.stop {
         StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
+        _ if failed => exit::THRESHOLD_FAILED,
         _ => exit::OK,
+    }
+}
+
+/// Writes whichever report files were asked for. The error names the flag and path.
+fn write_outputs(
+    report: &Report,
+    json: Option<&std::path::Path>,
+    csv: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if let Some(path) = json {
+        report::write_json(report, path).map_err(|e| format!("cannot write --json {}: {e}", path.display()))?;
+    }
+    if let Some(path) = csv {
+        report::write_csv(report, path).map_err(|e| format!("cannot write --csv {}: {e}", path.display()))?;
+    }
+    if let Some(path) = html {
+        report::write_html(report, path).map_err(|e| format!("cannot write --html {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `loadmux report`: HTML and/or CSV from a saved JSON report.
+pub fn report_command(args: ReportArgs) -> i32 {
+    let report = match report::read_report(&args.input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadmux report: {e}");
+            return exit::USAGE;
+        }
+    };
+    if args.html.is_none() && args.csv.is_none() {
+        eprintln!("loadmux report: nothing to do: give --html PATH and/or --csv PATH");
+        return exit::USAGE;
+    }
+    match write_outputs(&report, None, args.csv.as_deref(), args.html.as_deref()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("loadmux report: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// `loadmux merge`: one exact report from several.
+pub fn merge_command(args: MergeArgs) -> i32 {
+    let mut reports = Vec::with_capacity(args.inputs.len());
+    for path in &args.inputs {
+        match report::read_report(path) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("loadmux merge: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let names: Vec<String> = args.inputs.iter().map(|p| p.display().to_string()).collect();
+    let merged = match report::merge(&reports, &names) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("loadmux merge: {e}");
+            return exit::USAGE;
+        }
+    };
+    match write_outputs(&merged, Some(&args.output), None, args.html.as_deref()) {
+        Ok(()) => {
+            if args.output.as_os_str() != "-" {
+                eprintln!(
+                    "loadmux merge: {} reports: {} requests completed, p99 {}",
+                    reports.len(),
+                    merged.requests.completed,
+                    report::format_micros(merged.latency_us.p99)
+                );
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("loadmux merge: {e}");
+            exit::USAGE
+        }
     }
 }
 

@@ -176,4 +176,17 @@ pub struct RunArgs {
     /// Write the JSON report (schema 1) to PATH; `-` means stdout.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+
+    /// Write the per-second timeline as CSV to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+
+    /// Write a self-contained HTML report with charts to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// A threshold checked at the end, e.g. p99<10ms, errors<0.1%, rps>5000,
+    /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
+    #[arg(long = "assert", value_name = "EXPR")]
+    pub asserts: Vec<String>,
 }

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod dial;
 pub mod pacing;
 pub mod timer;
+pub mod wakeup;
 pub mod worker;
 
 use std::io;

@@ -30,12 +30,15 @@ use super::conn::{After, Budget, Conn, Ctx, State};
 use super::dial::dial;
 use super::pacing::{first_send, RateLimiter};
 use super::timer::Timers;
+use super::wakeup::Wakeup;
 use crate::plan::Plan;
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 
 /// The token of the waker the coordinator uses to stop this worker. Slab keys start at
-/// 0, so the waker takes the top of the range.
+/// 0, so the waker and the wake-up timer take the top of the range.
 pub const WAKER: Token = Token(usize::MAX);
+/// The token of the open-loop wake-up timer.
+pub const WAKEUP: Token = Token(usize::MAX - 1);
 
 /// Connects in flight per worker. Without a bound, 20 000 connects at once overflow
 /// the server's SYN backlog and turn into retransmits and timeouts; with it, the
@@ -109,6 +112,8 @@ pub struct Worker {
     /// Connections whose I/O budget ran out with the socket still ready: they run
     /// again next turn (edge-triggered, so no new event would come for them).
     again: Vec<(usize, bool, bool)>,
+    /// Open loop: the precise wake-up timer.
+    wakeup: Option<Wakeup>,
     /// `--connect-rate`, this worker's share.
     connect_limiter: Option<RateLimiter>,
     /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
@@ -135,6 +140,10 @@ impl Worker {
     ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let wakeup = match plan.send_interval {
+            Some(_) => Some(Wakeup::new(poll.registry(), WAKEUP)?),
+            None => None,
+        };
         let mut conns = Slab::with_capacity(assignment.conns.len());
         let mut connect_queue = VecDeque::with_capacity(assignment.conns.len());
         let start = shared.cuts.start;
@@ -157,6 +166,7 @@ impl Worker {
             connecting: 0,
             closed: 0,
             again: Vec::new(),
+            wakeup,
             connect_limiter,
             state: HandlerState {
                 index: assignment.index as u64,
@@ -200,6 +210,12 @@ impl Worker {
                 if event.token() == WAKER {
                     continue; // The stop flag is checked at the top of the loop.
                 }
+                if event.token() == WAKEUP {
+                    if let Some(w) = &mut self.wakeup {
+                        w.fired(); // Due deadlines fire below.
+                    }
+                    continue;
+                }
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 self.dispatch(event.token().0, readable, event.is_writable());
             }
@@ -225,12 +241,14 @@ impl Worker {
 
     /// How long `poll` may sleep: until the next deadline, cut or paced connect.
     ///
-    /// mio rounds a timeout *up* to whole milliseconds, so a paced send could go out
-    /// up to 1 ms late, and in open loop that lateness is counted as latency. So in
-    /// open loop the loop sleeps only the whole milliseconds and then polls without
-    /// sleeping until the deadline: sub-millisecond precision for the price of at most
-    /// a millisecond of spinning per wake-up.
-    fn poll_timeout(&self, now: Instant) -> Duration {
+    /// mio rounds a timeout *up* to whole milliseconds. That is fine for timeouts, but
+    /// in open loop a paced send that leaves late counts the lateness as latency. So
+    /// in open loop the next deadline is also armed on the timerfd (`Wakeup`), which
+    /// wakes the thread to the nanosecond.
+    fn poll_timeout(&mut self, now: Instant) -> Duration {
+        if !self.again.is_empty() {
+            return Duration::ZERO; // Connections are still ready: just collect events.
+        }
         let mut wake = self.shared.cuts.next_after(self.interval_start);
         if let Some(deadline) = self.timers.next_deadline() {
             wake = wake.min(deadline);
@@ -240,15 +258,12 @@ impl Worker {
                 wake = wake.min(limiter.next_allowed());
             }
         }
-        if !self.again.is_empty() {
-            return Duration::ZERO; // Connections are still ready: just collect events.
+        if let Some(wakeup) = &mut self.wakeup {
+            if let Err(e) = wakeup.arm(wake, now) {
+                warn!("worker {}: cannot arm the wake-up timer: {e}", self.index);
+            }
         }
-        let timeout = wake.saturating_duration_since(now);
-        if self.plan.send_interval.is_some() {
-            Duration::from_millis(timeout.as_millis() as u64)
-        } else {
-            timeout
-        }
+        wake.saturating_duration_since(now)
     }
 
     /// True when this worker has nothing left to do: its `-n` share is complete, or

@@ -1,34 +1,30 @@
-//! Writing the JSON report.
+//! Writing and reading the JSON report.
 
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
-use super::Report;
+use super::{file::write_atomic, Report, SCHEMA};
 
-/// Writes `report` as pretty JSON to `path`, or to stdout when `path` is `-`.
-///
-/// A file is written atomically: to a temporary file in the same directory, then
-/// renamed over the target, so a reader (or a Ctrl-C mid-write) never sees half a
-/// report.
+/// Writes `report` as pretty JSON to `path` (atomically), or to stdout for `-`.
 pub fn write_json(report: &Report, path: &Path) -> io::Result<()> {
     let mut text = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
     text.push('\n');
-    if path.as_os_str() == "-" {
-        let mut out = io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        return out.flush();
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads a JSON report written by loadmux, with a one-line error naming the file and
+/// what is wrong with it.
+pub fn read_report(path: &Path) -> Result<Report, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{name}: not JSON: {e}"))?;
+    if value.get("tool").and_then(|t| t.as_str()) != Some("loadmux") {
+        return Err(format!("{name}: not a loadmux report (no \"tool\": \"loadmux\")"));
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = Path::new(&tmp);
-    let written = fs::File::create(tmp).and_then(|mut f| {
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| fs::rename(tmp, path)) {
-        let _ = fs::remove_file(tmp);
-        return Err(e);
+    match value.get("schema").and_then(|s| s.as_u64()) {
+        Some(s) if s == u64::from(SCHEMA) => {}
+        Some(s) => return Err(format!("{name}: report schema {s}, this loadmux reads schema {SCHEMA}")),
+        None => return Err(format!("{name}: no schema number")),
     }
-    Ok(())
+    serde_json::from_value(value).map_err(|e| format!("{name}: malformed report: {e}"))
 }

@@ -4,13 +4,21 @@
 //! The text summary and the JSON file are both renderings of it, so they can never
 //! disagree. Keys may be added; renaming one needs a schema bump.
 
+mod csv;
+mod file;
+mod html;
 mod json;
 mod live;
+mod merge;
 mod text;
 
-pub use json::write_json;
+pub use csv::{render_csv, write_csv};
+pub use file::write_atomic;
+pub use html::{render_html, write_html};
+pub use json::{read_report, write_json};
 pub use live::live_line;
-pub use text::render_text;
+pub use merge::merge;
+pub use text::{micros as format_micros, render_text};
 
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
@@ -204,7 +212,7 @@ pub struct Errors {
 }
 
 /// One timeline row.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Row {
     /// Seconds from the start (the first connection attempt) to the end of this interval.
     pub t_s: f64,

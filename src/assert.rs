@@ -1,0 +1,270 @@
+//! Thresholds for CI (`--assert EXPR`): `p99<10ms`, `errors<0.1%`, `rps>5000`...
+//!
+//! An expression is `METRIC OP VALUE`. Latency metrics take a duration (`us`, `µs`,
+//! `ms`, `s`); `errors` takes a count or a percentage; rates and counts take a
+//! number. Each threshold is checked against the final report and printed as PASS or
+//! FAIL; any FAIL makes the exit code 1.
+
+use std::fmt;
+
+use crate::report::{Latency, Report};
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `=`
+    Eq,
+}
+
+impl Op {
+    fn holds(self, actual: f64, bound: f64) -> bool {
+        match self {
+            Op::Lt => actual < bound,
+            Op::Le => actual <= bound,
+            Op::Gt => actual > bound,
+            Op::Ge => actual >= bound,
+            Op::Eq => actual == bound,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "=",
+        }
+    }
+}
+
+/// What a threshold measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Metric {
+    /// A request-latency statistic, in microseconds: `p50`, `p99.9`, `mean`, `max`...
+    Latency(Stat),
+    /// The same for connect latency: `connect_p99`...
+    ConnectLatency(Stat),
+    /// Errors as a count (`errors<5`).
+    Errors,
+    /// Errors as a share of attempts (`errors<0.1%`): errors.total / (requests.sent +
+    /// connections.failed), or of 1 when nothing was attempted.
+    ErrorRate,
+    /// Completed requests per second.
+    Rps,
+    /// Completed requests.
+    Completed,
+}
+
+/// Which statistic of a latency histogram.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stat {
+    /// A percentile (0 to 100).
+    Percentile(f64),
+    /// The mean.
+    Mean,
+    /// The minimum.
+    Min,
+    /// The maximum.
+    Max,
+}
+
+/// A parsed `--assert` expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    text: String,
+    metric: Metric,
+    op: Op,
+    /// In the metric's unit: µs for latencies, a fraction for error rates.
+    bound: f64,
+}
+
+/// The result of checking one threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Whether it held.
+    pub passed: bool,
+    /// `PASS p99<10ms (p99 = 1.21ms)`.
+    pub line: String,
+}
+
+const METRICS: &str =
+    "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, rps, completed";
+
+impl Threshold {
+    /// Parses `METRIC OP VALUE`.
+    pub fn parse(expr: &str) -> Result<Threshold, String> {
+        let bad = |why: &str| format!("--assert '{expr}': {why}");
+        let text: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
+        let at = text.find(['<', '>', '=']).ok_or_else(|| bad("no comparison (use < <= > >= =)"))?;
+        let (name, rest) = text.split_at(at);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else if let Some(v) = rest.strip_prefix('>') {
+            (Op::Gt, v)
+        } else {
+            (Op::Eq, &rest[1..])
+        };
+        if value.is_empty() || value.starts_with(['<', '>', '=']) {
+            return Err(bad("expected one comparison followed by a value"));
+        }
+        let metric = parse_metric(name).ok_or_else(|| bad(&format!("unknown metric '{name}' (known: {METRICS})")))?;
+        let (metric, bound) = match metric {
+            Metric::Latency(_) | Metric::ConnectLatency(_) => (
+                metric,
+                parse_micros(value)
+                    .ok_or_else(|| bad(&format!("'{value}' is not a duration (try 10ms, 500us, 1s)")))?,
+            ),
+            Metric::Errors => match value.strip_suffix('%') {
+                Some(pct) => (
+                    Metric::ErrorRate,
+                    number(pct).map(|p| p / 100.0).ok_or_else(|| bad("expected a percentage like 0.1%"))?,
+                ),
+                None => (Metric::Errors, number(value).ok_or_else(|| bad("expected a count or a percentage"))?),
+            },
+            _ => (metric, number(value).ok_or_else(|| bad(&format!("'{value}' is not a number")))?),
+        };
+        Ok(Threshold { text: expr.trim().to_string(), metric, op, bound })
+    }
+
+    /// Checks the threshold against a finished run's report.
+    pub fn check(&self, report: &Report) -> Outcome {
+        let (actual, shown) = match self.metric {
+            Metric::Latency(stat) => latency(&report.latency_us, stat),
+            Metric::ConnectLatency(stat) => latency(&report.connect_latency_us, stat),
+            Metric::Errors => (report.errors.total as f64, report.errors.total.to_string()),
+            Metric::ErrorRate => {
+                let attempts = (report.requests.sent + report.connections.failed).max(1);
+                let rate = report.errors.total as f64 / attempts as f64;
+                (rate, format!("{:.3}%", rate * 100.0))
+            }
+            Metric::Rps => (report.requests.per_s, format!("{:.1}", report.requests.per_s)),
+            Metric::Completed => (report.requests.completed as f64, report.requests.completed.to_string()),
+        };
+        let passed = self.op.holds(actual, self.bound);
+        let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
+        Outcome { passed, line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text) }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.text)
+    }
+}
+
+impl Threshold {
+    /// The comparison, for reports (`<`, `>=`, ...).
+    pub fn op(&self) -> &'static str {
+        self.op.symbol()
+    }
+}
+
+fn parse_metric(name: &str) -> Option<Metric> {
+    let (connect, stat) = match name.strip_prefix("connect_") {
+        Some(rest) => (true, rest),
+        None => (false, name),
+    };
+    let stat = match stat {
+        "mean" => Some(Stat::Mean),
+        "min" => Some(Stat::Min),
+        "max" => Some(Stat::Max),
+        _ => stat.strip_prefix('p').and_then(number).filter(|p| (0.0..=100.0).contains(p)).map(Stat::Percentile),
+    };
+    match (connect, stat, name) {
+        (true, Some(s), _) => Some(Metric::ConnectLatency(s)),
+        (false, Some(s), _) => Some(Metric::Latency(s)),
+        (false, None, "errors") => Some(Metric::Errors),
+        (false, None, "rps") => Some(Metric::Rps),
+        (false, None, "completed") => Some(Metric::Completed),
+        _ => None,
+    }
+}
+
+fn number(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// `10ms`, `500us`, `500µs`, `1.5s`, or a bare number of microseconds.
+fn parse_micros(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (value, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "us" | "µs" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        _ => return None,
+    };
+    number(value).map(|v| v * scale)
+}
+
+fn latency(l: &Latency, stat: Stat) -> (f64, String) {
+    let us = match stat {
+        Stat::Percentile(p) => crate::stats::LatencyHistogram::from_base64(&l.hdr).map_or(l.p99, |h| h.percentile(p)),
+        Stat::Mean => l.mean.round() as u64,
+        Stat::Min => l.min,
+        Stat::Max => l.max,
+    };
+    (us as f64, crate::report::format_micros(us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_and_operator_parses() {
+        assert_eq!(Threshold::parse("p99<10ms").unwrap().metric, Metric::Latency(Stat::Percentile(99.0)));
+        assert_eq!(Threshold::parse("p99.9 < 50ms").unwrap().bound, 50_000.0);
+        assert_eq!(Threshold::parse("p50<=2ms").unwrap().op, Op::Le);
+        assert_eq!(Threshold::parse("max<1s").unwrap().bound, 1e6);
+        assert_eq!(Threshold::parse("mean<500us").unwrap().bound, 500.0);
+        assert_eq!(Threshold::parse("mean<500µs").unwrap().bound, 500.0);
+        assert_eq!(Threshold::parse("connect_p99<5ms").unwrap().metric, Metric::ConnectLatency(Stat::Percentile(99.0)));
+        let rate = Threshold::parse("errors<0.1%").unwrap();
+        assert_eq!((rate.metric, rate.bound), (Metric::ErrorRate, 0.001));
+        assert_eq!(Threshold::parse("errors=0").unwrap().metric, Metric::Errors);
+        assert_eq!(Threshold::parse("rps>5000").unwrap().op, Op::Gt);
+        assert_eq!(Threshold::parse("completed>=1000").unwrap().op, Op::Ge);
+    }
+
+    #[test]
+    fn malformed_expressions_are_rejected_with_a_reason() {
+        for bad in ["p99<", "<10ms", "p99<10xs", "foo<1", "p99<<1ms", "p99", "p101<1ms", "rps>fast", "errors<x%"] {
+            let err = Threshold::parse(bad).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        assert!(Threshold::parse("foo<1").unwrap_err().contains("known:"));
+    }
+
+    fn report() -> Report {
+        let json = include_str!("../tests/data/report-small.json");
+        serde_json::from_str(json).expect("fixture parses")
+    }
+
+    #[test]
+    fn thresholds_pass_and_fail_against_a_report() {
+        let r = report();
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r);
+        assert!(check("p99<100ms").passed);
+        assert!(!check("p99<1us").passed);
+        assert!(check("errors<50%").passed);
+        assert!(!check("errors=0").passed || r.errors.total == 0);
+        assert!(check("completed>=1").passed);
+        assert!(!check("rps>1000000000").passed);
+        let line = check("p99<1us").line;
+        assert!(line.starts_with("FAIL p99<1us (p99 = "), "{line}");
+    }
+}

@@ -1,0 +1,128 @@
+//! `loadmux merge`: one report from several independent runs (shards), exactly.
+//!
+//! Counters add. Latency percentiles are recomputed from the sum of the embedded
+//! HdrHistograms, so the merged p99 is the p99 of every request of every shard, not
+//! an average of percentiles. Timelines are aligned by wall-clock second.
+
+use std::collections::BTreeMap;
+
+use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, Row, RunConfig, SCHEMA};
+use crate::stats::LatencyHistogram;
+
+/// Merges `reports` (named by `names` in error messages).
+pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
+    let Some(first) = reports.first() else { return Err("nothing to merge".into()) };
+    let hist = |pick: fn(&Report) -> &Latency| -> Result<Latency, String> {
+        let mut sum = LatencyHistogram::new();
+        for (r, name) in reports.iter().zip(names) {
+            let l = pick(r);
+            if l.count == 0 && l.hdr.is_empty() {
+                continue;
+            }
+            sum.merge(&LatencyHistogram::from_base64(&l.hdr).map_err(|e| format!("{name}: {e}"))?);
+        }
+        Ok(Latency::from_histogram(&sum))
+    };
+    let start = reports.iter().map(|r| r.started_at_unix_s).fold(f64::INFINITY, f64::min);
+    let end = reports.iter().map(|r| r.started_at_unix_s + r.warmup_s + r.duration_s).fold(f64::NEG_INFINITY, f64::max);
+    let measure_start = reports.iter().map(|r| r.started_at_unix_s + r.warmup_s).fold(f64::INFINITY, f64::min);
+    let secs = (end - measure_start).max(0.0);
+    let sum = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for r in reports {
+        for (k, n) in &r.errors.by_kind {
+            *by_kind.entry(k.clone()).or_default() += n;
+        }
+    }
+    let mut targets: Vec<String> = reports.iter().flat_map(|r| r.config.targets.clone()).collect();
+    targets.sort();
+    targets.dedup();
+    let mut stopped: Vec<String> = reports.iter().map(|r| r.stopped_by.clone()).collect();
+    stopped.sort();
+    stopped.dedup();
+    let (completed, sent_b, recv_b) = (sum(|r| r.requests.completed), sum(|r| r.bytes.sent), sum(|r| r.bytes.received));
+    Ok(Report {
+        tool: "loadmux".into(),
+        schema: SCHEMA,
+        duration_s: secs,
+        started_at_unix_s: start,
+        config: RunConfig {
+            targets,
+            connections: sum(|r| r.config.connections),
+            threads: sum(|r| r.config.threads),
+            shard: format!("merged {}", reports.len()),
+            ..first.config.clone()
+        },
+        stopped_by: stopped.join(","),
+        connections: Connections {
+            attempted: sum(|r| r.connections.attempted),
+            established: sum(|r| r.connections.established),
+            failed: sum(|r| r.connections.failed),
+            max_open: sum(|r| r.connections.max_open),
+            per_s: rate(sum(|r| r.connections.established), (end - start).max(0.0)),
+        },
+        requests: Requests { sent: sum(|r| r.requests.sent), completed, per_s: rate(completed, secs) },
+        bytes: Bytes {
+            sent: sent_b,
+            received: recv_b,
+            sent_per_s: rate(sent_b, secs),
+            received_per_s: rate(recv_b, secs),
+        },
+        warmup_s: (measure_start - start).max(0.0),
+        ramp_s: reports
+            .iter()
+            .map(|r| r.ramp_s.map(|s| r.started_at_unix_s + s - start))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().fold(0.0, f64::max)),
+        measure_began_after_ramp: reports.iter().all(|r| r.measure_began_after_ramp),
+        latency_us: hist(|r| &r.latency_us)?,
+        latency_uncorrected_us: hist(|r| &r.latency_uncorrected_us)?,
+        first_byte_us: hist(|r| &r.first_byte_us)?,
+        connect_latency_us: hist(|r| &r.connect_latency_us)?,
+        errors: Errors { total: sum(|r| r.errors.total), by_kind },
+        http_status: merge_status(reports),
+        timeline: merge_timelines(reports, start),
+    })
+}
+
+fn merge_status(reports: &[Report]) -> Option<BTreeMap<String, u64>> {
+    let mut out: Option<BTreeMap<String, u64>> = None;
+    for classes in reports.iter().filter_map(|r| r.http_status.as_ref()) {
+        let acc = out.get_or_insert_with(BTreeMap::new);
+        for (k, n) in classes {
+            *acc.entry(k.clone()).or_default() += n;
+        }
+    }
+    out
+}
+
+/// Rows land in the wall-clock second (since the earliest start) in which they ended.
+/// Counts add; `open` adds; p50 and p99 of a merged second are the largest of the
+/// shards' (an upper bound: per-second histograms are not kept in reports); `max` is
+/// exact.
+fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
+    let mut buckets: BTreeMap<u64, Row> = BTreeMap::new();
+    for r in reports {
+        for row in &r.timeline {
+            let end = r.started_at_unix_s + row.t_s - start;
+            let second = end.ceil().max(1.0) as u64;
+            let b = buckets.entry(second).or_insert_with(|| Row {
+                t_s: second as f64,
+                phase: row.phase.clone(),
+                ..Row::default()
+            });
+            b.requests += row.requests;
+            b.bytes_sent += row.bytes_sent;
+            b.bytes_received += row.bytes_received;
+            b.errors += row.errors;
+            b.open += row.open;
+            b.p50_us = b.p50_us.max(row.p50_us);
+            b.p99_us = b.p99_us.max(row.p99_us);
+            b.max_us = b.max_us.max(row.max_us);
+            for (k, n) in &row.errors_by_kind {
+                *b.errors_by_kind.entry(k.clone()).or_default() += n;
+            }
+        }
+    }
+    buckets.into_values().collect()
+}
