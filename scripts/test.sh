@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real servers the integration tests load (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light)
+# Real servers the integration tests load, and the browser that screenshots the HTML
+# report (Debian packages).
+PACKAGES=(redis-server redis-tools nginx-light chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -345,8 +345,10 @@ fn short(v: f64) -> String {
         format!("{:.1}k", v / 1e3)
     } else if v >= 10.0 || v == 0.0 {
         format!("{v:.0}")
-    } else {
+    } else if v >= 0.1 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
     }
 }
 
