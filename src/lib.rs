@@ -18,6 +18,7 @@ pub mod exit;
 pub mod framing;
 pub mod payload;
 pub mod plan;
+pub mod rate_search;
 pub mod report;
 pub mod server;
 pub mod stats;

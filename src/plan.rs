@@ -222,6 +222,8 @@ pub struct Plan {
     pub html: Option<PathBuf>,
     /// `--assert` thresholds, checked at the end.
     pub thresholds: Vec<Threshold>,
+    /// `--rate-search`: the threshold whose highest passing rate is searched for.
+    pub rate_search: Option<Threshold>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -264,6 +266,7 @@ impl Plan {
             csv: None,
             html: None,
             thresholds: Vec::new(),
+            rate_search: None,
         }
     }
 
@@ -339,8 +342,8 @@ impl Plan {
                 exchange: !args.message.is_empty() || args.message_file.is_some() || args.message_size.is_some(),
             },
         };
-        if mode != Mode::Request && (pipeline > 1 || args.rate.is_some()) {
-            return err(format!("-P and -r apply to request mode, not --mode {}", mode.name()));
+        if mode != Mode::Request && (pipeline > 1 || args.rate.is_some() || args.rate_search.is_some()) {
+            return err(format!("-P, -r and --rate-search apply to request mode, not --mode {}", mode.name()));
         }
         if args.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
@@ -416,6 +419,10 @@ impl Plan {
             csv: args.csv.clone(),
             html: args.html.clone(),
             thresholds,
+            rate_search: match &args.rate_search {
+                Some(e) => Some(Threshold::parse(e).map_err(|e| PlanError(e.replace("--assert", "--rate-search")))?),
+                None => None,
+            },
         })
     }
 }

@@ -85,3 +85,32 @@ fn time_to_first_byte_is_reported_and_no_later_than_the_full_response() {
     assert!(ttfb >= count(&report, "/requests/completed"));
     assert!(count(&report, "/first_byte_us/p50") <= count(&report, "/latency_us/p50"));
 }
+
+#[test]
+fn rate_search_finds_the_highest_rate_that_keeps_the_threshold() {
+    let _serial = timing_sensitive();
+    // 20 connections to a server that answers after 2 ms: at most 10 000 req/s, and
+    // the p99 climbs as the rate nears that.
+    let server = Serve::start(&["--mode", "chaos", "--delay", "2ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("best.json");
+    let out = loadmux()
+        .args(["run", &server.addr.to_string(), "-c", "20", "-d", "1s", "--rate-search", "p99<5ms", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let steps = stdout.lines().filter(|l| l.contains("req/s,")).count();
+    assert!(steps >= 4, "a probe and several steps:\n{stdout}");
+    let answer: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("highest rate with p99<5ms: "))
+        .and_then(|rest| rest.trim_end_matches(" req/s").parse().ok())
+        .unwrap_or_else(|| panic!("no answer line:\n{stdout}"));
+    assert!((2_000.0..=10_000.0).contains(&answer), "answer {answer} req/s");
+    // The written report is the best passing step's: it kept the rate and the bound.
+    let best = read_json(&json);
+    assert!(count(&best, "/latency_us/p99") < 5_000);
+    assert!(best["requests"]["per_s"].as_f64().unwrap() >= 0.97 * answer);
+}

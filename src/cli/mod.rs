@@ -141,6 +141,13 @@ pub fn run_command(args: RunArgs) -> i32 {
     if let Some(at) = plan.start_at {
         wait_until(at, plan.progress != Progress::None);
     }
+    if let Some(threshold) = plan.rate_search.clone() {
+        let code = rate_search_command(&plan, &threshold);
+        if let Some(server) = server {
+            let _ = server.stop();
+        }
+        return code;
+    }
     let total_s = (plan.warmup + plan.duration).as_secs_f64();
     let mut on_row = |row: &TimelineRow, plan: &Plan| match plan.progress {
         Progress::None => {}
@@ -192,6 +199,36 @@ pub fn run_command(args: RunArgs) -> i32 {
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
         _ if failed => exit::THRESHOLD_FAILED,
         _ => exit::OK,
+    }
+}
+
+/// `--rate-search`: prints each step and the answer; writes the best step's report.
+fn rate_search_command(plan: &Plan, threshold: &crate::assert::Threshold) -> i32 {
+    eprintln!("loadmux: searching for the highest rate with {threshold} ({:?} per step)", plan.duration);
+    let mut print = |line: &str| println!("{line}");
+    let outcome = match crate::rate_search::search(plan, threshold, &mut print) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("loadmux: cannot start the run: {e}");
+            return exit::USAGE;
+        }
+    };
+    match &outcome.best {
+        Some(best) => {
+            println!("highest rate with {threshold}: {:.0} req/s", best.target.unwrap_or(0.0));
+            if let Err(e) = write_outputs(&best.report, plan.json.as_deref(), plan.csv.as_deref(), plan.html.as_deref())
+            {
+                eprintln!("loadmux: {e}");
+                return exit::USAGE;
+            }
+        }
+        None => println!("no rate tried kept {threshold} ({} steps)", outcome.steps.len()),
+    }
+    match outcome.interrupted {
+        Some(signal_hook::consts::SIGINT) => exit::SIGINT,
+        Some(_) => exit::SIGTERM,
+        None if outcome.best.is_some() => exit::OK,
+        None => exit::THRESHOLD_FAILED,
     }
 }
 

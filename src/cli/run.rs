@@ -185,6 +185,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
+    /// Find the highest rate at which this threshold holds (e.g. 'p99<10ms'): a
+    /// closed-loop probe, then a binary search over -r steps of --duration each.
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["rate", "requests"])]
+    pub rate_search: Option<String>,
+
     /// A threshold checked at the end, e.g. p99<10ms, errors<0.1%, rps>5000,
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
