@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use loadmux::engine::conn::{Budget, Conn, Ctx, Transport};
+use loadmux::engine::conn::{Budget, Conn, Ctx, Readiness, Transport};
 use loadmux::engine::timer::Timers;
 use loadmux::plan::Plan;
 use loadmux::stats::{LatencyHistogram, WorkerStats};
@@ -114,7 +114,7 @@ fn state_machine(c: &mut Criterion) {
         render: &mut render,
         expect: &mut expect,
     };
-    let _ = conn.on_event(false, true, &mut scratch, &mut ctx);
+    let _ = conn.on_event(Readiness { readable: false, writable: true, closed: false }, &mut scratch, &mut ctx);
     c.bench_function("conn/echo_request_step", |b| {
         b.iter(|| {
             let mut ctx = Ctx {
@@ -127,7 +127,11 @@ fn state_machine(c: &mut Criterion) {
                 render: &mut render,
                 expect: &mut expect,
             };
-            black_box(conn.on_event(true, false, &mut scratch, &mut ctx))
+            black_box(conn.on_event(
+                Readiness { readable: true, writable: false, closed: false },
+                &mut scratch,
+                &mut ctx,
+            ))
         })
     });
     assert!(stats.counters.requests_completed > 0, "the step completed requests");

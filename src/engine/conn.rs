@@ -138,6 +138,19 @@ struct InFlight {
     first_byte: bool,
 }
 
+/// What a readiness event said about a socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Bytes (or EOF, or an error) can be read.
+    pub readable: bool,
+    /// The send buffer has room.
+    pub writable: bool,
+    /// The peer closed its side, or the socket has an error (EPOLLRDHUP, EPOLLERR).
+    /// Then a short read does not mean "drained": the EOF behind the data brings no
+    /// new edge, so reading must go on until it is seen.
+    pub closed: bool,
+}
+
 /// What the worker must do for a connection after a handler ran.
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,13 +344,9 @@ impl<S: Transport> Conn<S> {
     }
 
     /// A readiness event for this connection. `scratch` is the worker's read buffer.
-    pub fn on_event(&mut self, readable: bool, writable: bool, scratch: &mut [u8], ctx: &mut Ctx) -> After {
-        trace!(
-            "conn {} token {}: event readable={readable} writable={writable} in {}",
-            self.id,
-            self.token,
-            self.state.name()
-        );
+    pub fn on_event(&mut self, ready: Readiness, scratch: &mut [u8], ctx: &mut Ctx) -> After {
+        trace!("conn {} token {}: event {ready:?} in {}", self.id, self.token, self.state.name());
+        let Readiness { readable, writable, closed } = ready;
         match self.state {
             State::Connecting { since } => self.socket_connected(since, scratch, ctx),
             State::Open => {
@@ -349,7 +358,7 @@ impl<S: Transport> Conn<S> {
                 // which then go out in one write.
                 let mut after = After::Nothing;
                 if readable {
-                    after = self.socket_readable(scratch, ctx);
+                    after = self.socket_readable(scratch, closed, ctx);
                     if after == After::Queue {
                         return after;
                     }
@@ -433,7 +442,7 @@ impl<S: Transport> Conn<S> {
         // Bytes may already be waiting (a server that greets first). Edge-triggered:
         // this was our one notification for them, so read now.
         if after == After::Nothing && self.state == State::Open {
-            return self.socket_readable(scratch, ctx);
+            return self.socket_readable(scratch, true, ctx);
         }
         after
     }
@@ -634,7 +643,7 @@ impl<S: Transport> Conn<S> {
 
     /// Reads everything the socket has, feeding it to the framing decoder, then sends
     /// the requests that the completed responses made room for, in one write.
-    fn socket_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx) -> After {
+    fn socket_readable(&mut self, scratch: &mut [u8], closed: bool, ctx: &mut Ctx) -> After {
         for _ in 0..IO_BUDGET {
             let Some(socket) = self.socket.as_mut() else { return After::Nothing };
             match socket.read(scratch) {
@@ -648,8 +657,9 @@ impl<S: Transport> Conn<S> {
                     }
                     // A short read on TCP means the receive queue is drained: skip the
                     // extra read that would only return WouldBlock. New data brings a
-                    // new edge, so nothing is missed.
-                    if n < scratch.len() {
+                    // new edge, so nothing is missed. Not so when the event also said
+                    // the peer closed: its EOF is already here and brings no new edge.
+                    if n < scratch.len() && !closed {
                         return self.send_requests(ctx);
                     }
                 }

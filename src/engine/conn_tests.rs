@@ -116,7 +116,7 @@ impl Rig {
             render: &mut self.render,
             expect: &mut self.expect,
         };
-        conn.on_event(readable, writable, &mut self.scratch, &mut ctx)
+        conn.on_event(Readiness { readable, writable, closed: false }, &mut self.scratch, &mut ctx)
     }
 
     fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
@@ -520,4 +520,27 @@ fn the_first_message_is_answered_before_requests_and_not_counted() {
     assert_eq!(rig.stats.counters.requests_completed, 0, "the handshake is not a request");
     assert_eq!(socket(&mut conn).written, b"AUTH secret\nhello\n");
     assert_eq!(rig.stats.counters.requests_sent, 1);
+}
+
+#[test]
+fn data_and_eof_in_one_event_are_both_seen() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    // Half a response, then the peer's FIN, both before the read: one event says
+    // readable and closed. The short read must not end reading, or the EOF is lost.
+    socket(&mut conn).reads.push_back(Ok(b"hel".to_vec()));
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    let mut ctx = Ctx {
+        now: rig.now,
+        live_clock: false,
+        plan: &rig.plan,
+        stats: &mut rig.stats,
+        budget: &mut rig.budget,
+        worker: 0,
+        render: &mut rig.render,
+        expect: &mut rig.expect,
+    };
+    let _ = conn.on_event(Readiness { readable: true, writable: false, closed: true }, &mut rig.scratch, &mut ctx);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
+    assert!(matches!(conn.state(), State::Backoff { .. }));
 }

@@ -26,7 +26,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::conn::{After, Budget, Conn, Ctx, State};
+use super::conn::{After, Budget, Conn, Ctx, Readiness, State};
 use super::dial::dial;
 use super::pacing::{first_send, RateLimiter};
 use super::timer::Timers;
@@ -111,7 +111,7 @@ pub struct Worker {
     closed: usize,
     /// Connections whose I/O budget ran out with the socket still ready: they run
     /// again next turn (edge-triggered, so no new event would come for them).
-    again: Vec<(usize, bool, bool)>,
+    again: Vec<(usize, Readiness)>,
     /// Open loop: the precise wake-up timer.
     wakeup: Option<Wakeup>,
     /// `--connect-rate`, this worker's share.
@@ -216,11 +216,13 @@ impl Worker {
                     }
                     continue;
                 }
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                self.dispatch(event.token().0, readable, event.is_writable());
+                let closed = event.is_read_closed() || event.is_error();
+                let ready =
+                    Readiness { readable: event.is_readable() || closed, writable: event.is_writable(), closed };
+                self.dispatch(event.token().0, ready);
             }
-            for (key, readable, writable) in std::mem::take(&mut self.again) {
-                self.dispatch(key, readable, writable);
+            for (key, ready) in std::mem::take(&mut self.again) {
+                self.dispatch(key, ready);
             }
             let now = Instant::now();
             self.fire_deadlines(now);
@@ -274,14 +276,14 @@ impl Worker {
     }
 
     /// Hands one readiness event to its connection.
-    fn dispatch(&mut self, key: usize, readable: bool, writable: bool) {
+    fn dispatch(&mut self, key: usize, ready: Readiness) {
         let Some(conn) = self.conns.get_mut(key) else {
             trace!("worker {}: event for unknown token {key}", self.index);
             return;
         };
         let before = conn.state();
         let mut ctx = self.state.ctx(Instant::now(), &self.plan);
-        let after = conn.on_event(readable, writable, &mut self.scratch, &mut ctx);
+        let after = conn.on_event(ready, &mut self.scratch, &mut ctx);
         self.settle(key, before, after);
         if self.state.stats.ramp_done_at.is_none() && self.state.stats.open == self.conns.len() as u64 {
             self.state.stats.ramp_done_at = Some(Instant::now());
@@ -315,7 +317,10 @@ impl Worker {
         match after {
             After::Nothing => {}
             After::Queue => self.connect_queue.push_back(key),
-            After::Again { readable, writable } => self.again.push((key, readable, writable)),
+            // The queue is not drained: no short-read shortcut on the next round.
+            After::Again { readable, writable } => {
+                self.again.push((key, Readiness { readable, writable, closed: readable }))
+            }
         }
         self.timers.arm(key, conn.deadline(&self.plan));
     }
