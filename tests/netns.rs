@@ -1,0 +1,153 @@
+//! Network faults in network namespaces the tests create themselves (and delete):
+//! packet loss (an nftables rule), a bandwidth cap (tc tbf) and a narrowed ephemeral
+//! port range. Client and server both run inside the namespace, on its loopback.
+//! These need root; they skip loudly where `ip netns` or `nft` cannot be had.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::count;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadmux");
+
+/// A network namespace with loopback up, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Option<Netns> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("lmx-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let ok =
+            Command::new("ip").args(["netns", "add", &name]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+            return None;
+        }
+        let ns = Netns { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    /// Runs a command inside; panics if it fails.
+    fn run(&self, cmd: &[&str]) {
+        let status = Command::new("ip").args(["netns", "exec", &self.name]).args(cmd).status().unwrap();
+        assert!(status.success(), "{cmd:?} failed in {}", self.name);
+    }
+
+    /// Starts a `loadmux serve` inside (ip netns exec execs, so the pid is the server's).
+    fn serve(&self, args: &[&str]) -> Owned {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, BIN, "serve", "--listen", "127.0.0.1:7001"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        Owned(child)
+    }
+
+    /// Runs `loadmux run 127.0.0.1:7001 ARGS` inside and returns its report.
+    fn load(&self, args: &[&str]) -> Value {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, BIN, "run", "127.0.0.1:7001", "-q", "--json", "-"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+struct Owned(Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn have_nft() -> bool {
+    let ok = Command::new("nft").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: nft is not installed (scripts/test.sh installs nftables)");
+    }
+    ok
+}
+
+#[test]
+fn packet_loss_shows_as_retransmission_delay_not_as_errors() {
+    let _serial = common::timing_sensitive();
+    let Some(ns) = Netns::create() else { return };
+    if !have_nft() {
+        return;
+    }
+    let _server = ns.serve(&[]);
+    let clean = ns.load(&["-c", "10", "-d", "2s"]);
+    assert!(count(&clean, "/latency_us/p99") < 50_000, "no loss, no retransmits: {clean}");
+    // Drop 2% of TCP packets leaving any socket in the namespace.
+    ns.run(&["nft", "add", "table", "inet", "lmx"]);
+    ns.run(&["nft", "add", "chain", "inet", "lmx", "out", "{ type filter hook output priority 0; }"]);
+    ns.run(&[
+        "nft", "add", "rule", "inet", "lmx", "out", "meta", "l4proto", "tcp", "numgen", "random", "mod", "100", "<",
+        "2", "drop",
+    ]);
+    let started = Instant::now();
+    let lossy = ns.load(&["-c", "10", "-d", "3s"]);
+    assert!(started.elapsed() < Duration::from_secs(6), "the run ends on time");
+    assert_eq!(count(&lossy, "/errors/total"), 0, "losses are retransmitted, not errors: {lossy}");
+    assert!(count(&lossy, "/requests/completed") > 100);
+    // Linux's minimum retransmission timeout is 200 ms: it shows in the tail.
+    assert!(count(&lossy, "/latency_us/p99") >= 150_000, "p99 {}", count(&lossy, "/latency_us/p99"));
+}
+
+#[test]
+fn a_bandwidth_cap_shows_in_stream_throughput() {
+    let _serial = common::timing_sensitive();
+    let Some(ns) = Netns::create() else { return };
+    let _server = ns.serve(&["--mode", "sink"]);
+    let free = ns.load(&["--mode", "stream", "-c", "2", "-d", "1s"]);
+    // 10 Mbit/s on loopback's egress: about 1.25 MB/s for everything, ACKs included.
+    // tbf drops any packet larger than its burst, and loopback's 64 KiB MTU makes
+    // such packets, so the link gets an Ethernet-sized MTU first.
+    ns.run(&["ip", "link", "set", "lo", "mtu", "1500"]);
+    ns.run(&["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "10mbit", "burst", "32kbit", "latency", "50ms"]);
+    let started = Instant::now();
+    // Small send buffers: `bytes.sent` counts what write() accepted, and big kernel
+    // buffers would absorb megabytes beyond the wire rate.
+    let capped = ns.load(&["--mode", "stream", "-c", "2", "-d", "3s", "--sndbuf", "64k"]);
+    assert!(started.elapsed() < Duration::from_secs(6), "the run ends on time");
+    let (free_rate, capped_rate) =
+        (free["bytes"]["sent_per_s"].as_f64().unwrap(), capped["bytes"]["sent_per_s"].as_f64().unwrap());
+    assert!(free_rate > 50e6, "uncapped loopback streams fast: {free_rate}");
+    assert!((0.5e6..=1.6e6).contains(&capped_rate), "capped at 10 Mbit/s: {capped_rate} bytes/s");
+    assert_eq!(count(&capped, "/errors/total"), 0);
+}
+
+#[test]
+fn running_out_of_ephemeral_ports_counts_addr_unavailable() {
+    let _serial = common::timing_sensitive();
+    let Some(ns) = Netns::create() else { return };
+    ns.run(&["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40049"]);
+    let _server = ns.serve(&[]);
+    // 100 connections, 50 ports: half cannot even get a port; churn keeps it so.
+    let started = Instant::now();
+    let report = ns.load(&["--mode", "connect", "-c", "100", "-d", "2s"]);
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(count(&report, "/errors/by_kind/addr_unavailable") > 0, "{report}");
+    assert!(count(&report, "/connections/established") > 0, "the 50 ports still serve");
+    common::assert_schema1(&report);
+}
