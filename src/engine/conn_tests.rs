@@ -105,7 +105,8 @@ impl Rig {
         }
     }
 
-    fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
+    /// Runs `f` with a handler context over the rig's state and its scratch buffer.
+    fn with_ctx<R>(&mut self, f: impl FnOnce(&mut Ctx, &mut [u8]) -> R) -> R {
         let mut ctx = Ctx {
             now: self.now,
             live_clock: false,
@@ -116,21 +117,15 @@ impl Rig {
             render: &mut self.render,
             expect: &mut self.expect,
         };
-        conn.on_event(Readiness { readable, writable, closed: false }, &mut self.scratch, &mut ctx)
+        f(&mut ctx, &mut self.scratch)
+    }
+
+    fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
+        self.with_ctx(|ctx, scratch| conn.on_event(Readiness { readable, writable, closed: false }, scratch, ctx))
     }
 
     fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
-        let mut ctx = Ctx {
-            now: self.now,
-            live_clock: false,
-            plan: &self.plan,
-            stats: &mut self.stats,
-            budget: &mut self.budget,
-            worker: 0,
-            render: &mut self.render,
-            expect: &mut self.expect,
-        };
-        conn.on_deadline(&mut ctx)
+        self.with_ctx(|ctx, _| conn.on_deadline(ctx))
     }
 
     fn advance(&mut self, ms: u64) {
@@ -530,17 +525,8 @@ fn data_and_eof_in_one_event_are_both_seen() {
     // readable and closed. The short read must not end reading, or the EOF is lost.
     socket(&mut conn).reads.push_back(Ok(b"hel".to_vec()));
     socket(&mut conn).reads.push_back(Ok(Vec::new()));
-    let mut ctx = Ctx {
-        now: rig.now,
-        live_clock: false,
-        plan: &rig.plan,
-        stats: &mut rig.stats,
-        budget: &mut rig.budget,
-        worker: 0,
-        render: &mut rig.render,
-        expect: &mut rig.expect,
-    };
-    let _ = conn.on_event(Readiness { readable: true, writable: false, closed: true }, &mut rig.scratch, &mut ctx);
+    let ready = Readiness { readable: true, writable: false, closed: true };
+    let _ = rig.with_ctx(|ctx, scratch| conn.on_event(ready, scratch, ctx));
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
     assert!(matches!(conn.state(), State::Backoff { .. }));
 }

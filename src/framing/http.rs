@@ -114,16 +114,8 @@ impl Http {
     /// already complete (no body).
     fn head(&mut self, rest: &[u8], max: usize) -> Result<(usize, bool), ProtocolError> {
         let buffered = self.partial.len();
-        // In place when nothing is buffered; otherwise parse buffered + new bytes.
-        let joined;
-        let bytes = if buffered == 0 {
-            rest
-        } else {
-            let mut v = std::mem::take(&mut self.partial);
-            v.extend_from_slice(rest);
-            joined = v;
-            &joined[..]
-        };
+        let joined = join(&mut self.partial, rest);
+        let bytes = joined.as_deref().unwrap_or(rest);
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut headers);
         let head_len = match parsed.parse(bytes) {
@@ -179,15 +171,8 @@ impl Http {
     /// Reads one chunk-size line; a zero size starts the trailers.
     fn chunk_size(&mut self, rest: &[u8]) -> Result<(usize, bool), ProtocolError> {
         let buffered = self.partial.len();
-        let joined;
-        let bytes = if buffered == 0 {
-            rest
-        } else {
-            let mut v = std::mem::take(&mut self.partial);
-            v.extend_from_slice(rest);
-            joined = v;
-            &joined[..]
-        };
+        let joined = join(&mut self.partial, rest);
+        let bytes = joined.as_deref().unwrap_or(rest);
         match httparse::parse_chunk_size(bytes) {
             Ok(httparse::Status::Complete((line, size))) => {
                 let used = line - buffered;
@@ -226,6 +211,17 @@ impl Http {
         self.part = Part::Trailers { at_line_start };
         Ok((rest.len(), false))
     }
+}
+
+/// A head or line split across reads: the buffered start joined with the new bytes.
+/// `None` when nothing was buffered: then the new bytes are parsed in place.
+fn join(partial: &mut Vec<u8>, rest: &[u8]) -> Option<Vec<u8>> {
+    if partial.is_empty() {
+        return None;
+    }
+    let mut joined = std::mem::take(partial);
+    joined.extend_from_slice(rest);
+    Some(joined)
 }
 
 fn too_large(max: usize) -> ProtocolError {
