@@ -4,6 +4,8 @@ use clap::Parser;
 use loadmux::cli::{Cli, Command};
 
 fn main() {
+    // RUST_LOG=loadmux=debug: connection errors; =trace: every event and transition.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(loadmux::cli::report_parse_error(e)),

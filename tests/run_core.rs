@@ -198,3 +198,23 @@ fn the_live_line_prints_once_a_second_unless_quiet() {
     assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
     let _ = server.stop();
 }
+
+#[test]
+fn debug_logging_names_each_connection_error_with_its_token_and_peer() {
+    let port = closed_port();
+    let out = loadmux()
+        .args(["run", &port.to_string(), "-c", "2", "-d", "300ms", "-q"])
+        .env("RUST_LOG", "loadmux=debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log.lines().find(|l| l.contains("connect_refused")).unwrap_or_else(|| panic!("no error logged:\n{log}"));
+    assert!(line.contains("token ") && line.contains(&format!("peer {port}")), "{line}");
+    let quiet = loadmux()
+        .args(["run", &port.to_string(), "-c", "2", "-d", "300ms", "-q"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(quiet.stderr.is_empty(), "no log without RUST_LOG");
+}
