@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use super::{file::write_atomic, text::micros, Latency, Report};
+use super::{file::write_atomic, text::latency_cells, Latency, Report};
 use crate::stats::LatencyHistogram;
 
 const WIDTH: f64 = 900.0;
@@ -169,18 +169,8 @@ fn summary_tables(page: &mut String, r: &Report) {
         ("first byte", &r.first_byte_us),
         ("connect", &r.connect_latency_us),
     ] {
-        let _ = writeln!(
-            page,
-            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            micros(l.min),
-            micros(l.mean.round() as u64),
-            micros(l.p50),
-            micros(l.p90),
-            micros(l.p99),
-            micros(l.p99_9),
-            micros(l.max),
-            l.count
-        );
+        let cells: String = latency_cells(l).iter().map(|c| format!("<td>{c}</td>")).collect();
+        let _ = writeln!(page, "<tr><td>{name}</td>{cells}<td>{}</td></tr>", l.count);
     }
     let _ = writeln!(page, "</table>");
 }

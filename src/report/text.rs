@@ -71,19 +71,17 @@ fn latency_row(out: &mut String, name: &str, l: &Latency) {
         let _ = writeln!(out, "  {name:<10}{:>10}", "-");
         return;
     }
-    let _ = writeln!(
-        out,
-        "  {:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>12}",
-        name,
-        micros(l.min),
-        micros(l.mean.round() as u64),
-        micros(l.p50),
-        micros(l.p90),
-        micros(l.p99),
-        micros(l.p99_9),
-        micros(l.max),
-        l.count
-    );
+    let _ = write!(out, "  {name:<10}");
+    for cell in latency_cells(l) {
+        let _ = write!(out, "{cell:>10}");
+    }
+    let _ = writeln!(out, "{:>12}", l.count);
+}
+
+/// min, mean, p50, p90, p99, p99.9 and max, formatted: one row of a latency table
+/// (the text summary and the HTML report share it).
+pub fn latency_cells(l: &Latency) -> [String; 7] {
+    [l.min, l.mean.round() as u64, l.p50, l.p90, l.p99, l.p99_9, l.max].map(micros)
 }
 
 /// Formats microseconds with a unit that keeps 3 significant digits.
