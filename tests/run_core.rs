@@ -218,3 +218,24 @@ fn debug_logging_names_each_connection_error_with_its_token_and_peer() {
         .unwrap();
     assert!(quiet.stderr.is_empty(), "no log without RUST_LOG");
 }
+
+#[test]
+fn on_a_terminal_the_live_line_is_rewritten_in_place() {
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a user's shell
+    // would; `--progress auto` must then pick the in-place mode.
+    let bin = env!("CARGO_BIN_EXE_loadmux");
+    let Ok(out) =
+        std::process::Command::new("script").args(["-qec", &format!("{bin} run -d 3s -c 2"), "/dev/null"]).output()
+    else {
+        eprintln!("SKIPPED: util-linux `script` is not available");
+        return;
+    };
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let updates = screen.matches("\r\x1b[2K[").count();
+    assert!(updates >= 2, "one line rewritten each second: {screen:?}");
+    // Between two updates there is no newline: it is one line on the screen.
+    let first = screen.find("\r\x1b[2K[").unwrap();
+    let second = first + 1 + screen[first + 1..].find("\r\x1b[2K[").unwrap();
+    assert!(!screen[first..second].contains('\n'), "{screen:?}");
+    assert!(screen.contains("errors 0"));
+}
