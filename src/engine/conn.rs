@@ -739,7 +739,12 @@ impl<S: Transport> Conn<S> {
             }
         }
         stats.latency.record(micros(ctx.now.saturating_duration_since(done.intended)));
-        stats.latency_uncorrected.record(micros(ctx.now.saturating_duration_since(done.sent)));
+        // In closed loop the intended send time *is* the send time, so the two
+        // latencies are one number: record it once (callgrind: ~50 instructions, 3%
+        // of a request) and let the report use it for both.
+        if ctx.plan.send_interval.is_some() {
+            stats.latency_uncorrected.record(micros(ctx.now.saturating_duration_since(done.sent)));
+        }
         self.failures = 0;
     }
 

@@ -328,7 +328,11 @@ impl Report {
             ramp_s: run.ramp.map(|d| d.as_secs_f64()),
             measure_began_after_ramp: run.ramp.is_some_and(|r| r <= run.warmup),
             latency_us: Latency::from_histogram(&run.totals.latency),
-            latency_uncorrected_us: Latency::from_histogram(&run.totals.latency_uncorrected),
+            // Closed loop records one latency histogram: there the two are the same.
+            latency_uncorrected_us: Latency::from_histogram(match plan.send_interval {
+                Some(_) => &run.totals.latency_uncorrected,
+                None => &run.totals.latency,
+            }),
             first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
             errors: Errors {
