@@ -103,8 +103,11 @@ fn rate_search_finds_the_highest_rate_that_keeps_the_threshold() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // A closed-loop probe, then open-loop steps (just one when the threshold already
+    // holds at the probe's rate: there is nothing higher to find).
     let steps = stdout.lines().filter(|l| l.contains("req/s,")).count();
-    assert!(steps >= 4, "a probe and several steps:\n{stdout}");
+    assert!(steps >= 2, "a probe and at least one step:\n{stdout}");
+    assert!(stdout.contains("closed loop:"), "{stdout}");
     let answer: f64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("highest rate with p99<5ms: "))

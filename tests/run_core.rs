@@ -54,7 +54,8 @@ fn requests_flag_sends_and_completes_exactly_n() {
 
 #[test]
 fn refused_connections_count_connect_refused_and_the_run_still_reports() {
-    let port = closed_port();
+    let closed = closed_port();
+    let port = closed.addr;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out =
@@ -113,7 +114,8 @@ fn a_server_closing_mid_run_causes_eof_errors_and_reconnects() {
 
 #[test]
 fn no_reconnect_leaves_failed_connections_closed_and_ends_the_run() {
-    let port = closed_port();
+    let closed = closed_port();
+    let port = closed.addr;
     let started = Instant::now();
     let out = loadmux()
         .args(["run", &port.to_string(), "-c", "3", "-d", "10s", "-q", "--no-reconnect", "--json", "-"])
@@ -201,7 +203,8 @@ fn the_live_line_prints_once_a_second_unless_quiet() {
 
 #[test]
 fn debug_logging_names_each_connection_error_with_its_token_and_peer() {
-    let port = closed_port();
+    let closed = closed_port();
+    let port = closed.addr;
     let out = loadmux()
         .args(["run", &port.to_string(), "-c", "2", "-d", "300ms", "-q"])
         .env("RUST_LOG", "loadmux=debug")

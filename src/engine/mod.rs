@@ -137,12 +137,11 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
             }
         }
         while let Ok(snapshot) = rx.try_recv() {
+            // Every row is shown as it completes, the last one too (whether it arrives
+            // before or after the coordinator notices the end is a race, so a rule
+            // depending on that would make the live line flaky).
             for row in collector.add(snapshot) {
-                // Rows that complete after the stop are the final, partial interval:
-                // they belong in the report, not on the live line.
-                if stop.is_none() {
-                    on_row(&row, &plan);
-                }
+                on_row(&row, &plan);
             }
         }
         if stop.is_none() && collector.all_finished() {

@@ -374,7 +374,11 @@ fn chaos(
             break; // Backpressure: answers owed are not going out fast enough.
         }
         let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { break };
-        state.on_chunk(&scratch[..n], faults, now, rng, &mut conn.pending, counters);
+        // The chunk's delay counts from when it was read, not from when this call
+        // began: a flush above may have let the client answer, and the thread may
+        // have been preempted since (observed: answers up to 5 ms early).
+        let read_at = Instant::now();
+        state.on_chunk(&scratch[..n], faults, read_at, rng, &mut conn.pending, counters);
         if n < scratch.len() {
             break;
         }

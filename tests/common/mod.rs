@@ -25,10 +25,20 @@ pub fn echo_server() -> loadmux::server::ServerHandle {
         .expect("start the built-in echo server")
 }
 
-/// A loopback port with nothing listening on it (bound, then released).
-pub fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// A loopback port that refuses connections: a socket bound to it but not listening.
+/// Holding the socket keeps the port from being handed to a server another test
+/// starts meanwhile.
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _socket: socket2::Socket,
+}
+
+/// Reserves a port on which every connect is refused.
+pub fn closed_port() -> ClosedPort {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    ClosedPort { addr, _socket: socket }
 }
 
 /// A server that accepts connections and never answers. It stops when dropped.
@@ -145,36 +155,37 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
 
 pub mod real_servers;
 
-/// A `loadmux serve` child process on a free loopback port, killed by pid on drop.
+/// A `loadmux serve` child process on loopback, killed by pid on drop.
 pub struct Serve {
     pub addr: SocketAddr,
     child: std::process::Child,
 }
 
 impl Serve {
-    /// Starts `loadmux serve <args> --listen 127.0.0.1:<free port>` and waits until it
-    /// accepts connections.
+    /// Starts `loadmux serve <args> --listen 127.0.0.1:0` and reads the address it
+    /// bound from its "listening on" line. No port is guessed, so parallel tests
+    /// can never end up talking to each other's servers.
     pub fn start(args: &[&str]) -> Serve {
-        let addr = closed_port();
+        use std::io::BufRead;
         let mut child = loadmux()
             .arg("serve")
             .args(args)
-            .args(["--listen", &addr.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn loadmux serve");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Serve { addr, child };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("loadmux serve {args:?} exited with {status}");
-            }
-            assert!(std::time::Instant::now() < deadline, "loadmux serve {args:?} never listened on {addr}");
-            thread::sleep(Duration::from_millis(20));
-        }
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let addr = first
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("loadmux serve {args:?} did not start: {first:?}"));
+        // Keep draining its stderr so the server never blocks on a full pipe.
+        thread::spawn(move || lines.for_each(drop));
+        Serve { addr, child }
     }
 }
 

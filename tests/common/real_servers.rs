@@ -34,14 +34,38 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Redis and nginx cannot report the port they bound, so one is guessed: tests that
+/// start them take this lock (so they never guess the same port as each other), and
+/// `start_on_free_port` checks that the server it started is the one listening.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Spawns `spawn(port)` on a guessed free port until the child is listening and
+/// still alive (a child that lost the port to another process exits at once).
+fn start_on_free_port(what: &str, mut spawn: impl FnMut(u16) -> Child) -> (SocketAddr, Child) {
+    for _ in 0..5 {
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut child = spawn(port);
+        wait_listening(addr, &mut child, what);
+        std::thread::sleep(Duration::from_millis(150));
+        if child.try_wait().ok().flatten().is_none() {
+            return (addr, child);
+        }
+    }
+    panic!("{what} could not get a free port in 5 tries");
+}
+
 fn wait_listening(addr: SocketAddr, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
             return;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited with {status} before listening on {addr}");
+        if let Ok(Some(_)) = child.try_wait() {
+            return; // It exited (lost the port?); the caller checks and retries.
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -63,23 +87,24 @@ pub struct Redis {
     pub addr: SocketAddr,
     _child: Owned,
     _dir: tempfile::TempDir,
+    _guard: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Redis {
     pub fn start() -> Option<Redis> {
         let bin = require("redis-server")?;
+        let guard = one_at_a_time();
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", dir.path().to_str().unwrap(), "--maxclients", "10000", "--protected-mode", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        wait_listening(addr, &mut child, "redis-server");
-        Some(Redis { addr, _child: Owned(child), _dir: dir })
+        let (addr, child) = start_on_free_port("redis-server", |port| {
+            Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--dir", dir.path().to_str().unwrap(), "--maxclients", "10000", "--protected-mode", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server")
+        });
+        Some(Redis { addr, _child: Owned(child), _dir: dir, _guard: guard })
     }
 
     /// Runs one command through redis-cli and returns its output.
@@ -109,6 +134,7 @@ pub struct Nginx {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
     _child: Owned,
+    _guard: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Nginx {
@@ -118,26 +144,26 @@ impl Nginx {
         let root = dir.path();
         std::fs::create_dir(root.join("www")).unwrap();
         std::fs::write(root.join("www/index.html"), "hello from nginx\n").unwrap();
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let r = root.display();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
-             events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log {r}/access.log;\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
-               fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
-               keepalive_requests 1000000;\n  keepalive_timeout 60s;\n\
-               server {{ listen 127.0.0.1:{port}; location / {{ root {r}/www; }} }}\n}}\n"
-        );
-        std::fs::write(root.join("nginx.conf"), conf).unwrap();
-        let mut child = Command::new(bin)
-            .args(["-p", &r.to_string(), "-c", &format!("{r}/nginx.conf")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nginx");
-        wait_listening(addr, &mut child, "nginx");
-        Some(Nginx { addr, dir, _child: Owned(child) })
+        let guard = one_at_a_time();
+        let r = root.display().to_string();
+        let (addr, child) = start_on_free_port("nginx", |port| {
+            let conf = format!(
+                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log {r}/access.log;\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+                   fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
+                   keepalive_requests 1000000;\n  keepalive_timeout 60s;\n\
+                   server {{ listen 127.0.0.1:{port}; location / {{ root {r}/www; }} }}\n}}\n"
+            );
+            std::fs::write(format!("{r}/nginx.conf"), conf).unwrap();
+            Command::new(&bin)
+                .args(["-p", &r, "-c", &format!("{r}/nginx.conf")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn nginx")
+        });
+        Some(Nginx { addr, dir, _child: Owned(child), _guard: guard })
     }
 
     /// Lines in the access log: one per request nginx answered.
