@@ -26,6 +26,7 @@ pub struct Progress {
 impl Progress {
     /// Consumes `input` up to and including the delimiter. Returns `Some(consumed)`
     /// when the response ended inside `input`, `None` when all of it was consumed.
+    #[inline]
     pub fn feed(&mut self, delimiter: &[u8], input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
         let end = match delimiter {
             [byte] => memchr::memchr(*byte, input).map(|at| at + 1),

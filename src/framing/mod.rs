@@ -172,42 +172,55 @@ impl Decoder {
         if input.is_empty() {
             return Ok(Step::NeedMore);
         }
-        // Take the state out: each arm either completes (back to Idle) or stores the
-        // progress it made. An error leaves Idle; the engine closes the connection.
-        let state = std::mem::take(&mut self.state);
-        let complete = |consumed| Ok(Step::Complete { consumed, response: Response::default() });
+        let step = self.step(framing, input, request, max_response);
+        if step.is_err() {
+            // The engine closes the connection; leave nothing half-decoded behind.
+            self.state = State::Idle;
+        }
+        step
+    }
+
+    /// One `feed`. The progress types are `Copy`: they are read out of the state,
+    /// advanced, and written back only when the response is still going, so the
+    /// common case (a whole response in one read) never writes the state at all.
+    /// Taking the state out with `mem::take` on every call instead cost about 4 ns
+    /// per response (`framing/line_16KiB_read`: 22 us; 16.6 us without it).
+    #[inline]
+    fn step(&mut self, framing: &Framing, input: &[u8], request: &[u8], max: usize) -> Result<Step, ProtocolError> {
         match framing {
             Framing::None => Ok(Step::NeedMore),
             Framing::Echo => {
-                let matched = if let State::Echo { matched } = state { matched } else { 0 };
+                let matched = if let State::Echo { matched } = self.state { matched } else { 0 };
                 let want = request.get(matched..).unwrap_or_default();
                 let n = want.len().min(input.len());
-                if let Some(at) = input.iter().zip(want).position(|(a, b)| a != b) {
+                // One memcmp; the byte-by-byte search runs only to name a mismatch.
+                if input.get(..n) != want.get(..n) {
+                    let at = input.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
                     return Err(ProtocolError(format!("echo mismatch at byte {}", matched + at)));
                 }
-                if n == want.len() {
-                    return complete(n);
+                if input.len() >= want.len() {
+                    return Ok(self.complete(want.len()));
                 }
-                self.state = State::Echo { matched: matched + n };
+                self.state = State::Echo { matched: matched + input.len() };
                 Ok(Step::NeedMore)
             }
-            Framing::Line => self.feed_delimited(state, b"\n", input, max_response),
-            Framing::Delim(delimiter) => self.feed_delimited(state, delimiter, input, max_response),
+            Framing::Line => self.feed_delimited(b"\n", input, max),
+            Framing::Delim(delimiter) => self.feed_delimited(delimiter, input, max),
             Framing::Bytes(n) => {
-                if *n > max_response {
-                    return Err(ProtocolError(format!("bytes:{n} is over --max-response ({max_response})")));
+                if *n > max {
+                    return Err(ProtocolError(format!("bytes:{n} is over --max-response ({max})")));
                 }
-                let left = if let State::Fixed { left } = state { left } else { *n };
+                let left = if let State::Fixed { left } = self.state { left } else { *n };
                 if input.len() >= left {
-                    return complete(left);
+                    return Ok(self.complete(left));
                 }
                 self.state = State::Fixed { left: left - input.len() };
                 Ok(Step::NeedMore)
             }
             Framing::Len(kind) => {
-                let mut progress = if let State::Len(p) = state { p } else { Default::default() };
-                match progress.feed(*kind, input, max_response)? {
-                    Some(end) => complete(end),
+                let mut progress = if let State::Len(p) = self.state { p } else { Default::default() };
+                match progress.feed(*kind, input, max)? {
+                    Some(consumed) => Ok(self.complete(consumed)),
                     None => {
                         self.state = State::Len(progress);
                         Ok(Step::NeedMore)
@@ -215,34 +228,43 @@ impl Decoder {
                 }
             }
             Framing::Http => {
-                let mut http = if let State::Http(h) = state { h } else { Default::default() };
-                match http.feed(input, max_response)? {
-                    Some((consumed, response)) => Ok(Step::Complete { consumed, response }),
-                    None => {
-                        self.state = State::Http(http);
-                        Ok(Step::NeedMore)
+                let http = match &mut self.state {
+                    State::Http(http) => http,
+                    state => {
+                        *state = State::Http(Default::default());
+                        let State::Http(http) = state else { return Ok(Step::NeedMore) };
+                        http
                     }
+                };
+                match http.feed(input, max)? {
+                    Some((consumed, response)) => {
+                        self.state = State::Idle;
+                        Ok(Step::Complete { consumed, response })
+                    }
+                    None => Ok(Step::NeedMore),
                 }
             }
         }
     }
 
     /// `line` and `delim:STR`: consumes up to and including `delimiter`.
-    fn feed_delimited(
-        &mut self,
-        state: State,
-        delimiter: &[u8],
-        input: &[u8],
-        max: usize,
-    ) -> Result<Step, ProtocolError> {
-        let mut progress = if let State::Delimited(p) = state { p } else { Default::default() };
+    fn feed_delimited(&mut self, delimiter: &[u8], input: &[u8], max: usize) -> Result<Step, ProtocolError> {
+        let mut progress = if let State::Delimited(p) = self.state { p } else { Default::default() };
         match progress.feed(delimiter, input, max)? {
-            Some(consumed) => Ok(Step::Complete { consumed, response: Response::default() }),
+            Some(consumed) => Ok(self.complete(consumed)),
             None => {
                 self.state = State::Delimited(progress);
                 Ok(Step::NeedMore)
             }
         }
+    }
+
+    /// The current response ended after `consumed` bytes of this input.
+    fn complete(&mut self, consumed: usize) -> Step {
+        if !matches!(self.state, State::Idle) {
+            self.state = State::Idle;
+        }
+        Step::Complete { consumed, response: Response::default() }
     }
 
     /// The peer closed. For a response whose end *is* the close (an HTTP body with
