@@ -11,6 +11,10 @@
 //! (connection, sequence number, field position), not from a random generator. So the
 //! echo framing can render a request again to check its echo, without keeping every
 //! request in flight in memory.
+//!
+//! A message file (`-f PATH`) and `--message-size` bytes are used as they are, through
+//! [`Template::raw`]: no escapes and no fields, so binary files and JSON are sent
+//! byte for byte.
 
 /// Turns a message literal into bytes, resolving `\r \n \t \0 \\ \xNN`.
 ///
@@ -81,7 +85,12 @@ enum Part {
 }
 
 /// A message, parsed once: literal bytes with `{conn}`, `{seq}`, `{worker}` and
-/// `{rand:N}` fields. Any other text in braces is literal, so JSON passes through.
+/// `{rand:N}` fields. Any other text in braces is literal, so JSON passes through;
+/// only `{rand:...}` with a bad N is an error, since it can only be a typo.
+///
+/// `{rand:N}` renders N decimal digits that are a hash (splitmix64) of the
+/// connection id, the sequence number and the field's position in the template:
+/// the same fields always render the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     text: Vec<u8>,
@@ -89,7 +98,7 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses already-unescaped bytes.
+    /// Parses already-unescaped bytes (see [`unescape`]).
     pub fn parse(text: Vec<u8>) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal_from = 0;
@@ -107,7 +116,11 @@ impl Template {
                 b"worker" => Some(Part::Worker),
                 _ => match inner.strip_prefix(b"rand:") {
                     Some(n) => {
-                        let digits = std::str::from_utf8(n).ok().and_then(|n| n.parse::<u8>().ok());
+                        // Digits only: `str::parse` would also take a sign (`+5`).
+                        let digits = std::str::from_utf8(n)
+                            .ok()
+                            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|n| n.parse::<u8>().ok());
                         match digits {
                             Some(d @ 1..=20) => Some(Part::Rand(d)),
                             _ => {
@@ -150,7 +163,8 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(..))).then_some(&self.text[..])
     }
 
-    /// Appends the rendered message to `out`. Allocates only if `out` must grow.
+    /// Appends the rendered message to `out`. Allocates only if `out` must grow, so
+    /// a buffer reserved with [`Template::max_len`] is never reallocated.
     pub fn render_into(&self, fields: &Fields, out: &mut Vec<u8>) {
         for (index, part) in self.parts.iter().enumerate() {
             match part {
@@ -326,6 +340,46 @@ mod tests {
             assert!(out.len() <= t.max_len());
         }
         assert_eq!(out.capacity(), capacity);
+    }
+
+    #[test]
+    fn each_field_renders_alone() {
+        let one = |text: &[u8]| render(&Template::parse(text.to_vec()).unwrap(), 12, 34);
+        assert_eq!(one(b"{conn}"), "12");
+        assert_eq!(one(b"{seq}"), "34");
+        assert_eq!(one(b"{worker}"), "3");
+        assert_eq!(one(b"{rand:3}").len(), 3);
+    }
+
+    #[test]
+    fn rand_renders_exactly_n_digits_for_every_n_from_1_to_20() {
+        for n in 1..=20 {
+            let t = Template::parse(format!("<{{rand:{n}}}>").into_bytes()).unwrap();
+            let out = render(&t, u64::MAX, u64::MAX);
+            assert_eq!(out.len(), n + 2, "{out}");
+            assert!(out[1..=n].bytes().all(|b| b.is_ascii_digit()), "{out}");
+            assert_eq!(t.max_len(), n + 2);
+        }
+        for bad in ["{rand:}", "{rand:+5}", "{rand: 5}", "{rand:x}", "{rand:256}"] {
+            assert!(Template::parse(bad.as_bytes().to_vec()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn two_rand_fields_in_one_message_differ_because_their_positions_do() {
+        let t = Template::parse(b"{rand:20}-{rand:20}".to_vec()).unwrap();
+        let out = render(&t, 1, 1);
+        let (a, b) = out.split_once('-').unwrap();
+        assert_ne!(a, b);
+        assert_eq!(render(&t, 1, 1), out, "and re-rendering (for the echo check) gives the same bytes");
+    }
+
+    #[test]
+    fn a_raw_message_is_sent_byte_for_byte_with_no_fields_or_escapes() {
+        let t = Template::raw(br#"{conn} \n {"a":1}"#.to_vec());
+        assert_eq!(t.as_static(), Some(&br#"{conn} \n {"a":1}"#[..]));
+        let json = Template::parse(br#"{"a":1,"b":{"c":[]}}"#.to_vec()).unwrap();
+        assert_eq!(json.as_static(), Some(&br#"{"a":1,"b":{"c":[]}}"#[..]));
     }
 
     #[test]

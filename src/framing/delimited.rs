@@ -1,9 +1,10 @@
 //! `line` and `delim:STR`: a response ends with a delimiter.
 //!
 //! Only new bytes are scanned (`memchr` for one byte, `memmem` for more). A delimiter
-//! can be split across two reads, so the last `len - 1` bytes of the response are
-//! kept in a tiny tail (allocated only for multi-byte delimiters, at most 63 bytes):
-//! never the response itself.
+//! can be split across two reads. Rather than keep the response's last bytes, the
+//! progress keeps one number: how many of the delimiter's first bytes the response
+//! currently ends with. Those bytes *are* the delimiter's prefix, so the straddling
+//! match can be checked against the delimiter itself, with no buffer and no heap.
 
 use memchr::memmem;
 
@@ -13,76 +14,67 @@ use super::ProtocolError;
 pub const MAX_DELIMITER: usize = 64;
 
 /// Progress through one delimited response.
-#[derive(Clone, Debug, Default)]
-pub struct Delimited {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
     /// Bytes of the response consumed so far.
     seen: usize,
-    /// The response's last bytes (up to delimiter length - 1), for a delimiter that
-    /// straddles two reads. Empty for one-byte delimiters.
-    tail: Vec<u8>,
+    /// The longest proper prefix of the delimiter that the consumed bytes end with
+    /// (always below the delimiter's length, so below [`MAX_DELIMITER`]).
+    partial: u8,
 }
 
-impl Delimited {
+impl Progress {
     /// Consumes `input` up to and including the delimiter. Returns `Some(consumed)`
     /// when the response ended inside `input`, `None` when all of it was consumed.
+    #[inline]
     pub fn feed(&mut self, delimiter: &[u8], input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
         let end = match delimiter {
             [byte] => memchr::memchr(*byte, input).map(|at| at + 1),
-            _ => self
-                .straddling(delimiter, input)
+            _ => straddling(delimiter, usize::from(self.partial), input)
                 .or_else(|| memmem::find(input, delimiter).map(|at| at + delimiter.len())),
         };
         let consumed = end.unwrap_or(input.len());
-        if self.seen + consumed > max {
+        if self.seen.saturating_add(consumed) > max {
             return Err(ProtocolError(format!("response exceeds --max-response ({max} bytes) without its delimiter")));
         }
-        match end {
-            Some(end) => {
-                *self = Delimited::default();
-                Ok(Some(end))
-            }
-            None => {
-                self.seen += input.len();
-                if delimiter.len() > 1 {
-                    self.keep_tail(delimiter.len() - 1, input);
-                }
-                Ok(None)
-            }
+        if end.is_none() {
+            self.seen += consumed;
+            self.partial = ending_prefix(delimiter, usize::from(self.partial), input);
         }
+        Ok(end)
     }
+}
 
-    /// A delimiter that began in the tail and ends in `input`: where in `input` it ends.
-    fn straddling(&self, delimiter: &[u8], input: &[u8]) -> Option<usize> {
-        if self.tail.is_empty() {
-            return None;
-        }
-        let head = &input[..input.len().min(delimiter.len() - 1)];
-        let mut joined = [0u8; 2 * MAX_DELIMITER];
-        let joined = {
-            joined[..self.tail.len()].copy_from_slice(&self.tail);
-            joined[self.tail.len()..self.tail.len() + head.len()].copy_from_slice(head);
-            &joined[..self.tail.len() + head.len()]
-        };
-        // Only matches that start inside the tail count here; the rest are found in
-        // `input` itself.
-        let at = memmem::find(joined, delimiter)?;
-        (at < self.tail.len()).then(|| at + delimiter.len() - self.tail.len())
+/// A delimiter that began in the bytes already consumed and ends in `input`: where in
+/// `input` it ends. `partial` bytes of the delimiter's start were already consumed.
+fn straddling(delimiter: &[u8], partial: usize, input: &[u8]) -> Option<usize> {
+    if partial == 0 {
+        return None;
     }
+    let mut buf = [0u8; 2 * MAX_DELIMITER];
+    let joined = join(&mut buf, delimiter.get(..partial)?, input.get(..input.len().min(delimiter.len() - 1))?);
+    // A match in `joined` must start inside the consumed part: `joined` holds fewer
+    // than a delimiter's length of new bytes.
+    let at = memmem::find(joined, delimiter)?;
+    Some(at + delimiter.len() - partial)
+}
 
-    /// Keeps the last `keep` bytes of tail + input.
-    fn keep_tail(&mut self, keep: usize, input: &[u8]) {
-        if input.len() >= keep {
-            self.tail.clear();
-            self.tail.extend_from_slice(&input[input.len() - keep..]);
-        } else {
-            self.tail.extend_from_slice(input);
-            let excess = self.tail.len().saturating_sub(keep);
-            self.tail.drain(..excess);
-        }
-    }
+/// The longest proper prefix of `delimiter` that (its first `partial` bytes, then
+/// `input`) ends with. A delimiter of at most 64 bytes makes this at most 64² byte
+/// comparisons, and it runs once per read that does not finish a response.
+fn ending_prefix(delimiter: &[u8], partial: usize, input: &[u8]) -> u8 {
+    let keep = delimiter.len().saturating_sub(1);
+    let mut buf = [0u8; 2 * MAX_DELIMITER];
+    let recent = &input[input.len().saturating_sub(keep)..];
+    let joined = join(&mut buf, delimiter.get(..partial).unwrap_or_default(), recent);
+    let tail = &joined[joined.len().saturating_sub(keep)..];
+    (1..=tail.len()).rev().find(|&k| tail.ends_with(&delimiter[..k])).map_or(0, |k| k as u8)
+}
 
-    /// True when part of a response has been seen.
-    pub fn in_progress(&self) -> bool {
-        self.seen > 0
-    }
+/// `a` then `b`, copied into `buf` (each at most [`MAX_DELIMITER`] bytes).
+fn join<'a>(buf: &'a mut [u8; 2 * MAX_DELIMITER], a: &[u8], b: &[u8]) -> &'a [u8] {
+    let (a, b) = (&a[..a.len().min(MAX_DELIMITER)], &b[..b.len().min(MAX_DELIMITER)]);
+    buf[..a.len()].copy_from_slice(a);
+    buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+    &buf[..a.len() + b.len()]
 }

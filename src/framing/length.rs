@@ -1,5 +1,5 @@
-//! `bytes:N` (fixed-size responses) and `len:u16be|u32be|u32le` (a length prefix that
-//! counts the body only). Nothing is buffered: the prefix's few bytes are kept inline.
+//! `len:u16be|u32be|u32le`: a length prefix that counts the body only, then the body.
+//! Nothing is buffered: a prefix split across reads is kept in a 4-byte inline array.
 
 use super::ProtocolError;
 
@@ -32,65 +32,49 @@ impl LenPrefix {
     }
 }
 
-/// Progress through one fixed-size or length-prefixed response.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Counted {
-    /// Prefix bytes collected so far.
-    prefix: [u8; 4],
-    have: u8,
-    /// Body bytes still to come, once the prefix is known (always known for `bytes:N`).
-    left: Option<usize>,
-    /// Bytes of this response consumed so far.
-    seen: usize,
+/// Progress through one length-prefixed response.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// Reading the prefix: `have` of its bytes are in `bytes`.
+    Prefix { bytes: [u8; 4], have: u8 },
+    /// Reading the body: `left` bytes to go.
+    Body { left: usize },
 }
 
-impl Counted {
-    /// `bytes:N`: consumes up to the end of an `n`-byte response.
-    pub fn feed_fixed(&mut self, n: usize, input: &[u8]) -> Option<usize> {
-        let left = *self.left.get_or_insert(n);
-        self.take_body(left, input)
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::Prefix { bytes: [0; 4], have: 0 }
     }
+}
 
-    /// `len:*`: reads the prefix, then the body it announces.
-    pub fn feed_prefixed(&mut self, kind: LenPrefix, input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
+impl Progress {
+    /// Consumes `input` up to the end of the response. `Some(consumed)` when it ended
+    /// inside `input`; `None` when all of `input` was consumed.
+    pub fn feed(&mut self, kind: LenPrefix, input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
         let mut used = 0;
-        if self.left.is_none() {
-            let want = kind.size() - usize::from(self.have);
-            let take = want.min(input.len());
-            let have = usize::from(self.have);
-            self.prefix[have..have + take].copy_from_slice(&input[..take]);
-            self.have += take as u8;
+        if let Progress::Prefix { bytes, have } = self {
+            let have_now = usize::from(*have);
+            let take = (kind.size() - have_now).min(input.len());
+            bytes[have_now..have_now + take].copy_from_slice(&input[..take]);
+            *have += take as u8;
             used = take;
-            if take < want {
-                self.seen += take;
+            if usize::from(*have) < kind.size() {
                 return Ok(None);
             }
-            let body = kind.decode(self.prefix);
+            let body = kind.decode(*bytes);
             if body.saturating_add(kind.size()) > max {
                 return Err(ProtocolError(format!(
                     "length prefix announces {body} bytes, over --max-response ({max})"
                 )));
             }
-            self.left = Some(body);
-            self.seen += used;
+            *self = Progress::Body { left: body };
         }
-        let left = self.left.unwrap_or(0);
-        Ok(self.take_body(left, &input[used..]).map(|n| n + used))
-    }
-
-    fn take_body(&mut self, left: usize, input: &[u8]) -> Option<usize> {
-        let take = left.min(input.len());
-        if take == left {
-            *self = Counted::default();
-            return Some(take);
+        let Progress::Body { left } = self else { return Ok(None) };
+        let rest = input.len() - used;
+        if rest >= *left {
+            return Ok(Some(used + *left));
         }
-        self.left = Some(left - take);
-        self.seen += take;
-        None
-    }
-
-    /// True when part of a response has been seen.
-    pub fn in_progress(&self) -> bool {
-        self.seen > 0
+        *left -= rest;
+        Ok(None)
     }
 }

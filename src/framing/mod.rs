@@ -33,8 +33,10 @@ pub enum Framing {
     Echo,
     /// Exactly this many bytes.
     Bytes(usize),
-    /// Up to and including this delimiter (`line` is `\n`).
-    Delimited(Vec<u8>),
+    /// Up to and including `\n`.
+    Line,
+    /// Up to and including this delimiter (1 to [`MAX_DELIMITER`] bytes).
+    Delim(Vec<u8>),
     /// A length prefix counting the body, then the body.
     Len(LenPrefix),
     /// An HTTP/1.1 response.
@@ -49,7 +51,7 @@ impl Framing {
             None => match spec {
                 "none" => Framing::None,
                 "echo" => Framing::Echo,
-                "line" => Framing::Delimited(b"\n".to_vec()),
+                "line" => Framing::Line,
                 "http" => Framing::Http,
                 _ => return Err(format!("unknown framing '{spec}' (expected: {known})")),
             },
@@ -62,7 +64,7 @@ impl Framing {
                 if delimiter.is_empty() || delimiter.len() > MAX_DELIMITER {
                     return Err(format!("'{spec}': the delimiter must be 1 to {MAX_DELIMITER} bytes"));
                 }
-                Framing::Delimited(delimiter)
+                Framing::Delim(delimiter)
             }
             Some(("len", kind)) => Framing::Len(match kind {
                 "u16be" => LenPrefix::U16Be,
@@ -81,8 +83,8 @@ impl Framing {
             Framing::None => "none".into(),
             Framing::Echo => "echo".into(),
             Framing::Bytes(n) => format!("bytes:{n}"),
-            Framing::Delimited(d) if d == b"\n" => "line".into(),
-            Framing::Delimited(d) => format!("delim:{}", d.escape_ascii()),
+            Framing::Line => "line".into(),
+            Framing::Delim(d) => format!("delim:{}", d.escape_ascii()),
             Framing::Len(LenPrefix::U16Be) => "len:u16be".into(),
             Framing::Len(LenPrefix::U32Be) => "len:u32be".into(),
             Framing::Len(LenPrefix::U32Le) => "len:u32le".into(),
@@ -126,20 +128,40 @@ pub enum Step {
 }
 
 /// Per-connection response-decoding state. The framing in use is passed to every
-/// call (it lives once in the plan), so the decoder holds only progress.
+/// call (it lives once in the plan), so the decoder holds only progress: one state,
+/// carrying exactly what that state needs. It stays small (at most 48 bytes, see
+/// `the_decoder_stays_small`) and owns heap memory only while an HTTP head or
+/// chunk-size line is split across reads.
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
-    /// Echo: bytes of the request matched so far.
-    matched: usize,
-    delimited: delimited::Delimited,
-    counted: length::Counted,
-    /// HTTP progress, boxed and allocated only by connections that use HTTP.
-    http: Option<Box<http::Http>>,
+    state: State,
+}
+
+/// Where the decoder is within the current response.
+#[derive(Clone, Debug, Default)]
+enum State {
+    /// No byte of the current response has been seen.
+    #[default]
+    Idle,
+    /// Echo: this many bytes of the request came back so far.
+    Echo { matched: usize },
+    /// `line` and `delim:STR`: looking for the delimiter.
+    Delimited(delimited::Progress),
+    /// `bytes:N`: this many bytes still to come.
+    Fixed { left: usize },
+    /// `len:*`: reading the prefix, or the body it announced.
+    Len(length::Progress),
+    /// `http`: somewhere in a response (or after an interim 1xx one).
+    Http(http::Http),
 }
 
 impl Decoder {
     /// Feeds newly read bytes. `request` is the request this response answers (echo
-    /// compares against it); `max_response` bounds a response's size.
+    /// compares against it); `max_response` bounds a response's size, and a response
+    /// is refused as soon as it is known to exceed it.
+    ///
+    /// Consumes up to the end of at most one response: `Complete { consumed }` leaves
+    /// `input[consumed..]` for the next call; `NeedMore` consumed everything.
     pub fn feed(
         &mut self,
         framing: &Framing,
@@ -147,71 +169,125 @@ impl Decoder {
         request: &[u8],
         max_response: usize,
     ) -> Result<Step, ProtocolError> {
-        let complete = |consumed| Step::Complete { consumed, response: Response::default() };
+        if input.is_empty() {
+            return Ok(Step::NeedMore);
+        }
+        let step = self.step(framing, input, request, max_response);
+        if step.is_err() {
+            // The engine closes the connection; leave nothing half-decoded behind.
+            self.state = State::Idle;
+        }
+        step
+    }
+
+    /// One `feed`. The progress types are `Copy`: they are read out of the state,
+    /// advanced, and written back only when the response is still going, so the
+    /// common case (a whole response in one read) never writes the state at all.
+    /// Taking the state out with `mem::take` on every call instead cost about 4 ns
+    /// per response (`framing/line_16KiB_read`: 22 us; 16.6 us without it).
+    #[inline]
+    fn step(&mut self, framing: &Framing, input: &[u8], request: &[u8], max: usize) -> Result<Step, ProtocolError> {
         match framing {
             Framing::None => Ok(Step::NeedMore),
             Framing::Echo => {
-                let want = &request[self.matched..];
+                let matched = if let State::Echo { matched } = self.state { matched } else { 0 };
+                let want = request.get(matched..).unwrap_or_default();
                 let n = want.len().min(input.len());
-                if input[..n] != want[..n] {
-                    let at = self.matched + input.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
-                    return Err(ProtocolError(format!("echo mismatch at byte {at}")));
+                // One memcmp; the byte-by-byte search runs only to name a mismatch.
+                if input.get(..n) != want.get(..n) {
+                    let at = input.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
+                    return Err(ProtocolError(format!("echo mismatch at byte {}", matched + at)));
                 }
-                self.matched += n;
-                if self.matched == request.len() {
-                    self.matched = 0;
-                    Ok(complete(n))
-                } else {
-                    Ok(Step::NeedMore)
+                if input.len() >= want.len() {
+                    return Ok(self.complete(want.len()));
                 }
+                self.state = State::Echo { matched: matched + input.len() };
+                Ok(Step::NeedMore)
             }
-            Framing::Delimited(delimiter) => {
-                Ok(self.delimited.feed(delimiter, input, max_response)?.map_or(Step::NeedMore, complete))
-            }
+            Framing::Line => self.feed_delimited(b"\n", input, max),
+            Framing::Delim(delimiter) => self.feed_delimited(delimiter, input, max),
             Framing::Bytes(n) => {
-                if *n > max_response {
-                    return Err(ProtocolError(format!("bytes:{n} is over --max-response ({max_response})")));
+                if *n > max {
+                    return Err(ProtocolError(format!("bytes:{n} is over --max-response ({max})")));
                 }
-                Ok(self.counted.feed_fixed(*n, input).map_or(Step::NeedMore, complete))
+                let left = if let State::Fixed { left } = self.state { left } else { *n };
+                if input.len() >= left {
+                    return Ok(self.complete(left));
+                }
+                self.state = State::Fixed { left: left - input.len() };
+                Ok(Step::NeedMore)
             }
             Framing::Len(kind) => {
-                Ok(self.counted.feed_prefixed(*kind, input, max_response)?.map_or(Step::NeedMore, complete))
+                let mut progress = if let State::Len(p) = self.state { p } else { Default::default() };
+                match progress.feed(*kind, input, max)? {
+                    Some(consumed) => Ok(self.complete(consumed)),
+                    None => {
+                        self.state = State::Len(progress);
+                        Ok(Step::NeedMore)
+                    }
+                }
             }
             Framing::Http => {
-                let http = self.http.get_or_insert_with(Default::default);
-                Ok(match http.feed(input, max_response)? {
-                    Some((consumed, response)) => Step::Complete { consumed, response },
-                    None => Step::NeedMore,
-                })
+                let http = match &mut self.state {
+                    State::Http(http) => http,
+                    state => {
+                        *state = State::Http(Default::default());
+                        let State::Http(http) = state else { return Ok(Step::NeedMore) };
+                        http
+                    }
+                };
+                match http.feed(input, max)? {
+                    Some((consumed, response)) => {
+                        self.state = State::Idle;
+                        Ok(Step::Complete { consumed, response })
+                    }
+                    None => Ok(Step::NeedMore),
+                }
             }
         }
     }
 
+    /// `line` and `delim:STR`: consumes up to and including `delimiter`.
+    fn feed_delimited(&mut self, delimiter: &[u8], input: &[u8], max: usize) -> Result<Step, ProtocolError> {
+        let mut progress = if let State::Delimited(p) = self.state { p } else { Default::default() };
+        match progress.feed(delimiter, input, max)? {
+            Some(consumed) => Ok(self.complete(consumed)),
+            None => {
+                self.state = State::Delimited(progress);
+                Ok(Step::NeedMore)
+            }
+        }
+    }
+
+    /// The current response ended after `consumed` bytes of this input.
+    fn complete(&mut self, consumed: usize) -> Step {
+        if !matches!(self.state, State::Idle) {
+            self.state = State::Idle;
+        }
+        Step::Complete { consumed, response: Response::default() }
+    }
+
     /// The peer closed. For a response whose end *is* the close (an HTTP body with
-    /// no length), that completes it.
+    /// no length), that completes it; otherwise `None`, and the decoder is unchanged.
     pub fn on_eof(&mut self, framing: &Framing) -> Option<Response> {
-        match framing {
-            Framing::Http => self.http.as_mut()?.on_eof(),
+        match (framing, &mut self.state) {
+            (Framing::Http, State::Http(http)) => {
+                let response = http.on_eof()?;
+                self.state = State::Idle;
+                Some(response)
+            }
             _ => None,
         }
     }
 
     /// True when some bytes of the current response have been seen.
     pub fn in_progress(&self) -> bool {
-        self.matched > 0
-            || self.delimited.in_progress()
-            || self.counted.in_progress()
-            || self.http.as_ref().is_some_and(|h| h.in_progress())
+        !matches!(self.state, State::Idle)
     }
 
     /// Forgets any partial response (the connection closed).
     pub fn reset(&mut self) {
-        self.matched = 0;
-        self.delimited = Default::default();
-        self.counted = Default::default();
-        if let Some(http) = &mut self.http {
-            **http = Default::default();
-        }
+        self.state = State::Idle;
     }
 }
 

@@ -1,0 +1,9 @@
+//! `echo`: any bytes, whole or split, give the same outcome.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use loadmux::framing::Framing;
+
+#[path = "split_oracle.rs"]
+mod split_oracle;
+
+fuzz_target!(|data: &[u8]| split_oracle::check(&Framing::Echo, data));

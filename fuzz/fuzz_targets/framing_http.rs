@@ -1,0 +1,9 @@
+//! `http`: heads, chunked bodies and trailers split anywhere (seed with real responses).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use loadmux::framing::Framing;
+
+#[path = "split_oracle.rs"]
+mod split_oracle;
+
+fuzz_target!(|data: &[u8]| split_oracle::check(&Framing::Http, data));
