@@ -154,7 +154,9 @@ impl EventLoop {
 
     /// Sleep until the next chaos timer, the stall's start or end, or forever.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.again.is_empty() {
+        // Connections still ready are served next turn, but not during a stall (they
+        // wait for its end, which is a wake-up below): no spinning meanwhile.
+        if !self.again.is_empty() && !self.stalled(now) {
             return Some(Duration::ZERO);
         }
         let mut wake = self.timers.peek().map(|Reverse((at, _))| *at);

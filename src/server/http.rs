@@ -32,51 +32,54 @@ impl HttpRequests {
     }
 
     /// Parses `input`, appending a response to `out` for each complete request.
-    /// Requests after one that asked to close are ignored.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, counters: &mut ServerCounters) -> io::Result<()> {
-        while !input.is_empty() && !self.closing {
+    /// Requests after one that asked to close are ignored. A loop over an offset, not
+    /// recursion: a client may pipeline thousands of requests in one read.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, counters: &mut ServerCounters) -> io::Result<()> {
+        self.partial.extend_from_slice(input);
+        let mut at = 0;
+        while at < self.partial.len() && !self.closing {
             if self.skip > 0 {
-                let n = self.skip.min(input.len());
+                let n = self.skip.min(self.partial.len() - at);
                 self.skip -= n;
-                input = &input[n..];
+                at += n;
                 continue;
             }
-            self.partial.extend_from_slice(input);
-            input = &[];
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut request = httparse::Request::new(&mut headers);
-            let head = match request.parse(&self.partial) {
-                Ok(httparse::Status::Complete(n)) => n,
-                Ok(httparse::Status::Partial) if self.partial.len() > MAX_HEAD => {
-                    self.answer(out, "431 Request Header Fields Too Large", true);
-                    return Ok(());
+            let (head, close, skip) = match request.parse(&self.partial[at..]) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let mut close = request.version == Some(0);
+                    let mut skip = 0;
+                    for h in request.headers.iter() {
+                        let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            skip = value.trim().parse().unwrap_or(0);
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            close = value.contains("close") || (close && !value.contains("keep-alive"));
+                        }
+                    }
+                    (n, close, skip)
                 }
-                Ok(httparse::Status::Partial) => return Ok(()),
+                Ok(httparse::Status::Partial) if self.partial.len() - at > MAX_HEAD => {
+                    self.answer(out, "431 Request Header Fields Too Large", true);
+                    break;
+                }
+                Ok(httparse::Status::Partial) => break,
                 Err(_) => {
                     self.answer(out, "400 Bad Request", true);
-                    return Ok(());
+                    break;
                 }
             };
-            let mut close = request.version == Some(0);
-            for h in request.headers.iter() {
-                let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-                if h.name.eq_ignore_ascii_case("content-length") {
-                    self.skip = value.trim().parse().unwrap_or(0);
-                } else if h.name.eq_ignore_ascii_case("connection") {
-                    close = value.contains("close") || (close && !value.contains("keep-alive"));
-                }
-            }
             counters.requests += 1;
             self.answer(out, "200 OK", close);
-            // What followed the head: a body to skip, then the next request.
-            let rest = self.partial.split_off(head);
-            self.partial.clear();
-            if !rest.is_empty() {
-                self.feed(&rest, out, counters)?;
-            }
+            self.skip = skip;
+            at += head;
         }
-        if self.partial.is_empty() {
-            self.partial = Vec::new(); // Give the memory back between requests.
+        // Keep only an unfinished head; give the memory back between requests.
+        if at >= self.partial.len() || self.closing {
+            self.partial = Vec::new();
+        } else {
+            self.partial.drain(..at);
         }
         Ok(())
     }
@@ -120,6 +123,23 @@ mod tests {
             p.feed(byte, &mut out, &mut c).unwrap();
         }
         assert_eq!(responses(&out), 2, "the body is skipped, not parsed as a request");
+    }
+
+    #[test]
+    fn thousands_of_pipelined_requests_in_one_read_are_answered_without_recursion() {
+        // A recursive parser overflowed the thread's stack at about 1000 (found by
+        // review): one client could abort the server.
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut p = HttpRequests::new(1);
+                let mut out = Vec::new();
+                let mut c = ServerCounters::default();
+                p.feed(&b"GET / HTTP/1.1\r\n\r\n".repeat(4000), &mut out, &mut c).unwrap();
+                (responses(&out), c.requests)
+            })
+            .unwrap();
+        assert_eq!(handle.join().unwrap(), (4000, 4000));
     }
 
     #[test]
