@@ -301,6 +301,9 @@ impl Plan {
         if args.requests == Some(0) {
             return err("-n/--requests must be at least 1");
         }
+        if args.max_response == 0 {
+            return err("--max-response must be at least 1 byte");
+        }
         if args.connect_timeout.is_zero() || args.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
@@ -402,7 +405,7 @@ impl Plan {
             },
             message: message.into(),
             framing,
-            max_response: 1 << 20,
+            max_response: args.max_response,
             connect_timeout: args.connect_timeout,
             response_timeout: args.timeout,
             reconnect,

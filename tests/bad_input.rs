@@ -57,6 +57,8 @@ fn a_bad_message_or_framing_is_a_usage_error() {
     assert_usage_error(&["run", "127.0.0.1:1", "-m", "bad\\q"], "unknown escape");
     assert_usage_error(&["run", "127.0.0.1:1", "--expect", "telepathy"], "--expect");
     assert_usage_error(&["run", "127.0.0.1:1", "--reconnect-backoff", "2s..1s"], "--reconnect-backoff");
+    assert_usage_error(&["run", "127.0.0.1:1", "--max-response", "0"], "--max-response");
+    assert_usage_error(&["run", "127.0.0.1:1", "--max-response", "lots"], "lots");
 }
 
 #[test]

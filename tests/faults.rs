@@ -76,6 +76,15 @@ fn a_flood_without_delimiter_is_a_protocol_error_not_unbounded_memory() {
 }
 
 #[test]
+fn max_response_sets_where_a_flood_becomes_a_protocol_error() {
+    // 64 KiB instead of 1 MiB: more connections end, sooner, each after less data.
+    let r = against(&["--flood"], &["-m", "GET\n", "--expect", "line", "--max-response", "64k"]);
+    let protocol = errors(&r, "protocol");
+    assert!(protocol >= 8, "{r}");
+    assert!(count(&r, "/bytes/received") < protocol * (1 << 20), "each connection stops long before 1 MiB: {r}");
+}
+
+#[test]
 fn a_server_that_never_reads_ends_in_response_timeout_not_a_hang() {
     // 4 MiB messages: the write blocks once both socket buffers are full.
     let r = against(&["--no-read"], &["--message-size", "4MiB", "--timeout", "400ms"]);

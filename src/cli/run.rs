@@ -135,6 +135,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "echo")]
     pub expect: String,
 
+    /// Largest response accepted (e.g. 64k, 4MiB); a bigger one is a protocol error
+    /// and its connection closes, so memory stays bounded whatever a server sends.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_response: usize,
+
     /// Give up on a connect after this long (counted as connect_timeout).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
