@@ -22,3 +22,4 @@ pub mod rate_search;
 pub mod report;
 pub mod server;
 pub mod stats;
+pub mod transport;

@@ -14,6 +14,7 @@ use crate::assert::Threshold;
 use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
+use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 
 /// A configuration problem, reported as one line with exit code 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,7 +163,9 @@ impl Backoff {
 pub struct Plan {
     /// Resolved targets; connections are spread over them round-robin. Empty means
     /// "start the built-in echo server and load it" (the caller fills it in).
-    pub targets: Vec<SocketAddr>,
+    pub targets: Vec<Target>,
+    /// TLS over every connection, with this client configuration.
+    pub tls: Option<Arc<TlsClient>>,
     /// Connections this process opens (its shard's share).
     pub connections: usize,
     /// Run-wide id of this process's first connection (non-zero only in shards).
@@ -200,6 +203,8 @@ pub struct Plan {
     pub batch: Arc<[u8]>,
     /// How responses end.
     pub framing: Framing,
+    /// How the `--first-message`'s answer ends, if not as `framing` says.
+    pub first_framing: Option<Framing>,
     /// Largest response accepted before it counts as `protocol`.
     pub max_response: usize,
     /// Connect deadline.
@@ -234,12 +239,13 @@ impl Plan {
     /// A plan with the command line's defaults against `targets`: 50 connections on
     /// one thread for 10 s, `hello\n` with echo framing, closed loop. For tests and
     /// library users; adjust the public fields as needed.
-    pub fn new(targets: Vec<SocketAddr>) -> Plan {
+    pub fn new(targets: Vec<Target>) -> Plan {
         let message: Arc<[u8]> = Arc::from(&b"hello\n"[..]);
         let payload = Payload::new(vec![Template::raw(message.to_vec())], None).expect("a non-empty message");
         Plan {
             payload: Arc::new(payload),
             targets,
+            tls: None,
             connections: 50,
             first_conn_id: 0,
             threads: 1,
@@ -255,6 +261,7 @@ impl Plan {
             batch: message.clone(),
             message,
             framing: Framing::Echo,
+            first_framing: None,
             max_response: 1 << 20,
             connect_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(5),
@@ -358,10 +365,11 @@ impl Plan {
         if args.linger0 && !matches!(mode, Mode::Connect { .. }) {
             return err("--linger0 applies to --mode connect");
         }
-        if let Some(wrong) = args.sources.iter().find(|ip| targets_family_mismatch(ip, &args.targets)) {
-            return err(format!("--source {wrong}: the targets use the other IP family"));
-        }
         let framing = Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let first_framing = match &args.first_expect {
+            Some(spec) => Some(Framing::parse(spec).map_err(|e| PlanError(format!("--first-expect: {e}")))?),
+            None => None,
+        };
         let reconnect = if args.no_reconnect {
             None
         } else {
@@ -374,12 +382,25 @@ impl Plan {
         }
         let thresholds =
             args.asserts.iter().map(|e| Threshold::parse(e).map_err(PlanError)).collect::<Result<Vec<_>, _>>()?;
-        let targets = args.targets.iter().map(|t| resolve(t)).collect::<Result<Vec<_>, _>>()?;
+        let parsed = args.targets.iter().map(|t| parse_target(t)).collect::<Result<Vec<_>, _>>()?;
+        let tls_targets = parsed.iter().filter(|t| t.tls).count();
+        if tls_targets > 0 && tls_targets < parsed.len() && !args.tls {
+            return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
+        }
+        let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
+        for ip in &args.sources {
+            if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
+                return err(format!("--source {ip}: the targets use the other IP family"));
+            }
+        }
+        let hosts: Vec<String> = parsed.into_iter().map(|t| t.host).collect();
+        let tls = if args.tls || tls_targets > 0 { Some(Arc::new(tls_client(args, &hosts)?)) } else { None };
         // The built-in server runs in this process, so it needs an fd per connection too.
         let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
         ensure_fd_limit(my_connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, my_connections)?;
         Ok(Plan {
             targets,
+            tls,
             connections,
             threads,
             duration: args.duration,
@@ -405,6 +426,7 @@ impl Plan {
             },
             message: message.into(),
             framing,
+            first_framing,
             max_response: args.max_response,
             connect_timeout: args.connect_timeout,
             response_timeout: args.timeout,
@@ -466,10 +488,78 @@ pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
         .map_err(|_| format!("'{text}' is not a time (use RFC 3339 such as 2026-11-24T12:00:00Z, or Unix seconds)"))
 }
 
-/// True when `ip` cannot reach literal IP targets of the other family (a named host
-/// is resolved later and not judged here).
-fn targets_family_mismatch(ip: &std::net::IpAddr, targets: &[String]) -> bool {
-    targets.iter().filter_map(|t| t.parse::<SocketAddr>().ok()).any(|t| t.is_ipv4() != ip.is_ipv4())
+/// A target from the command line, parsed.
+struct ParsedTarget {
+    target: Target,
+    /// The host as written (a name or an address): the TLS server name by default.
+    host: String,
+    /// Written as `tls://` or `https://`.
+    tls: bool,
+}
+
+/// Parses `HOST:PORT`, `tls://HOST:PORT`, `https://HOST[:PORT][/PATH]` (the path is
+/// not used: requests come from -m) or `unix:/PATH`, resolving host names once.
+fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return err(format!("target '{text}' has no path (as in unix:/run/app.sock)"));
+        }
+        let target = Target::Unix(path.into());
+        return Ok(ParsedTarget { target, host: "localhost".into(), tls: false });
+    }
+    let (rest, tls, default_port) = if let Some(rest) = text.strip_prefix("tls://") {
+        (rest, true, None)
+    } else if let Some(rest) = text.strip_prefix("https://") {
+        (rest.split('/').next().unwrap_or(rest), true, Some(443))
+    } else if text.contains("://") {
+        return err(format!("target '{text}': only tls://, https:// and unix: are understood"));
+    } else {
+        (text, false, None)
+    };
+    let with_port = match default_port {
+        Some(port) if !has_port(rest) => format!("{rest}:{port}"),
+        _ => rest.to_string(),
+    };
+    let addr = resolve(&with_port)?;
+    let host = match with_port.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => with_port.clone(),
+    };
+    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls })
+}
+
+/// Whether `HOST:PORT` text has its port (an IPv6 address alone has colons too).
+fn has_port(text: &str) -> bool {
+    match text.rsplit_once(':') {
+        Some((host, _)) => !host.is_empty() && (!host.contains(':') || host.ends_with(']')),
+        None => false,
+    }
+}
+
+/// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
+/// file is a one-line error before any socket opens.
+fn tls_client(args: &RunArgs, hosts: &[String]) -> Result<TlsClient, PlanError> {
+    let version = match args.tls_version.as_deref() {
+        None => None,
+        Some("1.2") => Some(TlsVersion::V1_2),
+        Some("1.3") => Some(TlsVersion::V1_3),
+        Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3")),
+    };
+    if args.insecure && args.cacert.is_some() {
+        return err("--insecure and --cacert contradict each other: give one");
+    }
+    let settings = TlsSettings {
+        sni: args.sni.clone(),
+        insecure: args.insecure,
+        cacert: args.cacert.clone(),
+        client_cert: args.cert.clone().zip(args.key.clone()),
+        alpn: args.alpn.clone(),
+        version,
+        resume: args.tls_resume,
+    };
+    // With no target the built-in server is loaded; its name is localhost.
+    let hosts = if hosts.is_empty() { vec!["localhost".to_string()] } else { hosts.to_vec() };
+    TlsClient::new(&settings, &hosts).map_err(PlanError)
 }
 
 /// Resolves `HOST:PORT` once, up front. The first address returned is used.

@@ -110,6 +110,9 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
+    if args.insecure {
+        eprintln!("loadmux: warning: --insecure: server certificates are not verified");
+    }
     let mut plan = match Plan::from_args(&args) {
         Ok(plan) => plan,
         Err(e) => {
@@ -122,7 +125,7 @@ pub fn run_command(args: RunArgs) -> i32 {
         match server::start(ServerConfig::echo(listen)) {
             Ok(handle) => {
                 eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
-                plan.targets.push(handle.local_addr());
+                plan.targets.push(crate::transport::Target::Tcp(handle.local_addr()));
                 Some(handle)
             }
             Err(e) => {

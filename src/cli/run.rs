@@ -39,8 +39,10 @@ pub enum ModeArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as [ADDR]:PORT). With none, loadmux starts its
-    /// built-in echo server on 127.0.0.1 and loads that.
+    /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
+    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// 127.0.0.1 and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -130,6 +132,50 @@ pub struct RunArgs {
     /// several (e.g. 127.0.0.2 .. 127.0.0.9 to get past one address's ephemeral ports).
     #[arg(long = "source", value_name = "IP")]
     pub sources: Vec<std::net::IpAddr>,
+
+    /// The --first-message's answer ends as this framing says (same values as
+    /// --expect) [default: the --expect framing]. E.g. memcached's `version\r\n` is
+    /// answered by one line while its gets end with END.
+    #[arg(long, value_name = "FRAMING", requires = "first_message")]
+    pub first_expect: Option<String>,
+
+    /// Speak TLS to every target (as a tls:// target does).
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+
+    /// The server name to send (SNI) and to verify the certificate against
+    /// [default: each target's host].
+    #[arg(long, value_name = "NAME", help_heading = "TLS")]
+    pub sni: Option<String>,
+
+    /// Accept any server certificate (signatures are still checked). Prints a warning.
+    #[arg(short = 'k', long, help_heading = "TLS")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "PEM", help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate chain (PEM), for servers that ask for one; needs --key.
+    #[arg(long, value_name = "PEM", requires = "key", help_heading = "TLS")]
+    pub cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert", help_heading = "TLS")]
+    pub key: Option<PathBuf>,
+
+    /// ALPN protocols to offer, comma-separated, e.g. http/1.1.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "TLS")]
+    pub alpn: Vec<String>,
+
+    /// Use only this TLS version: 1.2 or 1.3 [default: either].
+    #[arg(long, value_name = "VERSION", help_heading = "TLS")]
+    pub tls_version: Option<String>,
+
+    /// Resume TLS sessions on reconnect (session tickets / IDs), as browsers do; the
+    /// report counts full and resumed handshakes.
+    #[arg(long, help_heading = "TLS")]
+    pub tls_resume: bool,
 
     /// How a response ends: echo (the request's bytes come back and are compared).
     #[arg(long, default_value = "echo")]

@@ -76,6 +76,10 @@ pub struct Report {
     pub first_byte_us: Latency,
     /// Connect latency in microseconds.
     pub connect_latency_us: Latency,
+    /// TLS: handshake latency (from the TCP connect to the handshake's end), counts
+    /// of full and resumed handshakes, and what was negotiated. `null` without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Errors by kind.
     pub errors: Errors,
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
@@ -200,6 +204,23 @@ impl Latency {
             hdr: h.to_base64(),
         }
     }
+}
+
+/// `tls` in the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tls {
+    /// TLS handshake latency in microseconds, whole run.
+    pub handshake_latency_us: Latency,
+    /// Handshakes that completed in full.
+    pub handshakes_full: u64,
+    /// Handshakes that resumed a session (`--tls-resume`).
+    pub handshakes_resumed: u64,
+    /// The negotiated protocol version (`TLSv1.3`), from the first handshake.
+    pub version: Option<String>,
+    /// The negotiated cipher suite, from the first handshake.
+    pub cipher_suite: Option<String>,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<String>,
 }
 
 /// `errors` in the report.
@@ -335,6 +356,17 @@ impl Report {
             }),
             first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
+            tls: plan.tls.is_some().then(|| {
+                let info = run.totals.tls_info.as_ref();
+                Tls {
+                    handshake_latency_us: Latency::from_histogram(&run.totals.tls_handshake),
+                    handshakes_full: c.tls_full,
+                    handshakes_resumed: c.tls_resumed,
+                    version: info.map(|i| i.version.to_string()),
+                    cipher_suite: info.map(|i| i.cipher.to_string()),
+                    alpn: info.and_then(|i| i.alpn.clone()),
+                }
+            }),
             errors: Errors {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
