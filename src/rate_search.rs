@@ -8,7 +8,6 @@
 //! rate at which the server starts queueing fails as it should.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::assert::Threshold;
 use crate::engine::{self, StopReason};
@@ -50,11 +49,9 @@ pub struct Outcome {
 pub fn search(base: &Plan, threshold: &Threshold, on_step: &mut dyn FnMut(&str)) -> std::io::Result<Outcome> {
     let mut steps: Vec<Step> = Vec::new();
     let run_step = |target: Option<f64>| -> std::io::Result<(Step, Option<i32>)> {
-        let mut plan = base.clone();
-        plan.rate = target;
-        plan.send_interval = target.map(|r| Duration::from_secs_f64(plan.connections as f64 / r));
+        let mut plan = base.clone().with_rate(target);
         plan.requests = None;
-        let result = engine::run(Arc::new(plan.clone()), &mut |_, _| {})?;
+        let result = engine::run(Arc::new(plan.clone()), &mut |_| {})?;
         let report = Report::from_run(&result, &plan);
         let check = threshold.check(&report);
         let kept_up = target.is_none_or(|r| report.requests.per_s >= KEEP_UP * r);

@@ -1,10 +1,20 @@
-//! `loadmux run`: flags for a load test.
+//! `loadmux run`: its flags, and their conversion into a checked [`Plan`] plus the
+//! settings that belong to the command rather than to the engine (outputs,
+//! thresholds, the live line, `--start-at`).
 
 use clap::Args;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::{parse_duration, parse_size};
+use super::outputs::Outputs;
+use crate::assert::Threshold;
+use crate::framing::Framing;
+use crate::payload::{self, Payload, Template};
+use crate::plan::{self, err, Backoff, Mode, Plan, PlanError, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES};
+use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at};
 
 /// `--progress` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +49,7 @@ pub enum ModeArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as [ADDR]:PORT). With none, loadmux starts its
+    /// Targets as HOST:PORT (IPv6 as \[ADDR\]:PORT). With none, loadmux starts its
     /// built-in echo server on 127.0.0.1 and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -64,7 +74,7 @@ pub struct RunArgs {
     /// measure latency from each request's intended send time (wrk2's correction for
     /// coordinated omission). Without it, each connection sends as fast as responses
     /// come back (closed loop).
-    #[arg(short = 'r', long, value_name = "R")]
+    #[arg(short = 'r', long, value_name = "R", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Requests in flight per connection (pipelining).
@@ -73,7 +83,7 @@ pub struct RunArgs {
 
     /// Open at most R new connections per second in total [default: as fast as the
     /// server accepts, with at most 256 connects in flight per thread].
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
     pub connect_rate: Option<f64>,
 
     /// Run this long before measuring: traffic flows but is left out of the summary
@@ -199,4 +209,217 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+}
+
+/// How the live line is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Rewritten in place on a terminal.
+    Tty,
+    /// One line per second.
+    Plain,
+    /// Not at all.
+    None,
+}
+
+/// Everything `loadmux run` does, checked: the engine's [`Plan`] and what the
+/// command does around it.
+#[derive(Debug)]
+pub struct RunCommand {
+    /// What the engine runs. Its targets are empty when the built-in echo server
+    /// is to be started.
+    pub plan: Plan,
+    /// How to show the live line on stderr.
+    pub progress: Progress,
+    /// Wall-clock instant to start at.
+    pub start_at: Option<SystemTime>,
+    /// Report files to write.
+    pub outputs: Outputs,
+    /// `--assert` thresholds, checked at the end.
+    pub thresholds: Vec<Threshold>,
+    /// `--rate-search`: the threshold whose highest passing rate is searched for.
+    pub rate_search: Option<Threshold>,
+}
+
+impl RunArgs {
+    /// Checks every flag and builds the command: the plan plus outputs,
+    /// thresholds, progress and `--start-at`.
+    pub fn to_command(&self) -> Result<RunCommand, PlanError> {
+        let plan = self.to_plan()?;
+        let start_at = match &self.start_at {
+            Some(text) => Some(parse_start_at(text).map_err(|e| PlanError(format!("--start-at: {e}")))?),
+            None => None,
+        };
+        let outputs = Outputs { json: self.json.clone(), csv: self.csv.clone(), html: self.html.clone() };
+        outputs.check()?;
+        let thresholds = super::verdict::parse_thresholds(&self.asserts)?;
+        let rate_search = match &self.rate_search {
+            Some(e) => Some(Threshold::parse(e).map_err(|e| PlanError(e.replace("--assert", "--rate-search")))?),
+            None => None,
+        };
+        let progress = match (self.quiet, self.progress) {
+            (true, _) | (_, ProgressArg::None) => Progress::None,
+            (_, ProgressArg::Tty) => Progress::Tty,
+            (_, ProgressArg::Plain) => Progress::Plain,
+            (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Progress::Tty,
+            (_, ProgressArg::Auto) => Progress::Plain,
+        };
+        Ok(RunCommand { plan, progress, start_at, outputs, thresholds, rate_search })
+    }
+
+    /// Checks and resolves the flags that shape the load itself. Also raises
+    /// RLIMIT_NOFILE as far as allowed and fails if it is still too low for the
+    /// connections asked for.
+    pub fn to_plan(&self) -> Result<Plan, PlanError> {
+        if self.connections == 0 {
+            return err("-c/--connections must be at least 1");
+        }
+        let shard = match &self.shard {
+            Some(text) => Shard::parse(text).map_err(|e| PlanError(format!("--shard: {e}")))?,
+            None => Shard::WHOLE,
+        };
+        let (my_connections, first_conn_id) = shard.share(self.connections);
+        if my_connections == 0 {
+            return err(format!(
+                "--shard {}/{}: -c {} leaves this shard no connection",
+                shard.index, shard.count, self.connections
+            ));
+        }
+        let connections =
+            usize::try_from(my_connections).map_err(|_| PlanError("-c/--connections is too large".into()))?;
+        let threads = match self.threads {
+            Some(0) => return err("-t/--threads must be at least 1"),
+            Some(t) => usize::try_from(t).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+        .min(connections);
+        if self.duration.is_zero() {
+            return err("-d/--duration must be longer than 0");
+        }
+        if self.requests == Some(0) {
+            return err("-n/--requests must be at least 1");
+        }
+        if self.max_response == 0 {
+            return err("--max-response must be at least 1 byte");
+        }
+        if self.connect_timeout.is_zero() || self.timeout.is_zero() {
+            return err("--connect-timeout and --timeout must be longer than 0");
+        }
+        let payload = self.payload()?;
+        // parse_rate has already checked that both rates are finite and positive.
+        let rate = self.rate.map(|r| r / shard.count as f64);
+        let connect_rate = self.connect_rate.map(|r| r / shard.count as f64);
+        let requests = match self.requests {
+            Some(n) => match shard.share(n).0 {
+                0 => {
+                    return err(format!("--shard {}/{}: -n {n} leaves this shard no request", shard.index, shard.count))
+                }
+                mine => Some(mine),
+            },
+            None => None,
+        };
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            return err("-P/--pipeline must be between 1 and 1024");
+        }
+        let pipeline = self.pipeline as usize;
+        let mode = match self.mode {
+            ModeArg::Request => Mode::Request,
+            ModeArg::Stream => Mode::Stream,
+            ModeArg::Recv => Mode::Recv,
+            ModeArg::Connect => Mode::Connect {
+                exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
+            },
+        };
+        if mode != Mode::Request && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some()) {
+            return err(format!("-P, -r and --rate-search apply to request mode, not --mode {}", mode.name()));
+        }
+        if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
+            return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
+        }
+        let message: Vec<u8> = payload.single_static().map(<[u8]>::to_vec).unwrap_or_default();
+        if mode == Mode::Stream && message.is_empty() {
+            return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
+        }
+        if self.linger0 && !matches!(mode, Mode::Connect { .. }) {
+            return err("--linger0 applies to --mode connect");
+        }
+        if let Some(wrong) = self.sources.iter().find(|ip| targets_family_mismatch(ip, &self.targets)) {
+            return err(format!("--source {wrong}: the targets use the other IP family"));
+        }
+        let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let reconnect = if self.no_reconnect {
+            None
+        } else {
+            Some(Backoff::parse(&self.reconnect_backoff).map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?)
+        };
+        let targets = self.targets.iter().map(|t| plan::resolve(t)).collect::<Result<Vec<_>, _>>()?;
+        // The built-in server runs in this process, so it needs an fd per connection too.
+        let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
+        plan::ensure_fd_limit(my_connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, my_connections)?;
+        let plan = Plan {
+            targets,
+            connections,
+            threads,
+            duration: self.duration,
+            first_conn_id,
+            requests,
+            warmup: self.warmup,
+            send_interval: None,
+            rate: None,
+            connect_rate,
+            pipeline,
+            batch: match mode {
+                Mode::Stream => message.repeat(STREAM_BATCH_BYTES.div_ceil(message.len())).into(),
+                _ => message.repeat(pipeline).into(),
+            },
+            payload: Arc::new(payload),
+            mode,
+            socket: SocketOptions {
+                nodelay: self.nodelay,
+                sndbuf: self.sndbuf,
+                rcvbuf: self.rcvbuf,
+                linger0: self.linger0,
+                sources: self.sources.clone(),
+            },
+            message: message.into(),
+            framing,
+            max_response: self.max_response,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.timeout,
+            reconnect,
+            shard,
+        };
+        Ok(plan.with_rate(rate))
+    }
+
+    /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
+    fn payload(&self) -> Result<Payload, PlanError> {
+        let template = |flag: &str, text: &str| {
+            payload::unescape(text).and_then(Template::parse).map_err(|e| PlanError(format!("{flag}: {e}")))
+        };
+        let messages = if let Some(path) = &self.message_file {
+            let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;
+            if bytes.is_empty() {
+                return err(format!("-f {}: the file is empty", path.display()));
+            }
+            vec![Template::raw(bytes)]
+        } else if let Some(size) = self.message_size {
+            if size == 0 {
+                return err("--message-size must be at least 1 byte");
+            }
+            vec![Template::raw(payload::random_bytes(size))]
+        } else if self.message.is_empty() {
+            vec![Template::raw(b"hello\n".to_vec())]
+        } else {
+            self.message.iter().map(|m| template("-m", m)).collect::<Result<Vec<_>, _>>()?
+        };
+        let first = self.first_message.as_deref().map(|m| template("--first-message", m)).transpose()?;
+        Payload::new(messages, first).map_err(|e| PlanError(format!("-m: {e}")))
+    }
+}
+
+/// True when `ip` cannot reach literal IP targets of the other family (a named host
+/// is resolved later and not judged here).
+fn targets_family_mismatch(ip: &std::net::IpAddr, targets: &[String]) -> bool {
+    targets.iter().filter_map(|t| t.parse::<SocketAddr>().ok()).any(|t| t.is_ipv4() != ip.is_ipv4())
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::parse_duration;
 use crate::server::{Chaos, Mode, ServerConfig};
+use crate::units::{parse_duration, parse_size};
 
 /// Flags of `loadmux serve`.
 #[derive(Debug, Args)]
@@ -29,7 +29,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// http mode: bytes in each response body.
-    #[arg(long, default_value = "6", value_parser = crate::cli::parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "6", value_parser = parse_size, value_name = "SIZE")]
     pub body_size: usize,
     /// chaos: answer every request this long after reading it.
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]

@@ -44,6 +44,21 @@ pub enum StopReason {
     Signal(i32),
 }
 
+impl StopReason {
+    /// The name used in reports: duration, requests_done, all_closed, sigint,
+    /// sigterm (or "signal N").
+    pub fn name(self) -> String {
+        match self {
+            StopReason::Duration => "duration".into(),
+            StopReason::RequestsDone => "requests_done".into(),
+            StopReason::AllClosed => "all_closed".into(),
+            StopReason::Signal(SIGINT) => "sigint".into(),
+            StopReason::Signal(SIGTERM) => "sigterm".into(),
+            StopReason::Signal(n) => format!("signal {n}"),
+        }
+    }
+}
+
 /// What a run measured.
 #[derive(Debug)]
 pub struct RunResult {
@@ -65,7 +80,7 @@ pub struct RunResult {
 }
 
 /// Called with each completed timeline row (the live progress line).
-pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow, &Plan);
+pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow);
 
 /// Runs the load test described by `plan`, calling `on_row` once a second.
 ///
@@ -141,7 +156,7 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
             // before or after the coordinator notices the end is a race, so a rule
             // depending on that would make the live line flaky).
             for row in collector.add(snapshot) {
-                on_row(&row, &plan);
+                on_row(&row);
             }
         }
         if stop.is_none() && collector.all_finished() {

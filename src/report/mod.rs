@@ -25,7 +25,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{RunResult, StopReason};
+use crate::engine::RunResult;
 use crate::framing::Framing;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
@@ -298,14 +298,7 @@ impl Report {
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
-            stopped_by: match run.stop {
-                StopReason::Duration => "duration".into(),
-                StopReason::RequestsDone => "requests_done".into(),
-                StopReason::AllClosed => "all_closed".into(),
-                StopReason::Signal(signal_hook::consts::SIGINT) => "sigint".into(),
-                StopReason::Signal(signal_hook::consts::SIGTERM) => "sigterm".into(),
-                StopReason::Signal(n) => format!("signal {n}"),
-            },
+            stopped_by: run.stop.name(),
             connections: Connections {
                 attempted: c.conns_attempted,
                 established: c.conns_established,
