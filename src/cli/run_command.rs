@@ -96,6 +96,7 @@ pub fn run_command(args: RunArgs) -> i32 {
     match result.stop {
         StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
+        _ if !result.failed_workers.is_empty() => exit::THREAD_PANICKED,
         _ => verdict,
     }
 }

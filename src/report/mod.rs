@@ -83,6 +83,10 @@ pub struct Report {
     pub http_status: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
+    /// Reasons to distrust or read more into the figures, one sentence each: a
+    /// worker that panicked, a run that completed nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -299,6 +303,11 @@ impl Report {
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
             stopped_by: run.stop.name(),
+            warnings: run
+                .failed_workers
+                .iter()
+                .map(|w| format!("worker {w} panicked: the run was stopped early, and its share after its last snapshot is missing"))
+                .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,
                 established: c.conns_established,
