@@ -37,6 +37,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # CI=true: a test whose prerequisite is missing fails instead of skipping
 # (tests/common/prereq.rs). The fault-injection feature compiles the LOADMUX_FAULT
-# hook that tests/worker_panic.rs needs; release builds never have it.
+# hook that tests/thread_panic.rs needs; release builds never have it.
 export CI="${CI:-true}"
 cargo test --all-targets --features fault-injection "$@"

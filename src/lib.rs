@@ -15,6 +15,7 @@ pub mod assert;
 pub mod cli;
 pub mod engine;
 pub mod exit;
+pub mod fault;
 pub mod framing;
 pub mod io_kind;
 pub mod payload;

@@ -64,7 +64,10 @@ pub fn run_command(args: RunArgs) -> i32 {
         // Carriage return and erase-line: the one line is rewritten in place.
         Progress::Tty => eprint!("\r\x1b[2K{}", report::live_line(row, total_s)),
     };
-    let result = engine::run(plan.clone(), &mut on_row);
+    // The built-in server's threads are watched like the workers: if one dies the
+    // run stops, instead of loading a port nobody serves.
+    let dead_server_threads = || server.as_ref().map(|s| s.dead_threads()).unwrap_or_default();
+    let result = engine::run_watching(plan.clone(), &mut on_row, &dead_server_threads);
     if progress == Progress::Tty {
         eprintln!(); // End the line that was being rewritten.
     }
@@ -96,7 +99,7 @@ pub fn run_command(args: RunArgs) -> i32 {
     match result.stop {
         StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
-        _ if !result.failed_workers.is_empty() => exit::THREAD_PANICKED,
+        _ if !result.failed_threads.is_empty() => exit::THREAD_PANICKED,
         _ => verdict,
     }
 }

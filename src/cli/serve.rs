@@ -161,7 +161,19 @@ pub fn serve(args: &ServeArgs) -> i32 {
         handle.local_addr(),
         config.threads
     );
-    let signal = signals.forever().next();
-    eprintln!("loadmux serve: stopped by signal {}: {}", signal.unwrap_or(0), handle.stop());
-    crate::exit::OK
+    // Wake up every WATCH_INTERVAL to look at the threads as well as the signals: a
+    // server thread that panicked must end the process, not leave it listening
+    // with a dead loop behind the port.
+    loop {
+        if let Some(signal) = signals.pending().next() {
+            eprintln!("loadmux serve: stopped by signal {signal}: {}", handle.stop());
+            return crate::exit::OK;
+        }
+        let dead = handle.dead_threads();
+        if !dead.is_empty() {
+            eprintln!("loadmux serve: {} panicked: stopping: {}", dead.join(", "), handle.stop());
+            return crate::exit::THREAD_PANICKED;
+        }
+        std::thread::sleep(crate::engine::WATCH_INTERVAL);
+    }
 }

@@ -7,7 +7,6 @@
 
 pub mod conn;
 pub mod dial;
-mod fault;
 pub mod pacing;
 pub mod timer;
 pub mod wakeup;
@@ -44,8 +43,9 @@ pub enum StopReason {
     AllClosed,
     /// A signal arrived (SIGINT or SIGTERM).
     Signal(i32),
-    /// A worker thread panicked; the others were stopped.
-    WorkerPanicked,
+    /// A thread the run depends on panicked (a worker, the built-in server, the
+    /// live line); the workers were stopped.
+    ThreadPanicked,
 }
 
 impl StopReason {
@@ -59,7 +59,7 @@ impl StopReason {
             StopReason::Signal(SIGINT) => "sigint".into(),
             StopReason::Signal(SIGTERM) => "sigterm".into(),
             StopReason::Signal(n) => format!("signal {n}"),
-            StopReason::WorkerPanicked => "worker_panicked".into(),
+            StopReason::ThreadPanicked => "thread_panicked".into(),
         }
     }
 }
@@ -82,8 +82,9 @@ pub struct RunResult {
     pub started_at: SystemTime,
     /// Why it stopped.
     pub stop: StopReason,
-    /// Workers that panicked: their share after their last snapshot is missing.
-    pub failed_workers: Vec<usize>,
+    /// Threads that panicked ("worker 1", "built-in server thread 0", "the live
+    /// line"); a worker's share after its last snapshot is missing.
+    pub failed_threads: Vec<String>,
 }
 
 /// Called with each completed timeline row (the live progress line).
@@ -94,8 +95,19 @@ pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow);
 /// Errors are setup failures only (the poller or threads could not be created);
 /// everything that happens to connections is counted in the result instead. A
 /// worker that panics does not hang the run: the others are stopped at once and
-/// the result names it in `failed_workers`.
+/// the result names it in `failed_threads`.
 pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
+    run_watching(plan, on_row, &|| Vec::new())
+}
+
+/// Checks on threads outside the engine that the run depends on (the built-in
+/// server's): returns the names of those that have died.
+pub type DeadThreads<'a> = &'a dyn Fn() -> Vec<String>;
+
+/// [`run`], also watching other threads the run depends on: when `dead_threads`
+/// names one, the run stops as it does for a panicked worker. They are checked
+/// every [`WATCH_INTERVAL`].
+pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -> io::Result<RunResult> {
     let poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -108,12 +120,12 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
     let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
     let crew = spawn(&plan, &shared, &coordinator)?;
     let mut watch =
-        Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_workers: Vec::new() };
-    let finished_normally = watch.wait(&plan, &shared, &crew, on_row)?;
+        Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_threads: Vec::new() };
+    let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads)?;
     if finished_normally {
         for handle in crew.handles {
             // A worker that panicked was caught inside its thread and is already in
-            // `failed_workers`; joining cannot block, as every worker has ended.
+            // `failed_threads`; joining cannot block, as every worker has ended.
             let _ = handle.join();
         }
     }
@@ -149,7 +161,7 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
             // The worker and everything it owns are dropped while unwinding, so
             // nothing it held is observed half-updated: AssertUnwindSafe is sound.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                fault::worker_started(index);
+                crate::fault::worker_started(index);
                 worker.run();
             }));
             if outcome.is_err() {
@@ -169,8 +181,9 @@ struct Watch {
     collector: Collector,
     /// Why and when the run is stopping, once decided.
     stop: Option<(StopReason, Instant)>,
-    /// Workers that panicked.
-    failed_workers: Vec<usize>,
+    /// Threads that panicked or died: "worker 1", "built-in server thread 0",
+    /// "the live line".
+    failed_threads: Vec<String>,
 }
 
 impl Watch {
@@ -178,7 +191,14 @@ impl Watch {
     /// run, shows each completed row, and stops the workers once `decide_stop`
     /// says so. Returns false when a second signal cut the wait for the workers
     /// short (their threads are then left to finish on their own).
-    fn wait(&mut self, plan: &Plan, shared: &Shared, crew: &Crew, on_row: OnRow) -> io::Result<bool> {
+    fn wait(
+        &mut self,
+        plan: &Plan,
+        shared: &Shared,
+        crew: &Crew,
+        on_row: OnRow,
+        dead_threads: DeadThreads,
+    ) -> io::Result<bool> {
         let end_at = shared.cuts.end;
         let mut events = Events::with_capacity(16);
         loop {
@@ -197,8 +217,11 @@ impl Watch {
             // Before the stop: sleep until the end of the run (workers and signals
             // wake us sooner). After it: the workers are closing down, so just wait
             // for them.
-            let timeout =
-                if self.stop.is_some() { Duration::from_millis(200) } else { end_at.saturating_duration_since(now) };
+            let timeout = if self.stop.is_some() {
+                Duration::from_millis(200)
+            } else {
+                end_at.saturating_duration_since(now).min(WATCH_INTERVAL)
+            };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -218,17 +241,18 @@ impl Watch {
                 // Every row is shown as it completes, the last one too (whether it
                 // arrives before or after the coordinator notices the end is a race,
                 // so a rule depending on that would make the live line flaky).
-                for row in self.collector.add(snapshot) {
-                    on_row(&row);
-                }
+                let rows = self.collector.add(snapshot);
+                self.show(&rows, on_row);
             }
             while let Ok(index) = crew.panicked.try_recv() {
-                eprintln!("loadmux: worker {index} panicked: stopping the run and reporting what was measured");
-                self.failed_workers.push(index);
-                for row in self.collector.lose(index) {
-                    on_row(&row);
+                let rows = self.collector.lose(index);
+                self.show(&rows, on_row);
+                self.thread_failed(format!("worker {index}"));
+            }
+            if self.stop.is_none() {
+                for name in dead_threads() {
+                    self.thread_failed(name);
                 }
-                self.stop.get_or_insert((StopReason::WorkerPanicked, Instant::now()));
             }
             if self.stop.is_none() {
                 self.stop = decide_stop(&self.collector, plan, end_at, Instant::now());
@@ -236,6 +260,36 @@ impl Watch {
         }
     }
 }
+
+impl Watch {
+    /// Passes completed rows to the live line. A panic there (it runs on this
+    /// thread) is caught: the live line is dropped and the run stops as for any
+    /// other thread that failed, so the report is still built.
+    fn show(&mut self, rows: &[TimelineRow], on_row: OnRow) {
+        if self.failed_threads.iter().any(|t| t == LIVE_LINE) {
+            return;
+        }
+        let shown = panic::catch_unwind(AssertUnwindSafe(|| rows.iter().for_each(&mut *on_row)));
+        if shown.is_err() {
+            self.thread_failed(LIVE_LINE.to_string());
+        }
+    }
+
+    /// Records a thread that panicked or died, says so once on stderr, and stops
+    /// the run (the report is still built).
+    fn thread_failed(&mut self, name: String) {
+        eprintln!("loadmux: {name} panicked: stopping the run and reporting what was measured");
+        self.failed_threads.push(name);
+        self.stop.get_or_insert((StopReason::ThreadPanicked, Instant::now()));
+    }
+}
+
+/// The name the live line goes by in warnings.
+const LIVE_LINE: &str = "the live line";
+
+/// How often the coordinator checks on threads outside the engine: well inside
+/// the half second in which a dead thread must stop the run.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Why the workers all ended on their own, once they have: the duration ran out,
 /// `-n` was reached, or every connection closed for good. `None` while any runs.
@@ -267,7 +321,7 @@ fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
         timeline,
         started_at,
         stop: reason,
-        failed_workers: watch.failed_workers,
+        failed_threads: watch.failed_threads,
     }
 }
 

@@ -304,9 +304,9 @@ impl Report {
             },
             stopped_by: run.stop.name(),
             warnings: run
-                .failed_workers
+                .failed_threads
                 .iter()
-                .map(|w| format!("worker {w} panicked: the run was stopped early, and its share after its last snapshot is missing"))
+                .map(|name| format!("{name} panicked: the run was stopped early and may be missing what it measured"))
                 .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,

@@ -1,6 +1,7 @@
-//! A worker that panics ends the run at once, never hangs it: the others are
+//! A thread that panics ends the run at once, never hangs it: the workers are
 //! stopped, the report of what was measured is still printed and written with a
-//! warning naming the worker, and the exit code is 3.
+//! warning naming the thread, and the exit code is 3. This holds for a load worker
+//! and for a thread of the built-in server, under `run` and under `serve`.
 //!
 //! The panic is injected through `LOADMUX_FAULT`, which only a build with the
 //! `fault-injection` feature reads (`cargo test --features fault-injection`, as
@@ -40,7 +41,7 @@ fn a_panicking_worker_stops_the_run_with_exit_3_and_a_report() {
     assert!(stderr.contains("worker 1 panicked"), "{stderr}");
     assert!(stdout.contains("warning       worker 1 panicked"), "{stdout}");
     let report = read_json(&json);
-    assert_eq!(report["stopped_by"], "worker_panicked");
+    assert_eq!(report["stopped_by"], "thread_panicked");
     assert!(report["warnings"][0].as_str().unwrap().contains("worker 1 panicked"), "{report}");
     assert!(common::count(&report, "/requests/completed") > 0, "worker 0's requests are in the report");
     assert!(report["duration_s"].as_f64().unwrap() < 14.0);
@@ -57,8 +58,43 @@ fn a_worker_that_panics_at_once_still_leaves_a_report() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
-    assert_eq!(report["stopped_by"], "worker_panicked");
+    assert_eq!(report["stopped_by"], "thread_panicked");
     assert!(report["duration_s"].as_f64().unwrap() < 14.0, "{report}");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_panicking_built_in_server_stops_the_run_with_exit_3() {
+    // No target: the run loads the built-in echo server, whose thread 0 panics.
+    let started = Instant::now();
+    let out = loadmux()
+        .args(["run", "-c", "2", "-t", "1", "-d", "60s", "-q", "--json", "-"])
+        .env("LOADMUX_FAULT", "panic-server:0:500")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("built-in server thread 0 panicked"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
+    assert!(report["warnings"][0].as_str().unwrap().contains("built-in server thread 0"), "{report}");
+    // The panic (0.5 s in) stops the run well before its 60 s.
+    assert!(report["duration_s"].as_f64().unwrap() < 14.0, "{report}");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_panicking_serve_thread_ends_loadmux_serve_with_exit_3() {
+    let started = Instant::now();
+    let out = loadmux()
+        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "2"])
+        .env("LOADMUX_FAULT", "panic-server:1:200")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("built-in server thread 1 panicked"), "{stderr}");
 }
 
 #[cfg(not(feature = "fault-injection"))]
