@@ -261,7 +261,14 @@ impl Plan {
 
 /// Resolves `HOST:PORT` once, up front. The first address returned is used.
 pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
+    if target.trim().is_empty() {
+        return err("a target is an empty string (expected HOST:PORT; give no target at all for the built-in server)");
+    }
     if let Ok(addr) = target.parse::<SocketAddr>() {
+        // Port 0 means "any port" to bind(), but nothing can be connected to on it.
+        if addr.port() == 0 {
+            return err(format!("target '{target}': port 0 is out of range (1-65535)"));
+        }
         return Ok(addr);
     }
     let Some((host, port)) = target.rsplit_once(':') else {
@@ -271,7 +278,7 @@ pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
         return err(format!("target '{target}' has no host"));
     }
     match port.parse::<u32>() {
-        Ok(p) if p <= 65535 => {}
+        Ok(p) if (1..=65535).contains(&p) => {}
         Ok(_) => return err(format!("target '{target}': port {port} is out of range (1-65535)")),
         Err(_) => return err(format!("target '{target}': '{port}' is not a port number")),
     }
@@ -354,6 +361,9 @@ mod tests {
         assert!(resolve("localhost:7001").is_ok());
         assert!(resolve("127.0.0.1").unwrap_err().0.contains("needs a port"));
         assert!(resolve("127.0.0.1:70000").unwrap_err().0.contains("out of range"));
+        assert!(resolve("127.0.0.1:0").unwrap_err().0.contains("port 0 is out of range"));
+        assert!(resolve("localhost:0").unwrap_err().0.contains("out of range"));
+        assert!(resolve("").unwrap_err().0.contains("empty"));
         assert!(resolve("127.0.0.1:http").unwrap_err().0.contains("not a port"));
         assert!(resolve("no-such-host.invalid:80").unwrap_err().0.contains("cannot resolve"));
     }

@@ -53,7 +53,9 @@ pub fn search(base: &Plan, threshold: &Threshold, on_step: &mut dyn FnMut(&str))
         plan.requests = None;
         let result = engine::run(Arc::new(plan.clone()), &mut |_| {})?;
         let report = Report::from_run(&result, &plan);
-        let check = threshold.check(&report);
+        // This report was built from live histograms, so it always decodes; the error
+        // is passed on rather than assumed away.
+        let check = threshold.check(&report).map_err(std::io::Error::other)?;
         let kept_up = target.is_none_or(|r| report.requests.per_s >= KEEP_UP * r);
         let passed = check.passed && kept_up;
         let label = target.map_or("closed loop".to_string(), |r| format!("-r {r:.0}"));

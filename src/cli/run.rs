@@ -14,7 +14,7 @@ use crate::assert::Threshold;
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
 use crate::plan::{self, err, Backoff, Mode, Plan, PlanError, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES};
-use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at};
+use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
 /// `--progress` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -250,6 +250,13 @@ impl RunArgs {
             Some(text) => Some(parse_start_at(text).map_err(|e| PlanError(format!("--start-at: {e}")))?),
             None => None,
         };
+        // Shards start together within minutes or hours; a year ahead is a typo.
+        if start_at.is_some_and(|at| at.duration_since(SystemTime::now()).is_ok_and(|wait| wait > MAX_DURATION)) {
+            return err(format!(
+                "--start-at {}: more than a year ahead (allowed: up to 365 days from now)",
+                self.start_at.as_deref().unwrap_or_default()
+            ));
+        }
         let outputs = Outputs { json: self.json.clone(), csv: self.csv.clone(), html: self.html.clone() };
         outputs.check()?;
         let thresholds = super::verdict::parse_thresholds(&self.asserts)?;
@@ -347,6 +354,28 @@ impl RunArgs {
             return err(format!("--source {wrong}: the targets use the other IP family"));
         }
         let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        // A response the framing needs that is larger than --max-response would fail
+        // every single time: say so now rather than after a run of protocol errors.
+        let response_len = match &framing {
+            Framing::Bytes(n) => Some((*n, format!("--expect {}", self.expect))),
+            // A fixed message's echo is exactly as long as the message.
+            Framing::Echo if !message.is_empty() => Some((message.len(), "--expect echo of the message".to_string())),
+            _ => None,
+        };
+        if let Some((len, what)) = response_len.filter(|(len, _)| *len > self.max_response) {
+            return err(format!(
+                "{what} needs {len}-byte responses, more than --max-response {} (allowed: up to --max-response)",
+                self.max_response
+            ));
+        }
+        // The batch holds P copies of the message; keep it within the size limit
+        // every other buffer has.
+        if message.len().saturating_mul(pipeline) > MAX_SIZE {
+            return err(format!(
+                "-P {pipeline} copies of a {}-byte message exceed 1GiB (allowed: message size × -P up to 1GiB)",
+                message.len()
+            ));
+        }
         let reconnect = if self.no_reconnect {
             None
         } else {

@@ -13,11 +13,18 @@ pub fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, PlanError> {
 
 /// Prints one line per threshold (on stdout, or on stderr when stdout carries the
 /// JSON report) and returns the exit code: [`exit::THRESHOLD_FAILED`] if any
-/// failed, else [`exit::OK`].
+/// failed, else [`exit::OK`]; [`exit::USAGE`] when the report cannot answer one (a
+/// saved report whose histogram does not decode).
 pub fn judge(thresholds: &[Threshold], report: &Report, stdout_is_json: bool) -> i32 {
     let mut failed = false;
     for threshold in thresholds {
-        let outcome = threshold.check(report);
+        let outcome = match threshold.check(report) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                eprintln!("loadmux: --assert {e}");
+                return exit::USAGE;
+            }
+        };
         failed |= !outcome.passed;
         if stdout_is_json {
             eprintln!("  {}", outcome.line);
