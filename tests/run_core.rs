@@ -230,7 +230,7 @@ fn on_a_terminal_the_live_line_is_rewritten_in_place() {
     let Ok(out) =
         std::process::Command::new("script").args(["-qec", &format!("{bin} run -d 3s -c 2"), "/dev/null"]).output()
     else {
-        eprintln!("SKIPPED: util-linux `script` is not available");
+        common::prereq::missing("script (util-linux)", "apt-get install bsdutils");
         return;
     };
     let screen = String::from_utf8_lossy(&out.stdout);
