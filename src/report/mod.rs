@@ -5,6 +5,7 @@
 //! disagree. Keys may be added; renaming one needs a schema bump.
 
 mod csv;
+mod diagnosis;
 mod file;
 mod html;
 mod json;
@@ -307,6 +308,7 @@ impl Report {
                 .failed_threads
                 .iter()
                 .map(|name| format!("{name} panicked: the run was stopped early and may be missing what it measured"))
+                .chain(diagnosis::stalled(c, plan))
                 .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,
