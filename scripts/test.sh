@@ -40,3 +40,5 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # hook that tests/thread_panic.rs needs; release builds never have it.
 export CI="${CI:-true}"
 cargo test --all-targets --features fault-injection "$@"
+# --all-targets leaves out doc tests: the lib.rs example runs here.
+cargo test --doc
