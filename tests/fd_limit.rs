@@ -20,7 +20,7 @@ fn running_out_of_descriptors_mid_run_counts_fd_limit() {
     plan.connections = 300;
     plan.threads = 2;
     plan.duration = Duration::from_secs(1);
-    let result = engine::run(Arc::new(plan), &mut |_, _| {}).expect("the run starts");
+    let result = engine::run(Arc::new(plan), &mut |_| {}).expect("the run starts");
     let c = &result.totals.counters;
     assert!(c.errors.get(loadmux::stats::ErrorKind::FdLimit) > 0, "{c:?}");
     assert!(c.conns_established > 0, "the descriptors there were still served");

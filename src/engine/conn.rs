@@ -1025,15 +1025,7 @@ pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// "Not ready": go back to polling.
-pub fn would_block(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::WouldBlock
-}
-
-/// "A signal arrived first": try the same call again.
-pub fn interrupted(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::Interrupted
-}
+pub use crate::io_kind::{interrupted, would_block};
 
 #[cfg(test)]
 #[path = "conn_tests.rs"]

@@ -83,6 +83,12 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         errors: Errors { total: sum(|r| r.errors.total), by_kind },
         http_status: merge_status(reports),
         timeline: merge_timelines(reports, start),
+        // Each shard's warnings, named by its file: a merged report must not hide one.
+        warnings: reports
+            .iter()
+            .zip(names)
+            .flat_map(|(r, name)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
+            .collect(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! disagree. Keys may be added; renaming one needs a schema bump.
 
 mod csv;
+mod diagnosis;
 mod file;
 mod html;
 mod json;
@@ -25,7 +26,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{RunResult, StopReason};
+use crate::engine::RunResult;
 use crate::framing::Framing;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
@@ -87,6 +88,10 @@ pub struct Report {
     pub http_status: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
+    /// Reasons to distrust or read more into the figures, one sentence each: a
+    /// worker that panicked, a run that completed nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -319,14 +324,13 @@ impl Report {
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
-            stopped_by: match run.stop {
-                StopReason::Duration => "duration".into(),
-                StopReason::RequestsDone => "requests_done".into(),
-                StopReason::AllClosed => "all_closed".into(),
-                StopReason::Signal(signal_hook::consts::SIGINT) => "sigint".into(),
-                StopReason::Signal(signal_hook::consts::SIGTERM) => "sigterm".into(),
-                StopReason::Signal(n) => format!("signal {n}"),
-            },
+            stopped_by: run.stop.name(),
+            warnings: run
+                .failed_threads
+                .iter()
+                .map(|name| format!("{name} panicked: the run was stopped early and may be missing what it measured"))
+                .chain(diagnosis::stalled(c, plan))
+                .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,
                 established: c.conns_established,

@@ -69,6 +69,9 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "  http status   {}", if parts.is_empty() { "-".to_string() } else { parts.join(", ") });
     }
+    for warning in &r.warnings {
+        let _ = writeln!(out, "  warning       {warning}");
+    }
     out
 }
 

@@ -26,7 +26,7 @@ use slab::Slab;
 use super::chaos::{ChaosConn, Fault};
 use super::http::HttpRequests;
 use super::{Mode, ServerConfig, ServerCounters};
-use crate::engine::conn::{interrupted, would_block};
+use crate::io_kind::{interrupted, would_block};
 
 /// The listening socket's token.
 pub const LISTENER: Token = Token(usize::MAX - 1);

@@ -148,6 +148,17 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// The server threads that have ended although the server was not stopped:
+    /// they panicked (or their poller failed). Named for warnings, as in
+    /// "built-in server thread 0". Cheap enough to ask often.
+    pub fn dead_threads(&self) -> Vec<String> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let dead = self.threads.iter().enumerate().filter(|(_, thread)| thread.is_finished());
+        dead.map(|(index, _)| format!("built-in server thread {index}")).collect()
+    }
+
     /// Stops every server thread, joins them, and returns the summed counters.
     pub fn stop(self) -> ServerCounters {
         self.stop.store(true, Ordering::Relaxed);
@@ -184,8 +195,10 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         }
         wakers.push(Waker::new(poll.registry(), WAKER)?);
         let event_loop = EventLoop::new(poll, listener, config.clone(), stop.clone(), started, index as u64);
-        threads
-            .push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || event_loop.run())?);
+        threads.push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || {
+            crate::fault::server_started(index);
+            event_loop.run()
+        })?);
     }
     Ok(ServerHandle { local_addr: addr, stop, wakers, threads })
 }

@@ -54,6 +54,22 @@ pub enum Target {
     Unix(PathBuf),
 }
 
+/// Parses `unix:/PATH` or a literal socket address (`127.0.0.1:7001`, `[::1]:7001`);
+/// host names are resolved by the command line, not here.
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Target, String> {
+        match text.strip_prefix("unix:") {
+            Some(path) if !path.is_empty() => Ok(Target::Unix(path.into())),
+            Some(_) => Err(format!("'{text}' has no path")),
+            None => {
+                text.parse().map(Target::Tcp).map_err(|_| format!("'{text}' is not an address such as 127.0.0.1:7001"))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
