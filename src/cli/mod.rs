@@ -35,7 +35,7 @@ pub enum Command {
     /// Load one or more TCP targets (with no target: the built-in echo server).
     Run(Box<RunArgs>),
     /// Run a built-in server (echo, sink, source, http, chaos).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Turn a saved JSON report into HTML and/or CSV.
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.
@@ -122,7 +122,7 @@ pub fn run_command(args: RunArgs) -> i32 {
         match server::start(ServerConfig::echo(listen)) {
             Ok(handle) => {
                 eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
-                plan.targets.push(handle.local_addr());
+                plan.targets.push(handle.local_addr().tcp().expect("the built-in echo server listens on TCP"));
                 Some(handle)
             }
             Err(e) => {
