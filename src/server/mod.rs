@@ -7,7 +7,7 @@
 //! threads share one listener instead (`socket.rs`).
 //!
 //! Every mode runs over TCP or a Unix socket, in plaintext or TLS (`--tls`): the
-//! modes read and write through a [`transport`](transport::Transport) and never see
+//! modes read and write through a transport (`transport.rs`) and never see
 //! the difference.
 
 #[cfg(feature = "tls")]
