@@ -38,7 +38,7 @@ pub enum Command {
     /// Load one or more TCP targets (with no target: the built-in echo server).
     Run(Box<RunArgs>),
     /// Run a built-in server (echo, sink, source, http, chaos).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Summarise or judge a saved JSON report, or turn it into HTML and/or CSV.
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.

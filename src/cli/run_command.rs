@@ -34,7 +34,9 @@ pub fn run_command(args: RunArgs) -> i32 {
         match server::start(ServerConfig::echo(listen)) {
             Ok(handle) => {
                 eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
-                plan.targets.push(crate::transport::Target::Tcp(handle.local_addr()));
+                plan.targets.push(crate::transport::Target::Tcp(
+                    handle.local_addr().tcp().expect("the built-in echo server listens on TCP"),
+                ));
                 Some(handle)
             }
             Err(e) => {
