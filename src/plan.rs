@@ -433,7 +433,11 @@ impl Plan {
 /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
 fn build_payload(args: &RunArgs) -> Result<Payload, PlanError> {
     let template = |flag: &str, text: &str| {
-        payload::unescape(text).and_then(Template::parse).map_err(|e| PlanError(format!("{flag}: {e}")))
+        let parsed = match args.resp {
+            true => payload::unescape(text).and_then(|line| Template::parse_resp(&line)),
+            false => payload::unescape(text).and_then(Template::parse),
+        };
+        parsed.map_err(|e| PlanError(format!("{flag}: {e}")))
     };
     let messages = if let Some(path) = &args.message_file {
         let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;
