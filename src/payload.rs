@@ -22,7 +22,7 @@
 //!
 //! [`Template::parse_resp`] (`--resp`) frames a command line as a RESP array of bulk
 //! strings. A bulk string's length prefix depends on what its fields render to, so
-//! each argument with fields is preceded by a [`Part`] that writes `$LEN\r\n` from the
+//! each argument with fields is preceded by a `Part::BulkLen` that writes `$LEN\r\n` from the
 //! rendered lengths of the parts that follow (computed, not rendered twice).
 
 use std::sync::Arc;
