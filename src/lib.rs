@@ -52,6 +52,7 @@ pub mod plan;
 pub mod rate_search;
 pub mod report;
 pub mod server;
+pub mod session;
 pub mod stats;
 pub mod transport;
 pub mod units;

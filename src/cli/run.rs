@@ -93,10 +93,17 @@ pub struct RunArgs {
 
     /// The message each request sends [default: hello\n]. Escapes: \r \n \t \0 \\ \xNN.
     /// Fields: {conn} (connection id), {seq} (request number on its connection),
-    /// {worker}, {rand:N} (N digits). Repeat -m to send several messages in turn. In
-    /// connect mode, giving -m makes each connection exchange one message.
+    /// {worker}, {rand:N} (N digits), {value:N} (N bytes of letters and digits).
+    /// Repeat -m to send several messages in turn. In connect mode, giving -m makes
+    /// each connection exchange one message.
     #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
     pub message: Vec<String>,
+
+    /// Send each -m (and --first-message) as a Redis command: its space-separated
+    /// words ("..." quotes one with spaces) become a RESP array of bulk strings, e.g.
+    /// -m 'SET k{conn} {value:1024}'. Use with --expect resp.
+    #[arg(long, conflicts_with_all = ["message_file", "message_size"])]
+    pub resp: bool,
 
     /// Send this file's bytes as the message, as they are (no escapes, no fields).
     #[arg(short = 'f', long, value_name = "PATH", conflicts_with = "message_size")]
@@ -489,8 +496,13 @@ impl RunArgs {
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
     fn payload(&self) -> Result<Payload, PlanError> {
+        // --resp: each line becomes a RESP array command (as redis-benchmark sends).
         let template = |flag: &str, text: &str| {
-            payload::unescape(text).and_then(Template::parse).map_err(|e| PlanError(format!("{flag}: {e}")))
+            let parsed = match self.resp {
+                true => payload::unescape(text).and_then(|line| Template::parse_resp(&line)),
+                false => payload::unescape(text).and_then(Template::parse),
+            };
+            parsed.map_err(|e| PlanError(format!("{flag}: {e}")))
         };
         let messages = if let Some(path) = &self.message_file {
             let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;

@@ -903,6 +903,7 @@ impl<S: Transport> Conn<S> {
         let Some(done) = open.in_flight.pop_front() else { return };
         let stats = &mut *ctx.stats;
         stats.counters.requests_completed += 1;
+        stats.record_reply(&response);
         if let Some(status) = response.status {
             if let Some(class) = stats.counters.http_status.get_mut(usize::from(status / 100).wrapping_sub(1)) {
                 *class += 1;

@@ -159,7 +159,10 @@ fn summary_tables(page: &mut String, r: &Report) {
         ),
         ("bytes", format!("{} out, {} in", r.bytes.sent, r.bytes.received)),
         ("errors", r.errors.total.to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(r.reply_lines())
+    {
         let _ = writeln!(page, "<tr><td>{}</td><td>{}</td></tr>", k, escape(&v));
     }
     let _ = writeln!(page, "</table><table><tr><th>latency</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>count</th></tr>");

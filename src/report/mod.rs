@@ -27,7 +27,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunResult;
-use crate::framing::Framing;
+use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
 
@@ -86,6 +86,13 @@ pub struct Report {
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<BTreeMap<String, u64>>,
+    /// RESP error replies; present with `--expect resp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resp: Option<RespReplies>,
+    /// memcached replies by kind (`get_hits`, `get_misses`, `stored`...), zeros
+    /// included; present with `--expect memcache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcache: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
     /// Reasons to distrust or read more into the figures, one sentence each: a
@@ -237,6 +244,17 @@ pub struct Errors {
     pub by_kind: BTreeMap<String, u64>,
 }
 
+/// `resp` in the report: Redis error replies (`-ERR ...`), which are replies and
+/// complete their request, not connection errors.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RespReplies {
+    /// Error replies.
+    pub errors: u64,
+    /// Error replies by first word (`ERR`, `WRONGTYPE`...; `other` for words loadmux
+    /// does not name), only the words seen.
+    pub errors_by_word: BTreeMap<String, u64>,
+}
+
 /// One timeline row.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Row {
@@ -377,8 +395,46 @@ impl Report {
             },
             http_status: (plan.framing == Framing::Http)
                 .then(|| c.http_status.iter().enumerate().map(|(i, n)| (format!("{}xx", i + 1), *n)).collect()),
+            resp: (plan.framing == Framing::Resp).then(|| RespReplies {
+                errors: c.resp_errors.iter().sum(),
+                errors_by_word: c
+                    .resp_errors
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (error_word_name(i).to_string(), *n))
+                    .collect(),
+            }),
+            memcache: (plan.framing == Framing::Memcache)
+                .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: run.timeline.iter().map(Row::from).collect(),
         }
+    }
+
+    /// Reply counts by class, one `(label, counts)` line per protocol that has them
+    /// (HTTP status classes, RESP error words, memcached replies): shared by the text
+    /// summary and the HTML report.
+    pub fn reply_lines(&self) -> Vec<(&'static str, String)> {
+        let nonzero = |counts: &BTreeMap<String, u64>| {
+            let parts: Vec<String> = counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+            if parts.is_empty() {
+                "-".to_string()
+            } else {
+                parts.join(", ")
+            }
+        };
+        let mut lines = Vec::new();
+        if let Some(classes) = &self.http_status {
+            lines.push(("http status", nonzero(classes)));
+        }
+        if let Some(resp) = &self.resp {
+            let words = if resp.errors > 0 { format!(" ({})", nonzero(&resp.errors_by_word)) } else { String::new() };
+            lines.push(("resp errors", format!("{}{words}", resp.errors)));
+        }
+        if let Some(replies) = &self.memcache {
+            lines.push(("memcache", nonzero(replies)));
+        }
+        lines
     }
 
     /// The count for one error kind.

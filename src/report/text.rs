@@ -65,9 +65,8 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let _ = write!(out, " ({})", nonzero.join(", "));
     }
     let _ = writeln!(out);
-    if let Some(classes) = &r.http_status {
-        let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "  http status   {}", if parts.is_empty() { "-".to_string() } else { parts.join(", ") });
+    for (label, counts) in r.reply_lines() {
+        let _ = writeln!(out, "  {label:<14}{counts}");
     }
     for warning in &r.warnings {
         let _ = writeln!(out, "  warning       {warning}");

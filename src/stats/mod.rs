@@ -18,6 +18,11 @@ use std::time::Instant;
 
 use crate::transport::TlsInfo;
 
+use crate::framing::{MemcacheReply, Reply, Response, RESP_ERROR_WORDS};
+
+/// RESP error-reply counters: one per named word, then `other`.
+pub const RESP_ERROR_COUNTERS: usize = RESP_ERROR_WORDS.len() + 1;
+
 /// Plain counters of one worker (or, after merging, of the whole run).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -43,6 +48,11 @@ pub struct Counters {
     pub tls_full: u64,
     /// TLS handshakes that resumed a session (`--tls-resume`).
     pub tls_resumed: u64,
+    /// RESP error replies by first word: index `i` is `RESP_ERROR_WORDS[i]`, the last
+    /// is any other word (RESP framing only).
+    pub resp_errors: [u64; RESP_ERROR_COUNTERS],
+    /// memcached replies by kind, in `MemcacheReply::ALL` order (memcache framing only).
+    pub memcache: [u64; MemcacheReply::ALL.len()],
 }
 
 impl Counters {
@@ -61,6 +71,12 @@ impl Counters {
         }
         self.tls_full += other.tls_full;
         self.tls_resumed += other.tls_resumed;
+        for (a, b) in self.resp_errors.iter_mut().zip(other.resp_errors) {
+            *a += b;
+        }
+        for (a, b) in self.memcache.iter_mut().zip(other.memcache) {
+            *a += b;
+        }
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -77,6 +93,8 @@ impl Counters {
             http_status: std::array::from_fn(|i| self.http_status[i] - earlier.http_status[i]),
             tls_full: self.tls_full - earlier.tls_full,
             tls_resumed: self.tls_resumed - earlier.tls_resumed,
+            resp_errors: std::array::from_fn(|i| self.resp_errors[i] - earlier.resp_errors[i]),
+            memcache: std::array::from_fn(|i| self.memcache[i] - earlier.memcache[i]),
         }
     }
 }
@@ -138,6 +156,20 @@ impl WorkerStats {
         }
         if self.tls_info.is_none() {
             self.tls_info = Some(info);
+        }
+    }
+
+    /// Counts a complete response's reply kind, where its protocol names one: RESP
+    /// error replies by first word, memcached replies by kind. One array increment;
+    /// nothing is allocated.
+    pub fn record_reply(&mut self, response: &Response) {
+        let counter = match response.reply {
+            Reply::Plain => return,
+            Reply::RespError(word) => self.counters.resp_errors.get_mut(usize::from(word)),
+            Reply::Memcache(kind) => self.counters.memcache.get_mut(kind as usize),
+        };
+        if let Some(n) = counter {
+            *n += 1;
         }
     }
 
@@ -241,9 +273,25 @@ mod tests {
     }
 
     #[test]
+    fn replies_are_counted_by_kind_and_plain_responses_not_at_all() {
+        let mut s = WorkerStats::default();
+        let reply = |reply| Response { reply, ..Response::default() };
+        s.record_reply(&reply(Reply::Plain));
+        s.record_reply(&reply(Reply::RespError(1)));
+        s.record_reply(&reply(Reply::RespError(crate::framing::RESP_OTHER_ERROR as u8)));
+        s.record_reply(&reply(Reply::Memcache(MemcacheReply::Miss)));
+        assert_eq!(s.counters.resp_errors[1], 1, "WRONGTYPE");
+        assert_eq!(s.counters.resp_errors[RESP_ERROR_COUNTERS - 1], 1, "other");
+        assert_eq!(s.counters.memcache[MemcacheReply::Miss as usize], 1);
+        assert_eq!(s.counters.resp_errors.iter().chain(&s.counters.memcache).sum::<u64>(), 3);
+    }
+
+    #[test]
     fn counters_since_is_the_inverse_of_merge() {
         let mut a = Counters { requests_sent: 5, bytes_received: 100, ..Counters::default() };
         a.errors.add(ErrorKind::Eof);
+        a.resp_errors[0] = 2;
+        a.memcache[3] = 7;
         let mut b = a;
         b.merge(&a);
         assert_eq!(b.since(&a), a);
