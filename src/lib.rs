@@ -19,6 +19,7 @@ pub mod framing;
 pub mod payload;
 pub mod plan;
 pub mod rate_search;
+pub mod replay;
 pub mod report;
 pub mod server;
 pub mod stats;

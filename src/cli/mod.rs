@@ -1,9 +1,11 @@
 //! Command-line parsing. Clap stays in this module: the engine and servers only ever
 //! see the validated [`crate::plan::Plan`] and [`crate::server::ServerConfig`].
 
+mod record;
 mod run;
 mod serve;
 
+pub use record::{record_command, replay_info_command, RecordArgs, ReplayInfoArgs};
 pub use run::{ModeArg, ProgressArg, RunArgs};
 pub use serve::ServeArgs;
 
@@ -40,6 +42,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.
     Merge(MergeArgs),
+    /// Proxy a real client to its server and record the sessions for `run --replay`.
+    Record(RecordArgs),
+    /// Print what a recording holds: sessions, steps, sizes and timing.
+    ReplayInfo(ReplayInfoArgs),
 }
 
 /// Flags of `loadmux report`.
