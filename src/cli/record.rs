@@ -73,7 +73,7 @@ pub fn record_command(args: RecordArgs) -> i32 {
                 Stop::Signal(n) => format!("signal {n}"),
             };
             eprintln!(
-                "loadmux record: stopped ({why}): {} sessions ({} failed), {} steps, {} B from clients, \
+                "loadmux record: stopped ({why}): {} sessions, {} failed, {} steps, {} B from clients, \
                  {} B from upstream; wrote {} ({} records)",
                 s.sessions,
                 s.failed_sessions,

@@ -1,6 +1,6 @@
 //! Record a real client's sessions through a proxy, and replay them as load.
 //!
-//! - [`format`]: the file format (version 1), its writer and its never-panicking reader.
+//! - [`format`](mod@format): the file format (version 1), its writer and its never-panicking reader.
 //! - [`recording`]: the records grouped into sessions of steps (`replay-info`, `run --replay`).
 //! - [`proxy`]: `loadmux record`, a transparent TCP proxy on its own mio loop that
 //!   streams what it forwards into a recording.
