@@ -14,6 +14,7 @@ use crate::assert::Threshold;
 use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
+use crate::replay::{Recording, ReplayScript};
 
 /// A configuration problem, reported as one line with exit code 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +199,8 @@ pub struct Plan {
     /// 64 KiB's worth in stream mode), so a batch goes out in one `write` without
     /// being assembled per connection.
     pub batch: Arc<[u8]>,
+    /// `--replay`: the recorded sessions the connections play instead of `payload`.
+    pub replay: Option<Arc<ReplayScript>>,
     /// How responses end.
     pub framing: Framing,
     /// Largest response accepted before it counts as `protocol`.
@@ -254,6 +257,7 @@ impl Plan {
             pipeline: 1,
             batch: message.clone(),
             message,
+            replay: None,
             framing: Framing::Echo,
             max_response: 1 << 20,
             connect_timeout: Duration::from_secs(3),
@@ -355,13 +359,18 @@ impl Plan {
         if mode == Mode::Stream && message.is_empty() {
             return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
-        if args.linger0 && !matches!(mode, Mode::Connect { .. }) {
-            return err("--linger0 applies to --mode connect");
+        if args.linger0 && !matches!(mode, Mode::Connect { .. }) && args.replay.is_none() {
+            return err("--linger0 applies to --mode connect and --replay");
         }
         if let Some(wrong) = args.sources.iter().find(|ip| targets_family_mismatch(ip, &args.targets)) {
             return err(format!("--source {wrong}: the targets use the other IP family"));
         }
-        let framing = Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let default_framing = if args.replay.is_some() { "replay" } else { "echo" };
+        let framing = Framing::parse(args.expect.as_deref().unwrap_or(default_framing))
+            .map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let replay = replay_script(args, mode, &framing)?;
+        // Replayed requests are rendered per step, never the shared fixed message.
+        let message = if replay.is_some() { Vec::new() } else { message };
         let reconnect = if args.no_reconnect {
             None
         } else {
@@ -404,6 +413,7 @@ impl Plan {
                 sources: args.sources.clone(),
             },
             message: message.into(),
+            replay,
             framing,
             max_response: args.max_response,
             connect_timeout: args.connect_timeout,
@@ -428,6 +438,43 @@ impl Plan {
             },
         })
     }
+}
+
+/// Loads `--replay FILE` and checks that the other flags fit it.
+fn replay_script(args: &RunArgs, mode: Mode, framing: &Framing) -> Result<Option<Arc<ReplayScript>>, PlanError> {
+    let Some(path) = &args.replay else {
+        if *framing == Framing::Replay {
+            return err("--expect replay needs --replay FILE (the recorded answers' lengths)");
+        }
+        return Ok(None);
+    };
+    if mode != Mode::Request {
+        return err(format!(
+            "--replay plays requests and their answers: it applies to request mode, not --mode {}",
+            mode.name()
+        ));
+    }
+    if *framing == Framing::Echo || *framing == Framing::None {
+        return err(format!(
+            "--replay with --expect {}: use replay (the default) or the protocol's framing",
+            framing.name()
+        ));
+    }
+    if !(args.replay_speed.is_finite() && args.replay_speed >= 0.0) {
+        return err(format!("--replay-speed {} must be 0 (no think time) or a positive factor", args.replay_speed));
+    }
+    let recording = Recording::load(path).map_err(|e| PlanError(format!("--replay {e}")))?;
+    let script = ReplayScript::new(&recording, args.replay_template, args.replay_speed)
+        .map_err(|e| PlanError(format!("--replay {}: {e}", path.display())))?;
+    if *framing == Framing::Replay && script.longest_answer() > args.max_response {
+        return err(format!(
+            "--replay {}: a recorded answer is {} bytes, above --max-response {}",
+            path.display(),
+            script.longest_answer(),
+            args.max_response
+        ));
+    }
+    Ok(Some(Arc::new(script)))
 }
 
 /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.

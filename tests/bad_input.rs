@@ -126,3 +126,20 @@ fn record_with_a_bad_upstream_is_a_usage_error() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn replay_flags_that_do_not_fit_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.lmxrec");
+    std::fs::write(&path, valid_recording()).unwrap();
+    let p = path.to_str().unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "replay"], "needs --replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--mode", "stream"], "request mode");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--expect", "echo"], "--expect echo");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--replay-speed=-1"], "--replay-speed");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "-m", "PING"], "--replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--max-response", "4"], "above --max-response");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay-speed", "2"], "--replay");
+    std::fs::write(&path, &valid_recording()[..20]).unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p], "truncated");
+}

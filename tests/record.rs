@@ -8,31 +8,15 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::real_servers::{require, Nginx, Redis};
-use common::recorder::{summary_count, websockets_python, RecordProxy, WebSocketServer};
+use common::recorder::{run_bounded, summary_count, websockets_python, RecordProxy, WebSocketServer};
 use loadmux::replay::format::CloseReason;
 use loadmux::replay::Recording;
-
-/// Runs a client to completion, killing it (by pid) after `limit`.
-fn run_bounded(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn client");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{command:?}: {out:?}");
-    out
-}
 
 /// The commands in a RESP request, lower-cased (`set`, `config|get`), or a panic if
 /// the bytes are not whole RESP arrays.

@@ -105,9 +105,14 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
         }
         _ => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("loadmux: {first} (see --help)");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            // "the following required arguments were not provided:" names them on the
+            // next line: keep it, or the one line says nothing useful.
+            match lines.next().filter(|_| first.ends_with(':')) {
+                Some(named) => eprintln!("loadmux: {first} {named} (see --help)"),
+                None => eprintln!("loadmux: {first} (see --help)"),
+            }
             crate::exit::USAGE
         }
     }

@@ -109,8 +109,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "request")]
     pub mode: ModeArg,
 
-    /// In connect mode, close with RST (SO_LINGER 0) instead of FIN: no TIME_WAIT on
-    /// the client, but the server sees resets (see the README).
+    /// In connect mode (and at the end of each --replay session), close with RST
+    /// (SO_LINGER 0) instead of FIN: no TIME_WAIT on the client, but the server sees
+    /// resets (see the README).
     #[arg(long)]
     pub linger0: bool,
 
@@ -131,9 +132,27 @@ pub struct RunArgs {
     #[arg(long = "source", value_name = "IP")]
     pub sources: Vec<std::net::IpAddr>,
 
-    /// How a response ends: echo (the request's bytes come back and are compared).
-    #[arg(long, default_value = "echo")]
-    pub expect: String,
+    /// How a response ends: echo (the request's bytes come back and are compared),
+    /// line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none, replay (as long
+    /// as the recorded answer). Default: echo, or replay with --replay.
+    #[arg(long, value_name = "FRAMING")]
+    pub expect: Option<String>,
+
+    /// Replay a recording made by `loadmux record`: each connection plays one recorded
+    /// session (round-robin), step by step, and starts it again on a new connection
+    /// when it is over.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["message", "message_file", "message_size", "first_message"])]
+    pub replay: Option<PathBuf>,
+
+    /// --replay: play think times this many times faster (2 = half the recorded pauses,
+    /// 0 = no pauses). Ignored under -r, whose schedule paces the steps.
+    #[arg(long, default_value_t = 1.0, value_name = "X", requires = "replay")]
+    pub replay_speed: f64,
+
+    /// --replay: fill in {conn}, {seq}, {worker} and {rand:N} in the recorded requests,
+    /// so that keys differ per connection.
+    #[arg(long, requires = "replay")]
+    pub replay_template: bool,
 
     /// Largest response accepted (e.g. 64k, 4MiB); a bigger one is a protocol error
     /// and its connection closes, so memory stays bounded whatever a server sends.

@@ -262,6 +262,8 @@ pub struct Conn<S> {
     greeted: bool,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
+    /// `--replay`: steps of the session started on this socket (`conn_replay.rs`).
+    step: usize,
 }
 
 impl<S: Transport> Conn<S> {
@@ -282,6 +284,7 @@ impl<S: Transport> Conn<S> {
             pending: Vec::new(),
             greeted: false,
             failures: 0,
+            step: 0,
         }
     }
 
@@ -489,9 +492,17 @@ impl<S: Transport> Conn<S> {
         if rendered {
             ctx.render.clear();
         }
+        let replay = ctx.plan.replay.as_deref();
+        if let Some(at) = replay.filter(|_| ctx.plan.send_interval.is_none()).and_then(|_| self.replay_thinking(now)) {
+            self.sender = Sender::Paced { at };
+            return After::Nothing;
+        }
         let mut batch = 0;
         let mut idle = Sender::Ready;
         while self.in_flight.len() < ctx.plan.pipeline {
+            if replay.is_some_and(|script| !self.replay_has_step(script)) {
+                break; // The session's last steps are out; their answers end it.
+            }
             let intended = match ctx.plan.send_interval {
                 None => now,
                 Some(_) if self.next_send > now => {
@@ -515,7 +526,9 @@ impl<S: Transport> Conn<S> {
             }
             let seq = self.seq;
             self.seq += 1;
-            if rendered {
+            if let Some(script) = replay {
+                self.render_replay_step(script, seq, ctx);
+            } else if rendered {
                 ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
             }
             self.in_flight.push_back(InFlight { seq, handshake: false, intended, sent: now, first_byte: false });
@@ -706,13 +719,24 @@ impl<S: Transport> Conn<S> {
                 template.render_into(&Fields { conn: self.id, seq, worker: ctx.worker }, ctx.expect);
                 &ctx.expect[..]
             };
-            let step = self.decoder.feed(&ctx.plan.framing, input, request, ctx.plan.max_response);
+            let replay_framing;
+            let framing = match ctx.plan.replay.as_deref() {
+                Some(script) if ctx.plan.framing == Framing::Replay => {
+                    replay_framing = self.replay_answer_framing(script);
+                    &replay_framing
+                }
+                _ => &ctx.plan.framing,
+            };
+            let step = self.decoder.feed(framing, input, request, ctx.plan.max_response);
             match step {
                 Err(e) => return Some(self.fail(ErrorKind::Protocol, &e, ctx)),
                 Ok(Step::NeedMore) => return None,
                 Ok(Step::Complete { consumed, response }) => {
                     input = &input[consumed.min(input.len())..];
                     self.response_complete(response, ctx);
+                    if ctx.plan.replay.as_deref().is_some_and(|script| self.replay_step_answered(script, ctx)) {
+                        return Some(self.replay_session_over(ctx));
+                    }
                     if let Mode::Connect { .. } = ctx.plan.mode {
                         return Some(self.churn(ctx));
                     }
@@ -814,6 +838,7 @@ impl<S: Transport> Conn<S> {
         self.in_flight.clear();
         self.pending = Vec::new();
         self.greeted = false;
+        self.step = 0;
         self.sender = Sender::Ready;
         // Dropping the mio stream closes the fd, which also removes it from epoll.
         self.socket = None;
@@ -835,6 +860,9 @@ pub fn would_block(err: &io::Error) -> bool {
 pub fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
 }
+
+#[path = "conn_replay.rs"]
+mod replay;
 
 #[cfg(test)]
 #[path = "conn_tests.rs"]

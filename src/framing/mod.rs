@@ -41,18 +41,23 @@ pub enum Framing {
     Len(LenPrefix),
     /// An HTTP/1.1 response.
     Http,
+    /// `run --replay`: each answer is as long as the recorded one. The engine feeds
+    /// the decoder `Bytes(n)` with each step's recorded length instead; fed to the
+    /// decoder directly, it completes nothing and is a protocol error.
+    Replay,
 }
 
 impl Framing {
     /// Parses an `--expect` value.
     pub fn parse(spec: &str) -> Result<Framing, String> {
-        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none";
+        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none, replay";
         let framing = match spec.split_once(':') {
             None => match spec {
                 "none" => Framing::None,
                 "echo" => Framing::Echo,
                 "line" => Framing::Line,
                 "http" => Framing::Http,
+                "replay" => Framing::Replay,
                 _ => return Err(format!("unknown framing '{spec}' (expected: {known})")),
             },
             Some(("bytes", n)) => match n.parse::<usize>() {
@@ -89,6 +94,7 @@ impl Framing {
             Framing::Len(LenPrefix::U32Be) => "len:u32be".into(),
             Framing::Len(LenPrefix::U32Le) => "len:u32le".into(),
             Framing::Http => "http".into(),
+            Framing::Replay => "replay".into(),
         }
     }
 }
@@ -189,6 +195,7 @@ impl Decoder {
     fn step(&mut self, framing: &Framing, input: &[u8], request: &[u8], max: usize) -> Result<Step, ProtocolError> {
         match framing {
             Framing::None => Ok(Step::NeedMore),
+            Framing::Replay => Err(ProtocolError("the replay framing needs each step's recorded length".into())),
             Framing::Echo => {
                 let matched = if let State::Echo { matched } = self.state { matched } else { 0 };
                 let want = request.get(matched..).unwrap_or_default();

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use loadmux::replay::Recording;
@@ -178,4 +178,20 @@ impl Drop for WebSocketServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs a client to completion, killing it (by pid) after `limit`.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn client");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{command:?}: {out:?}");
+    out
 }
