@@ -341,3 +341,30 @@ fn a_client_that_never_reads_while_the_upstream_floods_leaves_the_proxy_rss_boun
     let flood_recorded = recording.sessions[0].steps[0].answer_len as u64;
     assert!(flood_recorded <= at_3s, "recorded only what was read: {flood_recorded} of {at_3s} B");
 }
+
+#[test]
+fn megabytes_both_ways_arrive_intact_through_the_proxy() {
+    let upstream = ScriptedUpstream::start();
+    let (_dir, path) = temp_recording("bulk.lmxrec");
+    let proxy = RecordProxy::start(&upstream.addr.to_string(), &path);
+    let mut client = echo_client(&proxy);
+    // 8 MiB that no buffer holds at once: every partial write and full buffer on the
+    // way is exercised, in both directions at the same time.
+    let sent: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let mut writer = client.try_clone().unwrap();
+    let to_send = sent.clone();
+    let sending = std::thread::spawn(move || writer.write_all(&to_send).unwrap());
+    let mut echoed = vec![0u8; sent.len()];
+    client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    client.read_exact(&mut echoed).unwrap();
+    sending.join().unwrap();
+    assert!(echoed == sent, "the echo differs from what was sent");
+    client.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0, "the upstream's FIN came through");
+    let (_summary, recording) = proxy.stop();
+    let session = &recording.sessions[0];
+    let requested: usize = session.steps.iter().map(|s| s.request.len()).sum();
+    let answered: usize = session.steps.iter().map(|s| s.answer_len).sum();
+    assert_eq!((requested, answered), (sent.len() + "echo\n".len(), sent.len()), "every byte recorded once");
+    assert_eq!(session.closed, Some(CloseReason::Clean));
+}

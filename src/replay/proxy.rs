@@ -176,6 +176,22 @@ impl Flow {
         Flow { buf: vec![0; BUFFER].into_boxed_slice(), start: 0, end: 0, state: FlowState::Open }
     }
 
+    /// Whether the buffer holds a whole buffer's worth: the source is not read
+    /// until the destination takes some.
+    fn is_full(&self) -> bool {
+        self.end - self.start == self.buf.len()
+    }
+
+    /// Makes the free space one run at the end (sliding the unwritten bytes to the
+    /// front if the end is reached: rare, only after partial writes) and returns it.
+    fn make_room(&mut self) -> usize {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        self.buf.len() - self.end
+    }
+
     /// Writes buffered bytes to `dst` until it would block or the buffer is empty,
     /// then shuts `dst`'s write side if the source has ended. Returns bytes written.
     fn write_to(&mut self, dst: &mut TcpStream) -> Result<usize, (Fault, io::Error)> {
@@ -209,7 +225,8 @@ impl Flow {
         Ok(written)
     }
 
-    /// Reads from `src` into the free space, once, handing the bytes to `record`.
+    /// Reads from `src` into the free space (see [`Flow::make_room`]), once, handing
+    /// the bytes to `record`.
     /// Returns bytes read: 0 when the buffer is full, the source would block or has
     /// ended (the state says which).
     fn read_from(
@@ -220,13 +237,7 @@ impl Flow {
         if self.state != FlowState::Open {
             return Ok(0);
         }
-        if self.end == self.buf.len() && self.start > 0 {
-            // Slide the unwritten bytes to the front to make room (rare: only after a
-            // partial write with a full buffer).
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.end == self.buf.len() {
+        if self.make_room() == 0 {
             return Ok(0); // Full: the source waits until the destination takes some.
         }
         loop {
@@ -321,13 +332,25 @@ impl Proxy {
                             return Ok(Stop::Signal(signal));
                         }
                     }
-                    // Both of a pair's tokens lead to the same pump: after any edge on
-                    // either socket, both directions move as far as they can.
-                    Token(t) => self.pump(t / 2)?,
+                    // An edge moves the directions it concerns: readable on a socket
+                    // feeds the flow it is the source of; writable drains the flow it
+                    // is the destination of.
+                    Token(t) => {
+                        let from_client = t % 2 == 0;
+                        let (readable, writable) = (event.is_readable(), event.is_writable());
+                        let wake = Wake {
+                            to_upstream: Cause::of(from_client && readable, !from_client && writable),
+                            to_client: Cause::of(!from_client && readable, from_client && writable),
+                            // The peer closed or the socket failed: its EOF or error brings
+                            // no new edge, so a short read does not mean drained.
+                            closed: event.is_read_closed() || event.is_error(),
+                        };
+                        self.pump(t / 2, wake)?
+                    }
                 }
             }
             for key in std::mem::take(&mut self.again) {
-                self.pump(key)?;
+                self.pump(key, Wake::BOTH)?;
             }
         }
     }
@@ -391,27 +414,24 @@ impl Proxy {
         }
     }
 
-    /// Moves both directions of one pair as far as the sockets allow, recording what
+    /// Moves the directions `wake` names as far as the sockets allow, recording what
     /// is read; closes the pair when both directions have finished or a side failed.
     /// Errors are the recording file's only: a socket's failure ends just its pair.
-    fn pump(&mut self, key: usize) -> io::Result<()> {
+    fn pump(&mut self, key: usize, mut wake: Wake) -> io::Result<()> {
         let Proxy { pairs, writer, summary, again, .. } = self;
         let Some(pair) = pairs.get_mut(key) else { return Ok(()) };
         if pair.dial == Dial::Connecting {
             match upstream_connected(&pair.upstream) {
-                Ok(true) => pair.dial = Dial::Connected,
+                // Connected: the client's first bytes may be waiting in the buffer.
+                Ok(true) => {
+                    pair.dial = Dial::Connected;
+                    wake = Wake::BOTH;
+                }
                 Ok(false) => {} // Still connecting: the writable edge brings us back.
                 Err(e) => return self.close(key, Err(Failed::Upstream(e))),
             }
         }
-        let mut outcome = Ok(false);
-        for _ in 0..IO_BUDGET {
-            outcome = pump_once(pair, writer, summary);
-            if !matches!(outcome, Ok(true)) {
-                break;
-            }
-        }
-        match outcome {
+        match pump_pair(pair, wake, writer, summary) {
             // Still moving bytes after the whole budget: the others get a turn first.
             Ok(true) => again.push(key),
             Ok(false) => {
@@ -470,9 +490,50 @@ enum PumpError {
     Socket(Failed),
 }
 
-/// One round over both directions: returns whether any byte moved.
-fn pump_once(
+/// Which directions of a pair an event concerns, and why.
+#[derive(Clone, Copy, Debug)]
+struct Wake {
+    /// Client → upstream, if this event concerns it.
+    to_upstream: Option<Cause>,
+    /// Upstream → client, if this event concerns it.
+    to_client: Option<Cause>,
+    /// The source may have an EOF or error behind its data (no new edge will come).
+    closed: bool,
+}
+
+impl Wake {
+    /// Both directions, as if both sources were readable: after a connect, and for a
+    /// pair that spent its budget.
+    const BOTH: Wake =
+        Wake { to_upstream: Some(Cause::SourceReadable), to_client: Some(Cause::SourceReadable), closed: true };
+}
+
+/// Why a direction is pumped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// Its source has bytes (or EOF) to read.
+    SourceReadable,
+    /// Its destination has room again: write what is buffered, and read the source
+    /// only if the full buffer had stopped reading it.
+    DestinationWritable,
+}
+
+impl Cause {
+    /// The cause for a direction whose source is readable and/or destination writable.
+    fn of(source_readable: bool, destination_writable: bool) -> Option<Cause> {
+        match (source_readable, destination_writable) {
+            (true, _) => Some(Cause::SourceReadable),
+            (false, true) => Some(Cause::DestinationWritable),
+            (false, false) => None,
+        }
+    }
+}
+
+/// Pumps the directions `wake` names. Returns true when a direction spent its budget
+/// with bytes still moving.
+fn pump_pair(
     pair: &mut Pair,
+    wake: Wake,
     writer: &mut RecordWriter<BufWriter<File>>,
     summary: &mut Summary,
 ) -> Result<bool, PumpError> {
@@ -503,21 +564,56 @@ fn pump_once(
         Fault::Source => PumpError::Socket(Failed::Upstream(e)),
         Fault::Destination => PumpError::Socket(Failed::Client(e)),
     };
-    let mut moved = 0;
-    // Client → upstream: nothing is written upstream until its connect completes, so
-    // the client's first bytes wait in the buffer meanwhile.
-    if *dial == Dial::Connected {
-        moved += to_upstream.write_to(upstream).map_err(upward)?;
+    let mut again = false;
+    if let Some(cause) = wake.to_upstream {
+        // Until the upstream's connect completes, the client's bytes wait in the buffer.
+        let dst = (*dial == Dial::Connected).then_some(&mut *upstream);
+        again |= pump_flow(to_upstream, client, dst, cause, wake.closed, &mut |b| record(true, b)).map_err(upward)?;
     }
-    moved += to_upstream.read_from(client, &mut |b| record(true, b)).map_err(upward)?;
-    if *dial == Dial::Connected {
-        moved += to_upstream.write_to(upstream).map_err(upward)?;
-        // Upstream → client.
-        moved += to_client.write_to(client).map_err(downward)?;
-        moved += to_client.read_from(upstream, &mut |b| record(false, b)).map_err(downward)?;
-        moved += to_client.write_to(client).map_err(downward)?;
+    if let (Some(cause), Dial::Connected) = (wake.to_client, *dial) {
+        again |= pump_flow(to_client, upstream, Some(client), cause, wake.closed, &mut |b| record(false, b))
+            .map_err(downward)?;
     }
-    Ok(moved > 0)
+    Ok(again)
+}
+
+/// Moves one direction: writes what is buffered, reads the source while there is
+/// room, writes again. Returns true when the budget ran out with bytes still moving.
+///
+/// Syscalls are counted: a short read means the source is drained (edge-triggered,
+/// its next bytes bring a new edge), so no read is made just to see `WouldBlock`,
+/// unless the source may have an EOF behind its data (`closed`). A wake for room at
+/// the destination reads the source only if a full buffer had stopped reading it.
+/// A PING through the proxy costs four syscalls: read, write, read, write.
+fn pump_flow(
+    flow: &mut Flow,
+    src: &mut TcpStream,
+    mut dst: Option<&mut TcpStream>,
+    cause: Cause,
+    closed: bool,
+    record: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<bool, (Fault, io::Error)> {
+    let was_full = flow.is_full();
+    if let Some(dst) = dst.as_deref_mut() {
+        flow.write_to(dst)?;
+    }
+    if cause == Cause::DestinationWritable && !was_full {
+        return Ok(false); // The source was never stopped: its own edges bring it.
+    }
+    for _ in 0..IO_BUDGET {
+        let room = flow.make_room();
+        if room == 0 {
+            return Ok(false); // Full: the destination's writable edge brings us back.
+        }
+        let read = flow.read_from(src, record)?;
+        if let Some(dst) = dst.as_deref_mut() {
+            flow.write_to(dst)?;
+        }
+        if read == 0 || (read < room && !closed) {
+            return Ok(false); // Drained, ended, or a short read: wait for the next edge.
+        }
+    }
+    Ok(true)
 }
 
 /// Whether a nonblocking connect has completed: `SO_ERROR` first (a refused connect
