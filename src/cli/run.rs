@@ -602,19 +602,34 @@ impl RunArgs {
     /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
     /// file is a one-line error before any socket opens.
     fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        self.tls_client_trusting(hosts, self.cacert.clone())
+    }
+
+    /// The TLS client for the built-in demo server (`run --tls` with no target): it
+    /// trusts the CA the server generated, unless `--cacert` or `--insecure` says
+    /// otherwise.
+    pub fn demo_tls_client(&self, generated_ca: &std::path::Path) -> Result<TlsClient, PlanError> {
+        let cacert = match (&self.cacert, self.insecure) {
+            (None, false) => Some(generated_ca.to_path_buf()),
+            (given, _) => given.clone(),
+        };
+        self.tls_client_trusting(&["localhost".to_string()], cacert)
+    }
+
+    fn tls_client_trusting(&self, hosts: &[String], cacert: Option<PathBuf>) -> Result<TlsClient, PlanError> {
         let version = match self.tls_version.as_deref() {
             None => None,
             Some("1.2") => Some(TlsVersion::V1_2),
             Some("1.3") => Some(TlsVersion::V1_3),
             Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
         };
-        if self.insecure && self.cacert.is_some() {
+        if self.insecure && cacert.is_some() {
             return err("--insecure and --cacert contradict each other: give one");
         }
         let settings = TlsSettings {
             sni: self.sni.clone(),
             insecure: self.insecure,
-            cacert: self.cacert.clone(),
+            cacert,
             client_cert: self.cert.clone().zip(self.key.clone()),
             alpn: self.alpn.clone(),
             version,
