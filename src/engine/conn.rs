@@ -194,6 +194,11 @@ impl Budget {
         }
     }
 
+    /// True when no request is left to start (a bounded budget at zero).
+    pub fn is_spent(&self) -> bool {
+        self.remaining == Some(0)
+    }
+
     /// Returns `n` requests whose responses will never come (their connection died),
     /// so that `-n N` still completes N.
     pub fn give_back(&mut self, n: u64) {
@@ -695,6 +700,10 @@ impl<S: Transport> Conn<S> {
         }
         while !input.is_empty() {
             let Some(oldest) = self.in_flight.front_mut() else {
+                if ctx.plan.replay.is_some() && self.sender == Sender::Spent {
+                    // A greeting for a step the spent -n budget did not allow.
+                    return Some(self.replay_done(ctx));
+                }
                 let detail = format!("{} bytes arrived with no request outstanding", input.len());
                 return Some(self.fail(ErrorKind::Protocol, &detail, ctx));
             };

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::{After, Conn, Ctx, Transport};
+use super::{After, Conn, Ctx, State, Transport};
 use crate::framing::Framing;
 use crate::payload::Fields;
 use crate::replay::ReplayScript;
@@ -62,13 +62,26 @@ impl<S: Transport> Conn<S> {
 
     /// The session is over: close (with RST under `--linger0`, so that sessions of
     /// one or two steps do not leave thousands of TIME_WAIT sockets behind) and
-    /// reconnect to play it again.
+    /// reconnect to play it again, unless the `-n` budget is spent: a new connection
+    /// would then send nothing, and a server that greets would be answering no step.
     pub(super) fn replay_session_over(&mut self, ctx: &mut Ctx) -> After {
         if ctx.plan.socket.linger0 {
             if let Some(Err(e)) = self.socket.as_ref().map(Transport::reset_on_close) {
                 debug!("conn {} token {}: SO_LINGER 0 failed: {e}", self.id, self.token);
             }
         }
+        if ctx.budget.is_spent() {
+            return self.replay_done(ctx);
+        }
         self.close_cleanly(ctx)
+    }
+
+    /// The `-n` budget is spent and this connection has nothing left to play: close
+    /// for good. (A server that greets may greet a connection that was reopened just
+    /// before the budget ran out; its greeting answers no step, and is no error.)
+    pub(super) fn replay_done(&mut self, ctx: &mut Ctx) -> After {
+        self.drop_socket(ctx);
+        self.set_state(State::Closed);
+        After::Nothing
     }
 }
