@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse_duration;
 use crate::exit;
 use crate::replay::proxy::{Proxy, ProxyConfig, Stop};
 use crate::replay::Recording;
+use crate::units::parse_duration;
 
 /// Flags of `loadmux record`.
 #[derive(Debug, Args)]
