@@ -223,3 +223,70 @@ fn a_websockets_recording_replays_handshakes_and_frames_the_server_accepts() {
     );
     assert!(completed.abs_diff(7 * handshakes) <= 7 * 4, "{completed} steps for {handshakes} sessions");
 }
+
+/// A server that speaks first (as SMTP, FTP or MySQL do): a greeting line on accept,
+/// then an echo of each line.
+fn greeting_server() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                if stream.write_all(b"220 hello\r\n").is_err() {
+                    return;
+                }
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if stream.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_greeting_is_replayed_as_a_step_that_sends_nothing_and_waits() {
+    use std::io::{Read, Write};
+    let server = greeting_server();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greeting.lmxrec");
+    let proxy = RecordProxy::start(&server.to_string(), &path);
+    let mut client = std::net::TcpStream::connect(proxy.addr).unwrap();
+    let mut greeting = [0u8; 11];
+    client.read_exact(&mut greeting).unwrap();
+    client.write_all(b"HELO x\r\n").unwrap();
+    client.read_exact(&mut [0u8; 8]).unwrap();
+    drop(client);
+    let (_summary, recording) = proxy.stop();
+    let steps = &recording.sessions[0].steps;
+    assert_eq!((steps[0].request.len(), steps[0].answer_len), (0, 11), "the greeting: no request, 11 bytes");
+    assert_eq!(steps[1].request, b"HELO x\r\n");
+
+    let addr = server.to_string();
+    let report = run_report(&[
+        &addr,
+        "--replay",
+        path.to_str().unwrap(),
+        "--replay-speed",
+        "0",
+        "-c",
+        "4",
+        "-n",
+        "400",
+        "--linger0",
+    ]);
+    assert_eq!(count(&report, "/errors/total"), 0, "{report}");
+    assert_eq!(count(&report, "/requests/completed"), 400);
+    // Half the steps are greetings, each on a connection of its own; only the HELO
+    // steps send bytes (the -n budget may stop a connection between the two).
+    let sent = count(&report, "/bytes/sent");
+    assert!(sent % 8 == 0 && (196 * 8..=200 * 8).contains(&sent), "{sent} bytes sent");
+    assert!(count(&report, "/connections/established") >= 200, "{report}");
+}

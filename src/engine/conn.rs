@@ -258,6 +258,11 @@ impl Budget {
         }
     }
 
+    /// True when no request is left to start (a bounded budget at zero).
+    pub fn is_spent(&self) -> bool {
+        self.remaining == Some(0)
+    }
+
     /// Returns `n` requests whose responses will never come (their connection died),
     /// so that `-n N` still completes N.
     pub fn give_back(&mut self, n: u64) {
@@ -326,6 +331,9 @@ enum Ending {
     /// The connection did its one job (connect mode, or a replayed session that
     /// is over): close it and connect again at once.
     Churn,
+    /// Nothing is left for it to do (a replayed session over with the `-n` budget
+    /// spent): close it for good, as the run is ending.
+    Done,
 }
 
 /// What a failure was, for the debug log.
@@ -847,6 +855,11 @@ impl<S: Transport> Conn<S> {
                 return Ok(()); // No framing: the bytes were counted, and that is all.
             }
             let Some(oldest) = open.in_flight.front_mut() else {
+                if plan.replay.is_some() && open.sender == Sender::Spent {
+                    // A server's greeting for a replayed step the spent -n budget
+                    // did not allow: nothing to answer, and no error.
+                    return Err(Ending::Done);
+                }
                 let detail = ProtocolError(format!("{} bytes arrived with no request outstanding", input.len()));
                 return Err(Ending::Failed(ErrorKind::Protocol, Detail::Protocol(detail)));
             };
@@ -881,7 +894,9 @@ impl<S: Transport> Conn<S> {
                     }
                     self.response_complete(open, response, ctx);
                     if plan.replay.as_deref().is_some_and(|script| self.replay_step_answered(open, script, ctx)) {
-                        return Err(Ending::Churn); // The session is over: play it again.
+                        // The session is over: play it again, unless -n is spent (a
+                        // new connection would only be greeted for nothing).
+                        return Err(if ctx.budget.is_spent() { Ending::Done } else { Ending::Churn });
                     }
                     if let Mode::Connect { .. } = plan.mode {
                         return Err(Ending::Churn);
@@ -989,6 +1004,7 @@ impl<S: Transport> Conn<S> {
                 }
                 (State::Queued, Next::Queue)
             }
+            Ending::Done => (State::Closed, Next::Closed),
         }
     }
 
