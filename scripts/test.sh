@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real servers the integration tests load, and the browser that screenshots the HTML
-# report (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light chromium nftables iproute2)
+# Real servers the integration tests load, the browser that screenshots the HTML
+# report, network-namespace tools for the netns tests, and man to render `loadmux
+# man` (Debian packages; docs/testing.md says which test needs which).
+PACKAGES=(redis-server redis-tools nginx-light chromium nftables iproute2 man-db)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
