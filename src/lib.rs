@@ -53,4 +53,5 @@ pub mod rate_search;
 pub mod report;
 pub mod server;
 pub mod stats;
+pub mod tcp_socket;
 pub mod units;

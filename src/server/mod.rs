@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Domain;
 
 use event_loop::{EventLoop, LISTENER, WAKER};
 
@@ -206,7 +206,7 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
 /// A nonblocking listener with SO_REUSEADDR and SO_REUSEPORT, so several threads can
 /// each have one on the same port.
 fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;

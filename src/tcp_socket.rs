@@ -1,0 +1,36 @@
+//! Creating the TCP sockets both event loops use (the load engine's connections and
+//! the built-in servers' listeners), the same way on every platform.
+
+use std::io;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A nonblocking TCP socket, close-on-exec. On Linux and the BSDs both flags are
+/// set by the `socket()` call itself (SOCK_NONBLOCK | SOCK_CLOEXEC): no extra
+/// syscall per connection. macOS has no SOCK_NONBLOCK, so there the socket is made
+/// nonblocking right after (and socket2 sets FD_CLOEXEC).
+pub fn nonblocking(domain: Domain) -> io::Result<Socket> {
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))]
+    let socket = {
+        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket
+    };
+    Ok(socket)
+}
