@@ -35,4 +35,10 @@ fi
 # Integration tests open up to ~20000 sockets; ask for the hard limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo test --all-targets "$@"
+# CI=true: a test whose prerequisite is missing fails instead of skipping
+# (tests/common/prereq.rs). The fault-injection feature compiles the LOADMUX_FAULT
+# hook that tests/thread_panic.rs needs; release builds never have it.
+export CI="${CI:-true}"
+cargo test --all-targets --features fault-injection "$@"
+# --all-targets leaves out doc tests: the lib.rs example runs here.
+cargo test --doc

@@ -421,11 +421,6 @@ impl Decoder {
         }
     }
 
-    /// True when some bytes of the current response have been seen.
-    pub fn in_progress(&self) -> bool {
-        !matches!(self.state, State::Idle)
-    }
-
     /// Forgets any partial response (the connection closed).
     pub fn reset(&mut self) {
         self.state = State::Idle;

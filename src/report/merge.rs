@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, SCHEMA};
+use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
 use crate::stats::LatencyHistogram;
 
 /// Merges `reports` (named by `names` in error messages).
@@ -79,12 +79,38 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         latency_uncorrected_us: hist(|r| &r.latency_uncorrected_us)?,
         first_byte_us: hist(|r| &r.first_byte_us)?,
         connect_latency_us: hist(|r| &r.connect_latency_us)?,
+        tls: merge_tls(reports)?,
         errors: Errors { total: sum(|r| r.errors.total), by_kind },
         http_status: merge_counts(reports.iter().filter_map(|r| r.http_status.as_ref())),
         resp: merge_resp(reports),
         memcache: merge_counts(reports.iter().filter_map(|r| r.memcache.as_ref())),
         timeline: merge_timelines(reports, start),
+        // Each shard's warnings, named by its file: a merged report must not hide one.
+        warnings: reports
+            .iter()
+            .zip(names)
+            .flat_map(|(r, name)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
+            .collect(),
     })
+}
+
+/// TLS sections add like connections: counts sum, handshake histograms add exactly;
+/// what was negotiated is taken from the first shard that has it.
+fn merge_tls(reports: &[Report]) -> Result<Option<Tls>, String> {
+    let sections: Vec<&Tls> = reports.iter().filter_map(|r| r.tls.as_ref()).collect();
+    let Some(first) = sections.iter().find(|t| t.version.is_some()).or(sections.first()) else {
+        return Ok(None);
+    };
+    let mut latency = LatencyHistogram::new();
+    for tls in &sections {
+        latency.merge(&LatencyHistogram::from_base64(&tls.handshake_latency_us.hdr)?);
+    }
+    Ok(Some(Tls {
+        handshake_latency_us: Latency::from_histogram(&latency),
+        handshakes_full: sections.iter().map(|t| t.handshakes_full).sum(),
+        handshakes_resumed: sections.iter().map(|t| t.handshakes_resumed).sum(),
+        ..(*first).clone()
+    }))
 }
 
 /// Adds count maps key by key; `None` when no report had one.

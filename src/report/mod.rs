@@ -5,6 +5,7 @@
 //! disagree. Keys may be added; renaming one needs a schema bump.
 
 mod csv;
+mod diagnosis;
 mod file;
 mod html;
 mod json;
@@ -25,7 +26,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{RunResult, StopReason};
+use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
@@ -76,6 +77,10 @@ pub struct Report {
     pub first_byte_us: Latency,
     /// Connect latency in microseconds.
     pub connect_latency_us: Latency,
+    /// TLS: handshake latency (from the TCP connect to the handshake's end), counts
+    /// of full and resumed handshakes, and what was negotiated. `null` without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Errors by kind.
     pub errors: Errors,
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
@@ -90,6 +95,10 @@ pub struct Report {
     pub memcache: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
+    /// Reasons to distrust or read more into the figures, one sentence each: a
+    /// worker that panicked, a run that completed nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -209,6 +218,23 @@ impl Latency {
     }
 }
 
+/// `tls` in the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tls {
+    /// TLS handshake latency in microseconds, whole run.
+    pub handshake_latency_us: Latency,
+    /// Handshakes that completed in full.
+    pub handshakes_full: u64,
+    /// Handshakes that resumed a session (`--tls-resume`).
+    pub handshakes_resumed: u64,
+    /// The negotiated protocol version (`TLSv1.3`), from the first handshake.
+    pub version: Option<String>,
+    /// The negotiated cipher suite, from the first handshake.
+    pub cipher_suite: Option<String>,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<String>,
+}
+
 /// `errors` in the report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Errors {
@@ -316,14 +342,13 @@ impl Report {
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
             },
-            stopped_by: match run.stop {
-                StopReason::Duration => "duration".into(),
-                StopReason::RequestsDone => "requests_done".into(),
-                StopReason::AllClosed => "all_closed".into(),
-                StopReason::Signal(signal_hook::consts::SIGINT) => "sigint".into(),
-                StopReason::Signal(signal_hook::consts::SIGTERM) => "sigterm".into(),
-                StopReason::Signal(n) => format!("signal {n}"),
-            },
+            stopped_by: run.stop.name(),
+            warnings: run
+                .failed_threads
+                .iter()
+                .map(|name| format!("{name} panicked: the run was stopped early and may be missing what it measured"))
+                .chain(diagnosis::stalled(c, plan))
+                .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,
                 established: c.conns_established,
@@ -353,6 +378,17 @@ impl Report {
             }),
             first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
+            tls: plan.tls.is_some().then(|| {
+                let info = run.totals.tls_info.as_ref();
+                Tls {
+                    handshake_latency_us: Latency::from_histogram(&run.totals.tls_handshake),
+                    handshakes_full: c.tls_full,
+                    handshakes_resumed: c.tls_resumed,
+                    version: info.map(|i| i.version.to_string()),
+                    cipher_suite: info.map(|i| i.cipher.to_string()),
+                    alpn: info.and_then(|i| i.alpn.clone()),
+                }
+            }),
             errors: Errors {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),

@@ -20,14 +20,11 @@ fn find(name: &str) -> Option<PathBuf> {
 /// The binary, or None after saying loudly why the test is skipped. Under CI a
 /// missing server is a failure: scripts/test.sh installs them.
 pub fn require(name: &str) -> Option<PathBuf> {
-    match find(name) {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => panic!("{name} is not installed, and CI must not skip"),
-        None => {
-            eprintln!("SKIPPED: {name} is not installed (scripts/test.sh installs it)");
-            None
-        }
+    let found = find(name);
+    if found.is_none() {
+        super::prereq::missing(name, "scripts/test.sh installs it");
     }
+    found
 }
 
 fn free_port() -> u16 {
