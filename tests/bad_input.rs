@@ -413,3 +413,15 @@ fn replay_flags_that_do_not_fit_are_usage_errors() {
     std::fs::write(&path, &valid_recording()[..20]).unwrap();
     assert_usage_error(&["run", "127.0.0.1:1", "--replay", p], "truncated");
 }
+
+#[test]
+fn a_bad_resp_command_or_value_field_is_a_usage_error() {
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", ""], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "  \\r\\n"], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET \"k v"], "quote");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--first-message", "\"", "-m", "PING"], "--first-message");
+    assert_usage_error(&["run", "127.0.0.1:1", "-m", "SET k {value:0}\\r\\n"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET k {value:99999999999}"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--message-size", "10"], "--resp");
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "resp:3"], "--expect");
+}

@@ -48,9 +48,12 @@ pub enum ModeArg {
 #[command(after_help = "Examples:\n  \
     loadmux run                                   # demo: loads the built-in echo server\n  \
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
-    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n\n\
+    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n  \
+    loadmux run tls://127.0.0.1:7443 --cacert ca.pem -c 200   # TLS\n  \
+    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n\n\
     Error kinds (each failed connection counts under exactly one, in every report):\n  \
-    connect_refused      the peer answered the SYN with RST: nothing listens there\n  \
+    connect_refused      the peer answered the SYN with RST: nothing listens there\n                       \
+    (Unix: no socket file, or its listen queue is full)\n  \
     connect_timeout      the connect did not complete within --connect-timeout\n  \
     connect_unreachable  no route to the network or host\n  \
     addr_unavailable     no local address or ephemeral port was free\n  \
@@ -61,12 +64,17 @@ pub enum ModeArg {
     eof                  the peer closed while a response was due\n  \
     protocol             the response broke the framing, failed the echo check, or\n                       \
     passed --max-response\n  \
+    tls_handshake        the TLS handshake failed: certificate rejected, an alert,\n                       \
+    no common version, a plaintext server, the peer closing\n  \
+    tls                  a TLS record or alert failure after the handshake\n  \
     other                anything else (RUST_LOG=loadmux=debug names it)\n\n\
     Exit codes: 0 done, 1 an --assert failed, 2 bad usage (nothing run), 3 a loadmux\n\
     thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as \[ADDR\]:PORT). With none, loadmux starts its
-    /// built-in echo server on 127.0.0.1 and loads that.
+    /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
+    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// 127.0.0.1 (over TLS with --tls) and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
