@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real servers the integration tests load, and the browser that screenshots the HTML
-# report (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light chromium nftables iproute2)
+# Real servers the integration tests load, the browser that screenshots the HTML
+# report, and the TLS clients that check the TLS servers (curl, openssl s_client,
+# python3's ssl in tests/data/tls_client.py) (Debian packages).
+PACKAGES=(redis-server redis-tools nginx-light chromium nftables iproute2 curl openssl python3)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
