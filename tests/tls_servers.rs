@@ -281,6 +281,10 @@ fn chaos_faults_work_under_tls() {
         (&b"hel"[..], Err(std::io::ErrorKind::ConnectionReset))
     );
 
+    let flooding = Serve::start_tls(&["--mode", "chaos", "--flood"]);
+    let v = python_tls(&flooding, &["--send", "go", "--read", "200000"]).unwrap();
+    assert_eq!(v["end"], "enough", "an endless stream after the first read: {v}");
+
     let dripping = Serve::start_tls(&["--mode", "chaos", "--drip", "20ms"]);
     let v = python_tls(&dripping, &["--send", "hello", "--read", "5"]).unwrap();
     assert_eq!(v["received"], "hello");
@@ -331,7 +335,8 @@ fn stalling_servers_never_finish_a_tls_handshake() {
     for (args, tls) in [
         (&["--mode", "chaos", "--no-read"][..], true),
         (&["--mode", "chaos", "--stall-at", "0s", "--stall-for", "1h"][..], true),
-        (&["--mode", "chaos", "--no-read"][..], false), // Plain TCP stalls a TLS client too.
+        (&["--mode", "chaos", "--never-accept"][..], true), // In the backlog, never accepted.
+        (&["--mode", "chaos", "--no-read"][..], false),     // Plain TCP stalls a TLS client too.
     ] {
         let server = if tls { Serve::start_tls(args) } else { Serve::start(args) };
         // The plaintext server has no CA; any will do, the handshake never gets far.
