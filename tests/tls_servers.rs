@@ -234,6 +234,12 @@ fn every_mode_over_tls(start: fn(&[&str]) -> Serve) {
     let v = python_tls(&http, &["--send", request, "--read", "80"]).unwrap();
     assert!(v["received"].as_str().unwrap().starts_with("HTTP/1.1 200 OK\r\n"), "{v}");
 
+    // "Connection: close": the answer, then the server's close_notify.
+    let closing = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let v = python_tls(&http, &["--send", closing, "--read", "1000"]).unwrap();
+    assert!(v["received"].as_str().unwrap().starts_with("HTTP/1.1 200 OK\r\n"), "{v}");
+    assert_eq!(v["end"], "close_notify", "{v}");
+
     let source = start(&["--mode", "source"]);
     let v = python_tls(&source, &["--read", "300000"]).unwrap();
     assert_eq!((v["end"].as_str(), v["received"].as_str().map(str::len)), (Some("enough"), Some(300_000)), "{v}");
