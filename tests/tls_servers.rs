@@ -297,11 +297,40 @@ fn chaos_faults_work_under_tls() {
     assert!(v["ms"].as_f64().unwrap() >= 75.0, "5 bytes at 20 ms each took {} ms", v["ms"]);
 }
 
-/// A blocking rustls client: sends `message` and reads until `want` bytes, an error
-/// or the end; returns what it read and how reading ended (`Ok(())`: enough).
-fn rustls_exchange(server: &Serve, message: &[u8], want: usize) -> (Vec<u8>, Result<(), std::io::Error>) {
-    use rustls::pki_types::pem::PemObject;
+#[test]
+fn data_and_close_notify_in_one_segment_get_a_close_notify_back() {
+    // The server reads the data and the client's end in one go; no readiness edge
+    // follows, so it must look again by itself (TlsSocket::end_unreported). Sink
+    // mode, because an answer's ACK would bring a writable edge and hide a bug.
     use std::io::{Read, Write};
+    let server = Serve::start_tls(&["--mode", "sink"]);
+    let (mut tls, mut socket) = rustls_client(&server);
+    while tls.is_handshaking() {
+        tls.complete_io(&mut socket).unwrap();
+    }
+    // Let the ACKs of the server's last writes (its session tickets) go by, so that
+    // no writable edge comes after our segment either.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tls.writer().write_all(b"hello").unwrap();
+    tls.send_close_notify();
+    let mut segment = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut segment).unwrap();
+    }
+    socket.write_all(&segment).unwrap(); // One write: data and close_notify together.
+    let mut stream = rustls::Stream::new(&mut tls, &mut socket);
+    let mut answer = Vec::new();
+    let end = stream.read_to_end(&mut answer);
+    assert_eq!(answer, b"", "sink answers nothing");
+    // read_to_end ends cleanly only on the server's close_notify; a bare close
+    // would be UnexpectedEof, and no answer at all a timeout.
+    assert!(end.is_ok(), "{end:?}");
+}
+
+/// A rustls client connection (not yet handshaken) to `server`, trusting its
+/// generated CA, on a blocking socket with a 5 s read timeout.
+fn rustls_client(server: &Serve) -> (rustls::ClientConnection, std::net::TcpStream) {
+    use rustls::pki_types::pem::PemObject;
     use std::sync::Arc;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(server.ca.as_ref().unwrap()).unwrap() {
@@ -313,10 +342,17 @@ fn rustls_exchange(server: &Serve, message: &[u8], want: usize) -> (Vec<u8>, Res
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = "localhost".try_into().unwrap();
-    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    let tls = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let socket = std::net::TcpStream::connect(server.addr).unwrap();
     socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    (tls, socket)
+}
+
+/// A blocking rustls client: sends `message` and reads until `want` bytes, an error
+/// or the end; returns what it read and how reading ended (`Ok(())`: enough).
+fn rustls_exchange(server: &Serve, message: &[u8], want: usize) -> (Vec<u8>, Result<(), std::io::Error>) {
+    use std::io::{Read, Write};
+    let (mut tls, mut socket) = rustls_client(server);
     let mut stream = rustls::Stream::new(&mut tls, &mut socket);
     let mut received = Vec::new();
     let end = stream.write_all(message).and_then(|()| {

@@ -249,8 +249,11 @@ impl EventLoop {
         };
         match outcome {
             // The client's end came in with its last data: read again next turn to
-            // see it (when nothing owed is holding the reads back).
-            Ok(Served::Done) if conn.stream.end_unreported() && conn.pending.is_empty() => self.again.push(key),
+            // see it. Not while the mode is not reading (bytes owed are holding the
+            // reads back, or --flood only writes): that would spin.
+            Ok(Served::Done) if conn.stream.end_unreported() && conn.pending.is_empty() && !flooding(conn) => {
+                self.again.push(key)
+            }
             Ok(Served::Done) => {}
             Ok(Served::Again) => self.again.push(key),
             Ok(Served::At(due)) => self.timers.push(Reverse((due, key))),
@@ -436,6 +439,11 @@ fn chaos(
         return Ok(Served::Again);
     }
     Ok(state.next_due().map_or(Served::Done, Served::At))
+}
+
+/// True once chaos `--flood` has started on this connection (it only writes then).
+fn flooding(conn: &ServerConn) -> bool {
+    conn.chaos.as_ref().is_some_and(|c| c.flooding)
 }
 
 /// Reads once. `Ok(None)`: nothing to read now. EOF is an error (the caller closes).
