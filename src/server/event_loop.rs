@@ -131,7 +131,15 @@ impl EventLoop {
                     // During a stall nothing is read or written; the stall's end
                     // serves every connection, since these edges are gone by then.
                     Token(_) if stalled => {}
-                    Token(key) => self.serve(key),
+                    Token(key) => {
+                        self.serve(key);
+                        // The client's FIN came with its last data: a handler that
+                        // stopped at a short read (sink) has not seen the EOF, and no
+                        // edge will come for it. One more look next turn finds it.
+                        if event.is_read_closed() {
+                            self.again.push(key);
+                        }
+                    }
                 }
             }
             if self.was_stalled && !stalled {

@@ -1,6 +1,7 @@
-//! `loadmux serve --listen unix:PATH`: every mode on a Unix stream socket, the
-//! socket file's life (removed on exit, a stale one replaced, a live one or a
-//! non-socket refused), and the library's `ServerHandle` reporting the path.
+//! The built-in servers' sockets: every mode on a Unix stream socket
+//! (`--listen unix:PATH`), the socket file's life (removed on exit, a stale one
+//! replaced, a live one or a non-socket refused), the library's `ServerHandle`
+//! reporting the path, and closes noticed on TCP and Unix alike.
 
 mod common;
 
@@ -107,5 +108,23 @@ fn a_bad_listen_address_is_one_line_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert_eq!(err.lines().count(), 1, "{bad}: {err}");
         assert!(err.contains("--listen"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_close_that_comes_with_the_last_data_is_noticed_on_tcp_and_unix() {
+    // Data and FIN in one readiness edge: sink stops at the short read, and no edge
+    // follows for the EOF. Before the fix, most of these stayed open forever.
+    for server in [Serve::start(&["--mode", "sink"]), Serve::start_unix(&["--mode", "sink"])] {
+        for _ in 0..20 {
+            if server.target.starts_with("unix:") {
+                connect(&server.unix_path()).write_all(&[b'x'; 1000]).unwrap();
+            } else {
+                std::net::TcpStream::connect(server.addr).unwrap().write_all(&[b'x'; 1000]).unwrap();
+            } // Dropped: closed right after the data.
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let summary = server.stop();
+        assert!(summary.contains("accepted 20 connections (20 closed)"), "{summary}");
     }
 }
