@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real servers the integration tests load, the browser that screenshots the HTML
-# report, network-namespace tools for the netns tests, and man to render `loadmux
-# man` (Debian packages; docs/testing.md says which test needs which).
-PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl chromium nftables iproute2 man-db clang)
+# report, network-namespace tools for the netns tests, man to render `loadmux man`,
+# and the TLS clients that check the TLS servers (curl, openssl s_client, python3's
+# ssl) (Debian packages; docs/testing.md says which test needs which).
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl openssl python3 chromium nftables iproute2 man-db clang)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
