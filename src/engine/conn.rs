@@ -551,6 +551,10 @@ impl<S: Transport> Conn<S> {
             Err(err) => return self.attempt_failed(ErrorKind::TlsHandshake, &err, ctx),
         }
         if let Some(info) = socket.tls_info() {
+            // The last step read the server's flight: time the handshake from then,
+            // not from the event (a fast server may answer within the step that
+            // sent our flight, which would time it at 0 µs).
+            ctx.clock_after_read();
             let took = micros(ctx.now.saturating_duration_since(connected));
             debug!("conn {} token {}: TLS handshake done in {took} us ({info:?})", self.id, self.token);
             ctx.stats.tls_established(took, info);

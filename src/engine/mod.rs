@@ -152,11 +152,18 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
     let (panic_tx, panicked) = mpsc::channel::<usize>();
     let mut wakers = Vec::with_capacity(plan.threads);
     let mut handles = Vec::with_capacity(plan.threads);
+    // Every worker's poller and waker exist before any worker starts: a running
+    // worker opens sockets, and with a low fd limit it could take the descriptors
+    // the next worker's setup needs (the run would then fail to start instead of
+    // counting fd_limit).
+    let mut workers = Vec::with_capacity(plan.threads);
     for assignment in split(plan) {
-        let index = assignment.index;
         let (worker, waker) =
             Worker::new(assignment, plan.clone(), shared.clone(), snapshot_tx.clone(), coordinator.clone())?;
         wakers.push(waker);
+        workers.push(worker);
+    }
+    for (index, worker) in workers.into_iter().enumerate() {
         let (panic_tx, coordinator) = (panic_tx.clone(), coordinator.clone());
         let body = move || {
             // The worker and everything it owns are dropped while unwinding, so
