@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::parse_duration;
 use crate::server::{Chaos, ListenAddr, Mode, ServerConfig, TlsIdentity, TlsSettings};
+use crate::units::{parse_duration, parse_size};
 
 /// Flags of `loadmux serve`.
 #[derive(Debug, Args)]
@@ -56,7 +56,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// http mode: bytes in each response body.
-    #[arg(long, default_value = "6", value_parser = crate::cli::parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "6", value_parser = parse_size, value_name = "SIZE")]
     pub body_size: usize,
     /// chaos: answer every request this long after reading it.
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
@@ -210,14 +210,27 @@ pub fn serve(args: &ServeArgs) -> i32 {
     if let Some(ca) = &generated_ca {
         eprintln!("loadmux: TLS with a generated certificate; clients: --cacert {}", ca.display());
     }
-    let signal = signals.forever().next();
-    eprintln!("loadmux serve: stopped by signal {}: {}", signal.unwrap_or(0), handle.stop());
+    // Wake up every WATCH_INTERVAL to look at the threads as well as the signals: a
+    // server thread that panicked must end the process, not leave it listening
+    // with a dead loop behind the port.
+    let code = loop {
+        if let Some(signal) = signals.pending().next() {
+            eprintln!("loadmux serve: stopped by signal {signal}: {}", handle.stop());
+            break crate::exit::OK;
+        }
+        let dead = handle.dead_threads();
+        if !dead.is_empty() {
+            eprintln!("loadmux serve: {} panicked: stopping: {}", dead.join(", "), handle.stop());
+            break crate::exit::THREAD_PANICKED;
+        }
+        std::thread::sleep(crate::engine::WATCH_INTERVAL);
+    };
     // A CA written to the default temp path was ours alone; one written where the
     // user asked (--ca-out) is theirs to keep.
     if let (Some(ca), None) = (generated_ca, &args.ca_out) {
         let _ = std::fs::remove_file(ca);
     }
-    crate::exit::OK
+    code
 }
 
 /// The generated CA's default path: in the temp dir, named after this process so

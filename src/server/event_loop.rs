@@ -28,7 +28,7 @@ use super::socket::Listener;
 use super::tls::TlsAcceptor;
 use super::transport::Transport;
 use super::{Mode, ServerConfig, ServerCounters};
-use crate::engine::conn::{interrupted, would_block};
+use crate::io_kind::{interrupted, would_block};
 
 /// The listening socket's token.
 pub const LISTENER: Token = Token(usize::MAX - 1);

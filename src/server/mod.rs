@@ -221,6 +221,17 @@ impl ServerHandle {
         self.local_addr.clone()
     }
 
+    /// The server threads that have ended although the server was not stopped:
+    /// they panicked (or their poller failed). Named for warnings, as in
+    /// "built-in server thread 0". Cheap enough to ask often.
+    pub fn dead_threads(&self) -> Vec<String> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let dead = self.threads.iter().enumerate().filter(|(_, thread)| thread.is_finished());
+        dead.map(|(index, _)| format!("built-in server thread {index}")).collect()
+    }
+
     /// Where the CA of a generated TLS certificate was written (`serve --tls`
     /// without `--cert`): what clients pass as `--cacert`.
     pub fn generated_ca(&self) -> Option<&std::path::Path> {
@@ -308,9 +319,10 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
         handle.wakers.push(Waker::new(poll.registry(), WAKER)?);
         let event_loop =
             EventLoop::new(poll, listener, tls.clone(), config.clone(), stop.clone(), started, index as u64);
-        handle
-            .threads
-            .push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || event_loop.run())?);
+        handle.threads.push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || {
+            crate::fault::server_started(index);
+            event_loop.run()
+        })?);
     }
     Ok(handle)
 }

@@ -11,7 +11,9 @@ use std::io;
 /// clean close; see `engine::conn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// The peer answered the SYN with RST: nothing listens on that port.
+    /// The peer answered the SYN with RST: nothing listens on that port. For a Unix
+    /// target: no socket file, nothing listening on it, or its listen queue full
+    /// (a Unix connect fails at once where TCP would wait).
     ConnectRefused,
     /// The connect did not complete within `--connect-timeout`.
     ConnectTimeout,
@@ -31,13 +33,18 @@ pub enum ErrorKind {
     Eof,
     /// The response broke the framing rules, failed verification, or was too large.
     Protocol,
+    /// The TLS handshake failed: a certificate rejected, an alert, no common version
+    /// or cipher suite, a plaintext server answering, or the peer closing mid-way.
+    TlsHandshake,
+    /// A TLS record or alert failure after the handshake.
+    Tls,
     /// Anything else; the debug log names the underlying error.
     Other,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectUnreachable,
@@ -48,6 +55,8 @@ impl ErrorKind {
         ErrorKind::ResponseTimeout,
         ErrorKind::Eof,
         ErrorKind::Protocol,
+        ErrorKind::TlsHandshake,
+        ErrorKind::Tls,
         ErrorKind::Other,
     ];
 
@@ -67,6 +76,8 @@ impl ErrorKind {
             ErrorKind::ResponseTimeout => "response_timeout",
             ErrorKind::Eof => "eof",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::Tls => "tls",
             ErrorKind::Other => "other",
         }
     }
@@ -87,7 +98,9 @@ impl ErrorKind {
     /// apart (`EMFILE`, `EADDRNOTAVAIL`, `EHOSTUNREACH`) share or lack a stable kind.
     pub fn from_connect_error(err: &io::Error) -> ErrorKind {
         match err.raw_os_error() {
-            Some(libc::ECONNREFUSED) => ErrorKind::ConnectRefused,
+            // ENOENT: no socket file at a Unix target's path. EAGAIN: a Unix
+            // listener's queue is full (a Unix connect never waits).
+            Some(libc::ECONNREFUSED) | Some(libc::ENOENT) | Some(libc::EAGAIN) => ErrorKind::ConnectRefused,
             Some(libc::ETIMEDOUT) => ErrorKind::ConnectTimeout,
             Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) | Some(libc::ENETDOWN) => ErrorKind::ConnectUnreachable,
             Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => ErrorKind::AddrUnavailable,
@@ -99,6 +112,9 @@ impl ErrorKind {
 
     /// Classifies an error from reading or writing an established connection.
     pub fn from_io_error(err: &io::Error) -> ErrorKind {
+        if crate::transport::tls::is_tls_error(err) {
+            return ErrorKind::Tls;
+        }
         match err.raw_os_error() {
             Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => ErrorKind::Reset,
             Some(libc::EPIPE) => ErrorKind::BrokenPipe,

@@ -154,7 +154,9 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
 }
 
 pub mod pki;
+pub mod prereq;
 pub mod real_servers;
+pub mod recorder;
 
 /// A `loadmux serve` child process on loopback. Dropping it stops it with SIGTERM
 /// (so it removes its Unix socket file and generated CA), then SIGKILL if it has
