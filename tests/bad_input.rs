@@ -263,6 +263,66 @@ mod every_flag {
         assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     }
 
+    /// `loadmux serve` runs until a signal, so its property is: every flag value
+    /// either fails at once (exit 2, one line, no panic) or gives a server that
+    /// listens and stops cleanly on SIGTERM (exit 0).
+    #[test]
+    fn every_serve_flag_survives_every_extreme_value() {
+        use std::io::BufRead;
+        let cli = loadmux::cli::Cli::command();
+        let serve = cli.find_subcommand("serve").expect("a serve subcommand").clone();
+        let flags: Vec<String> = serve
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values() && a.get_long().is_some_and(|l| l != "listen"))
+            .map(|a| a.get_long().unwrap().to_string())
+            .collect();
+        assert!(flags.len() >= 10, "the serve flags were not found: {flags:?}");
+        let mut failures = Vec::new();
+        for flag in &flags {
+            for value in EXTREMES {
+                let args = ["serve".to_string(), "--listen=127.0.0.1:0".into(), format!("--{flag}={value}")];
+                let mut child = super::loadmux()
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut first = String::new();
+                let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+                let _ = stderr.read_line(&mut first);
+                if first.contains("listening on") {
+                    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+                    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                }
+                let started = Instant::now();
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break Some(status);
+                    }
+                    if started.elapsed() > Duration::from_secs(5) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                };
+                let mut rest = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+                let all = format!("{first}{rest}");
+                let ok = match status.and_then(|s| s.code()) {
+                    Some(0) => first.contains("listening on"),
+                    Some(2) => all.lines().count() == 1,
+                    _ => false,
+                };
+                if !ok || all.contains("panicked") {
+                    failures.push(format!("{args:?}: {status:?}: {all}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    }
+
     proptest! {
         // Each case starts a process; 96 keeps the test to seconds on 2 cores.
         #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
@@ -289,6 +349,69 @@ mod every_flag {
             prop_assert!(result.is_ok(), "{}", result.unwrap_err());
         }
     }
+}
+
+/// A small valid recording: one session, one step.
+fn valid_recording() -> Vec<u8> {
+    use loadmux::replay::format::{Kind, RecordWriter};
+    use std::time::Duration;
+    let mut w = RecordWriter::new(Vec::new()).unwrap();
+    w.write(Kind::Open, 0, Duration::ZERO, &[]).unwrap();
+    w.write(Kind::Client, 0, Duration::from_millis(1), b"PING\r\n").unwrap();
+    w.write(Kind::Server, 0, Duration::from_millis(1), b"+PONG\r\n").unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn a_truncated_foreign_or_newer_recording_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.lmxrec");
+    let p = path.to_str().unwrap();
+    let good = valid_recording();
+    std::fs::write(&path, &good).unwrap();
+    let out = loadmux().args(["replay-info", p]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 sessions, 1 steps, 6 request bytes, 7 answer bytes"));
+
+    std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+    assert_usage_error(&["replay-info", p], "truncated");
+    std::fs::write(&path, b"{\"tool\":\"loadmux\",\"schema\":1}").unwrap();
+    assert_usage_error(&["replay-info", p], "not a loadmux recording");
+    let mut newer = good.clone();
+    newer[8] = 9;
+    std::fs::write(&path, &newer).unwrap();
+    assert_usage_error(&["replay-info", p], "version 9 is newer");
+    assert_usage_error(&["replay-info", "/nonexistent/r.lmxrec"], "cannot read");
+}
+
+#[test]
+fn record_with_a_bad_upstream_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.lmxrec");
+    let o = out.to_str().unwrap();
+    assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "nohostport", "-o", o], "--upstream");
+    assert_usage_error(
+        &["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "-o", "/nonexistent/x"],
+        "cannot create",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn replay_flags_that_do_not_fit_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.lmxrec");
+    std::fs::write(&path, valid_recording()).unwrap();
+    let p = path.to_str().unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "replay"], "needs --replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--mode", "stream"], "request mode");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--expect", "echo"], "--expect echo");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--replay-speed=-1"], "--replay-speed");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "-m", "PING"], "--replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--max-response", "4"], "above --max-response");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay-speed", "2"], "--replay");
+    std::fs::write(&path, &valid_recording()[..20]).unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p], "truncated");
 }
 
 #[test]
