@@ -21,4 +21,5 @@ pub mod plan;
 pub mod rate_search;
 pub mod report;
 pub mod server;
+pub mod sources;
 pub mod stats;

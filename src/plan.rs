@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::assert::Threshold;
-use crate::cli::{parse_duration, ModeArg, ProgressArg, RunArgs};
+use crate::cli::{parse_duration, LocalPortsArg, ModeArg, ProgressArg, RunArgs};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
 
@@ -116,8 +116,24 @@ pub struct SocketOptions {
     pub rcvbuf: Option<usize>,
     /// Close with RST (SO_LINGER 0) in connect mode.
     pub linger0: bool,
-    /// Local addresses to bind, round-robin by connection id; empty lets the kernel pick.
+    /// Local addresses to bind, spread evenly over each worker's connections; empty
+    /// lets the kernel pick.
     pub sources: Vec<std::net::IpAddr>,
+    /// Who picks each connection's source port (`--local-ports`).
+    pub ports: PortChoice,
+}
+
+/// Who picks a connection's source port (`--local-ports`; see `engine/ports.rs` and
+/// docs/tuning.md for why and the measurement behind `Auto`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortChoice {
+    /// loadmux where the kernel's search would be slow, the kernel elsewhere.
+    #[default]
+    Auto,
+    /// Always the kernel, at `connect()`.
+    Kernel,
+    /// Always loadmux: an explicit bind to the next port of its own cycle.
+    Loadmux,
 }
 
 /// Bytes a stream-mode batch aims for: enough copies of the message to make each
@@ -358,7 +374,8 @@ impl Plan {
         if args.linger0 && !matches!(mode, Mode::Connect { .. }) {
             return err("--linger0 applies to --mode connect");
         }
-        if let Some(wrong) = args.sources.iter().find(|ip| targets_family_mismatch(ip, &args.targets)) {
+        let sources: Vec<std::net::IpAddr> = args.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
+        if let Some(wrong) = sources.iter().find(|ip| targets_family_mismatch(ip, &args.targets)) {
             return err(format!("--source {wrong}: the targets use the other IP family"));
         }
         let framing = Framing::parse(&args.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
@@ -401,7 +418,12 @@ impl Plan {
                 sndbuf: args.sndbuf,
                 rcvbuf: args.rcvbuf,
                 linger0: args.linger0,
-                sources: args.sources.clone(),
+                sources,
+                ports: match args.local_ports {
+                    LocalPortsArg::Auto => PortChoice::Auto,
+                    LocalPortsArg::Kernel => PortChoice::Kernel,
+                    LocalPortsArg::Loadmux => PortChoice::Loadmux,
+                },
             },
             message: message.into(),
             framing,

@@ -26,9 +26,9 @@ fn csv_has_a_header_and_one_row_per_second_and_matches_the_json_timeline() {
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with(
-        "t_s,phase,requests,bytes_sent,bytes_received,errors,open,p50_us,p99_us,max_us,err_connect_refused"
+        "t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us,err_connect_refused"
     ));
-    assert_eq!(header.split(',').count(), 10 + 11);
+    assert_eq!(header.split(',').count(), 11 + 11);
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);
     let csv_requests: u64 = rows.iter().map(|r| r.split(',').nth(2).unwrap().parse::<u64>().unwrap()).sum();

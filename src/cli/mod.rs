@@ -4,7 +4,7 @@
 mod run;
 mod serve;
 
-pub use run::{ModeArg, ProgressArg, RunArgs};
+pub use run::{LocalPortsArg, ModeArg, ProgressArg, RunArgs};
 pub use serve::ServeArgs;
 
 use std::net::SocketAddr;
@@ -107,6 +107,24 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
     }
 }
 
+/// More connections to one loopback target than one source address has ports for:
+/// spread them over 127.0.0.x, and say so (the user did not ask for it).
+fn spread_over_loopback(plan: &mut Plan) {
+    if !plan.socket.sources.is_empty() {
+        return;
+    }
+    let Ok(range) = crate::engine::ports::PortRange::ephemeral() else { return };
+    if let Some(sources) = crate::sources::loopback_spread(&plan.targets, plan.connections, range.len()) {
+        eprintln!(
+            "loadmux: {} connections need more than one address's {} ports per target: connecting from 127.0.0.1-127.0.0.{}",
+            plan.connections,
+            range.len(),
+            sources.len()
+        );
+        plan.socket.sources = sources;
+    }
+}
+
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
@@ -133,6 +151,7 @@ pub fn run_command(args: RunArgs) -> i32 {
     } else {
         None
     };
+    spread_over_loopback(&mut plan);
     let plan = Arc::new(plan);
     let header = describe(&plan);
     if plan.progress != Progress::None {

@@ -32,6 +32,17 @@ pub enum ModeArg {
     Connect,
 }
 
+/// `--local-ports` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalPortsArg {
+    /// loadmux where the kernel's port search would be slow, the kernel elsewhere.
+    Auto,
+    /// The kernel, at connect().
+    Kernel,
+    /// loadmux: each worker cycles through its slice of ip_local_port_range.
+    Loadmux,
+}
+
 /// Flags of `loadmux run`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -126,10 +137,18 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub rcvbuf: Option<usize>,
 
-    /// Local address to connect from; repeat to spread connections round-robin over
-    /// several (e.g. 127.0.0.2 .. 127.0.0.9 to get past one address's ephemeral ports).
-    #[arg(long = "source", value_name = "IP")]
-    pub sources: Vec<std::net::IpAddr>,
+    /// Local addresses to connect from: an address, a range (127.0.0.2-127.0.0.9) or a
+    /// CIDR block (10.1.0.0/29); repeat to add more. Each thread spreads its
+    /// connections evenly over them, to get past one address's ephemeral ports. A
+    /// loopback run too big for one address spreads over 127.0.0.x by itself.
+    #[arg(long = "source", value_name = "IP|IP-IP|IP/BITS")]
+    pub sources: Vec<crate::sources::SourceSpec>,
+
+    /// Who picks each connection's source port. The kernel's search slows down as
+    /// the ports to one destination fill up (quadratic past ~14 000 connections);
+    /// loadmux's own choice costs the same for every connect. See docs/tuning.md.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHO")]
+    pub local_ports: LocalPortsArg,
 
     /// How a response ends: echo (the request's bytes come back and are compared).
     #[arg(long, default_value = "echo")]

@@ -18,6 +18,44 @@ use crate::plan::SocketOptions;
 /// socket2 is used instead of `mio::net::TcpStream::connect` so that options can be
 /// set before `connect()`.
 pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = new_socket(addr, options)?;
+    if let Some(ip) = source {
+        // Without IP_BIND_ADDRESS_NO_PORT, bind() picks the ephemeral port at once,
+        // unaware of the destination, and each source address runs out of ports
+        // after ~28 000 connections in total. With it, the port is chosen at
+        // connect() time per (source, destination) pair.
+        // Best effort: without it the bind still works, with fewer ports.
+        if let Err(e) = set_bind_address_no_port(&socket) {
+            log::debug!("IP_BIND_ADDRESS_NO_PORT not set for {ip}: {e}");
+        }
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    start_connect(socket, addr)
+}
+
+/// Like [`dial`], but from the local address and port `local`, chosen by the
+/// worker's `PortAllocator` (`engine/ports.rs`) instead of the kernel's search.
+///
+/// `SO_REUSEADDR` lets the bind succeed while other sockets of ours use the same
+/// port to other destinations; whether the 4-tuple is free is then decided by
+/// `connect()`. A port that is taken after all fails with `EADDRINUSE` (bind: a
+/// socket without `SO_REUSEADDR` holds it) or `EADDRNOTAVAIL` (connect: the 4-tuple
+/// is in use, or in a `TIME_WAIT` the kernel will not reuse yet); the caller then
+/// tries the next port ([`port_taken`]).
+pub fn dial_from_port(addr: SocketAddr, options: &SocketOptions, local: SocketAddr) -> io::Result<TcpStream> {
+    let socket = new_socket(addr, options)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&local.into())?;
+    start_connect(socket, addr)
+}
+
+/// True for the errors that mean "this source port is taken; try another".
+pub fn port_taken(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL))
+}
+
+/// A nonblocking TCP socket for `addr`'s family, with `options` set.
+fn new_socket(addr: SocketAddr, options: &SocketOptions) -> io::Result<Socket> {
     // SOCK_NONBLOCK (and SOCK_CLOEXEC, which socket2 adds) at creation: no fcntl calls.
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
     if options.nodelay {
@@ -30,17 +68,11 @@ pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -
     if let Some(size) = options.rcvbuf {
         socket.set_recv_buffer_size(size)?;
     }
-    if let Some(ip) = source {
-        // Without IP_BIND_ADDRESS_NO_PORT, bind() picks the ephemeral port at once,
-        // unaware of the destination, and each source address runs out of ports
-        // after ~28 000 connections in total. With it, the port is chosen at
-        // connect() time per (source, destination) pair.
-        // Best effort: without it the bind still works, with fewer ports.
-        if let Err(e) = set_bind_address_no_port(&socket) {
-            log::debug!("IP_BIND_ADDRESS_NO_PORT not set for {ip}: {e}");
-        }
-        socket.bind(&SocketAddr::new(ip, 0).into())?;
-    }
+    Ok(socket)
+}
+
+/// Starts the nonblocking connect of `socket` to `addr`.
+fn start_connect(socket: Socket, addr: SocketAddr) -> io::Result<TcpStream> {
     match socket.connect(&addr.into()) {
         // Loopback may finish the handshake at once; the writable event still comes.
         Ok(()) => {}

@@ -8,6 +8,7 @@
 pub mod conn;
 pub mod dial;
 pub mod pacing;
+pub mod ports;
 pub mod timer;
 pub mod wakeup;
 pub mod worker;
@@ -85,7 +86,17 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
     let (tx, rx) = mpsc::channel::<Snapshot>();
     let mut wakers = Vec::with_capacity(plan.threads);
     let mut handles = Vec::with_capacity(plan.threads);
-    for assignment in split(&plan) {
+    // Read once, at the start: workers that pick their own source ports take a
+    // slice each. Unreadable (not Linux, or no /proc): the kernel picks.
+    let port_range = match ports::PortRange::ephemeral() {
+        Ok(range) => Some(range),
+        Err(e) => {
+            log::debug!("source ports left to the kernel: {e}");
+            None
+        }
+    };
+    for mut assignment in split(&plan) {
+        assignment.port_range = port_range;
         let index = assignment.index;
         let (worker, waker) = Worker::new(assignment, plan.clone(), shared.clone(), tx.clone(), coordinator.clone())?;
         wakers.push(waker);
@@ -195,6 +206,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
             index,
             conns: Vec::with_capacity(plan.connections / threads + 1),
             quota: plan.requests.map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
+            port_range: None,
         })
         .collect();
     for i in 0..plan.connections {

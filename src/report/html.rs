@@ -107,6 +107,15 @@ pub fn render_html(report: &Report) -> String {
         &[Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }],
         false,
     ));
+    // The connect rate: flat for a held pool after the ramp, the figure of merit in
+    // --mode connect (where a collapse shows when the port range fills up).
+    page.push_str(&line_chart(
+        "connections established per second",
+        "time (s)",
+        "connects/s",
+        &[Series { name: "connects/s", points: per_second(|row| row.connects) }],
+        false,
+    ));
     let _ = writeln!(page, "<h2>Errors</h2>");
     page.push_str(&error_bars(r));
     if !secs.is_empty() {

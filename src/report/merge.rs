@@ -97,7 +97,7 @@ fn merge_status(reports: &[Report]) -> Option<BTreeMap<String, u64>> {
 }
 
 /// Rows land in the wall-clock second (since the earliest start) in which they ended.
-/// Counts add; `open` adds; p50 and p99 of a merged second are the largest of the
+/// Counts add; `open` and `connects` add; p50 and p99 of a merged second are the largest of the
 /// shards' (an upper bound: per-second histograms are not kept in reports); `max` is
 /// exact.
 fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
@@ -116,6 +116,7 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             b.bytes_received += row.bytes_received;
             b.errors += row.errors;
             b.open += row.open;
+            b.connects += row.connects;
             b.p50_us = b.p50_us.max(row.p50_us);
             b.p99_us = b.p99_us.max(row.p99_us);
             b.max_us = b.max_us.max(row.max_us);

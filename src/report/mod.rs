@@ -232,6 +232,10 @@ pub struct Row {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Connections established at the end of the interval.
     pub open: u64,
+    /// Connections whose handshake completed in the interval: the connect rate,
+    /// which in `--mode connect` is the figure of merit.
+    #[serde(default)]
+    pub connects: u64,
     /// Median request latency of this interval alone, in microseconds.
     pub p50_us: u64,
     /// 99th percentile of this interval alone.
@@ -257,6 +261,7 @@ impl From<&TimelineRow> for Row {
                 .map(|(k, n)| (k.name().to_string(), n))
                 .collect(),
             open: r.open,
+            connects: r.delta.conns_established,
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
