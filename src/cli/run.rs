@@ -50,7 +50,7 @@ pub enum LocalPortsArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as [ADDR]:PORT). With none, loadmux starts its
+    /// Targets as HOST:PORT (IPv6 as `[ADDR]:PORT`). With none, loadmux starts its
     /// built-in echo server on 127.0.0.1 and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,

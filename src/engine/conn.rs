@@ -206,7 +206,7 @@ impl Budget {
 /// The worker-owned things a handler may touch.
 pub struct Ctx<'a> {
     /// The current time: read by the worker per event, and again after each read
-    /// that returned data (see [`Ctx::clock_after_read`]).
+    /// that returned data (see `Ctx::clock_after_read`).
     pub now: Instant,
     /// Whether `now` follows the real clock. Tests set it false and move `now` by hand.
     pub live_clock: bool,
@@ -262,6 +262,9 @@ pub struct Conn<S> {
     greeted: bool,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
+    /// Open loop: the pipeline was full when the last batch was made, so a send that
+    /// leaves late now fell due while it was held back (`sends_dropped`).
+    pipeline_was_full: bool,
 }
 
 impl<S: Transport> Conn<S> {
@@ -282,6 +285,7 @@ impl<S: Transport> Conn<S> {
             pending: Vec::new(),
             greeted: false,
             failures: 0,
+            pipeline_was_full: false,
         }
     }
 
@@ -513,6 +517,10 @@ impl<S: Transport> Conn<S> {
                 idle = Sender::Spent;
                 break;
             }
+            if ctx.plan.send_interval.is_some() {
+                ctx.stats.send_lag.record(micros(now.saturating_duration_since(intended)));
+                ctx.stats.counters.sends_dropped += u64::from(self.pipeline_was_full && intended < now);
+            }
             let seq = self.seq;
             self.seq += 1;
             if rendered {
@@ -521,6 +529,7 @@ impl<S: Transport> Conn<S> {
             self.in_flight.push_back(InFlight { seq, handshake: false, intended, sent: now, first_byte: false });
             batch += 1;
         }
+        self.pipeline_was_full = self.in_flight.len() >= ctx.plan.pipeline;
         if batch == 0 {
             self.sender = idle;
             return After::Nothing;

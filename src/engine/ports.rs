@@ -42,7 +42,7 @@ impl PortRange {
         })
     }
 
-    /// Parses the "FIRST<whitespace>LAST" of `ip_local_port_range`.
+    /// Parses the `FIRST LAST` (two numbers, whitespace between) of `ip_local_port_range`.
     pub fn parse(text: &str) -> Option<PortRange> {
         let mut words = text.split_whitespace().map(str::parse::<u16>);
         let (Some(Ok(first)), Some(Ok(last)), None) = (words.next(), words.next(), words.next()) else {

@@ -31,7 +31,7 @@ use super::dial::{dial, dial_from_port, port_taken};
 use super::pacing::{first_send, RateLimiter};
 use super::ports::{route_source, PoolKey, PortAllocator, PortRange};
 use super::timer::Timers;
-use super::wakeup::Wakeup;
+use super::wakeup::{batch_step, Wakeup};
 use crate::plan::{Mode, Plan, PortChoice};
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 
@@ -177,7 +177,10 @@ impl Worker {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let wakeup = match plan.send_interval {
-            Some(_) => Some(Wakeup::new(poll.registry(), WAKEUP)?),
+            Some(interval) => {
+                let step = batch_step(interval, assignment.conns.len());
+                Some(Wakeup::new(poll.registry(), WAKEUP, step)?)
+            }
             None => None,
         };
         let mut conns = Slab::with_capacity(assignment.conns.len());
@@ -298,7 +301,8 @@ impl Worker {
     /// mio rounds a timeout *up* to whole milliseconds. That is fine for timeouts, but
     /// in open loop a paced send that leaves late counts the lateness as latency. So
     /// in open loop the next deadline is also armed on the timerfd (`Wakeup`), which
-    /// wakes the thread to the nanosecond.
+    /// wakes the thread to the nanosecond, or at moderate rates on a 100 µs grid that
+    /// batches sends (see `wakeup.rs`).
     fn poll_timeout(&mut self, now: Instant) -> Duration {
         if !self.again.is_empty() {
             return Duration::ZERO; // Connections are still ready: just collect events.

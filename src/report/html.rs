@@ -159,6 +159,7 @@ fn summary_tables(page: &mut String, r: &Report) {
     for (k, v) in [
         ("requests completed", format!("{} ({:.1}/s)", r.requests.completed, r.requests.per_s)),
         ("requests sent", r.requests.sent.to_string()),
+        ("sends dropped (pipeline full)", r.requests.sends_dropped.to_string()),
         (
             "connections",
             format!(
@@ -177,11 +178,15 @@ fn summary_tables(page: &mut String, r: &Report) {
         ("uncorrected", &r.latency_uncorrected_us),
         ("first byte", &r.first_byte_us),
         ("connect", &r.connect_latency_us),
+        ("send lag", &r.send_lag_us),
     ] {
         let cells: String = latency_cells(l).iter().map(|c| format!("<td>{c}</td>")).collect();
         let _ = writeln!(page, "<tr><td>{name}</td>{cells}<td>{}</td></tr>", l.count);
     }
     let _ = writeln!(page, "</table>");
+    if let Some(warning) = super::text::pacing_warning(r) {
+        let _ = writeln!(page, "<p><b>Warning:</b> {}</p>", escape(&warning));
+    }
 }
 
 /// An SVG line chart. With `log_x`, x values are log10 positions with their own labels.

@@ -61,7 +61,12 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             max_open: sum(|r| r.connections.max_open),
             per_s: rate(sum(|r| r.connections.established), (end - start).max(0.0)),
         },
-        requests: Requests { sent: sum(|r| r.requests.sent), completed, per_s: rate(completed, secs) },
+        requests: Requests {
+            sent: sum(|r| r.requests.sent),
+            completed,
+            per_s: rate(completed, secs),
+            sends_dropped: sum(|r| r.requests.sends_dropped),
+        },
         bytes: Bytes {
             sent: sent_b,
             received: recv_b,
@@ -79,6 +84,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         latency_uncorrected_us: hist(|r| &r.latency_uncorrected_us)?,
         first_byte_us: hist(|r| &r.first_byte_us)?,
         connect_latency_us: hist(|r| &r.connect_latency_us)?,
+        send_lag_us: hist(|r| &r.send_lag_us)?,
         errors: Errors { total: sum(|r| r.errors.total), by_kind },
         http_status: merge_status(reports),
         timeline: merge_timelines(reports, start),

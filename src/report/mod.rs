@@ -76,6 +76,10 @@ pub struct Report {
     pub first_byte_us: Latency,
     /// Connect latency in microseconds.
     pub connect_latency_us: Latency,
+    /// Open loop: how late each request left behind its intended send time, in
+    /// microseconds (empty in closed loop, where a request's send *is* its schedule).
+    #[serde(default)]
+    pub send_lag_us: Latency,
     /// Errors by kind.
     pub errors: Errors,
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
@@ -147,6 +151,12 @@ pub struct Requests {
     pub completed: u64,
     /// `completed / duration_s`.
     pub per_s: f64,
+    /// Open loop: sends that fell due while their connection's pipeline was full.
+    /// They still went out, late, when a response made room (their lateness is in
+    /// `send_lag_us` and their latency); a count above 0 means the rate asked for
+    /// more requests in flight than `-c` × `-P` allows.
+    #[serde(default)]
+    pub sends_dropped: u64,
 }
 
 /// `bytes` in the report.
@@ -322,6 +332,7 @@ impl Report {
                 sent: c.requests_sent,
                 completed: c.requests_completed,
                 per_s: rate(c.requests_completed, secs),
+                sends_dropped: c.sends_dropped,
             },
             bytes: Bytes {
                 sent: c.bytes_sent,
@@ -340,6 +351,7 @@ impl Report {
             }),
             first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
+            send_lag_us: Latency::from_histogram(&run.totals.send_lag),
             errors: Errors {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),

@@ -51,6 +51,9 @@ pub fn render_text(report: &Report, header: &str) -> String {
     }
     latency_row(&mut out, "1st byte", &r.first_byte_us);
     latency_row(&mut out, "connect", &r.connect_latency_us);
+    if r.config.rate.is_some() {
+        latency_row(&mut out, "send lag", &r.send_lag_us);
+    }
     let _ = writeln!(out);
     let _ = write!(out, "  errors        {}", r.errors.total);
     let nonzero: Vec<String> =
@@ -63,7 +66,33 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "  http status   {}", if parts.is_empty() { "-".to_string() } else { parts.join(", ") });
     }
+    if let Some(warning) = pacing_warning(r) {
+        let _ = writeln!(out, "\n  warning: {warning}");
+    }
     out
+}
+
+/// Send lag p99 above which the schedule is called not kept: 1 ms is where a paced
+/// send's lateness starts to matter next to the latencies most servers have.
+const SEND_LAG_WARN_US: u64 = 1_000;
+
+/// Open loop: one line when the schedule was not kept: sends left more than 1 ms late
+/// at p99, or sends fell due while their connection's pipeline was full. Then the
+/// offered load was not the rate asked for, and latencies include the wait.
+pub fn pacing_warning(r: &Report) -> Option<String> {
+    let lag = r.send_lag_us.p99;
+    let dropped = r.requests.sends_dropped;
+    match (lag > SEND_LAG_WARN_US, dropped > 0) {
+        (false, false) => None,
+        (true, false) => Some(format!(
+            "p99 send lag {} (over 1ms): the client could not keep the schedule; use more threads (-t) or a lower -r",
+            micros(lag)
+        )),
+        (lag_high, true) => Some(format!(
+            "{dropped} sends fell due with their connection's pipeline full{}; raise -c or -P, or lower -r",
+            if lag_high { format!(" (p99 send lag {})", micros(lag)) } else { String::new() }
+        )),
+    }
 }
 
 fn latency_row(out: &mut String, name: &str, l: &Latency) {

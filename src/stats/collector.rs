@@ -80,6 +80,8 @@ pub struct Totals {
     pub first_byte: LatencyHistogram,
     /// Connect latency, whole run.
     pub connect_latency: LatencyHistogram,
+    /// Send lag (open loop), measured window.
+    pub send_lag: LatencyHistogram,
     /// Sum of the workers' peaks of established connections.
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
@@ -132,6 +134,7 @@ impl Collector {
             t.latency.merge(&s.latency);
             t.latency_uncorrected.merge(&s.latency_uncorrected);
             t.first_byte.merge(&s.first_byte);
+            t.send_lag.merge(&s.send_lag);
         }
         self.max_open[s.worker] = s.max_open;
         self.ramp_done[s.worker] = s.ramp_done_at;
@@ -271,6 +274,7 @@ mod tests {
             latency,
             first_byte: LatencyHistogram::new(),
             connect_latency: LatencyHistogram::new(),
+            send_lag: LatencyHistogram::new(),
             open: 5,
             max_open: 5,
             ramp_done_at: None,

@@ -37,6 +37,10 @@ pub struct Counters {
     pub errors: ErrorCounts,
     /// HTTP responses by status class: index 0 is 1xx, 4 is 5xx (HTTP framing only).
     pub http_status: [u64; 5],
+    /// Open loop: sends that fell due while their connection's pipeline was full.
+    /// They are not lost: each leaves when a response makes room, keeping its
+    /// intended time, so its wait counts in its latency and its send lag.
+    pub sends_dropped: u64,
 }
 
 impl Counters {
@@ -53,6 +57,7 @@ impl Counters {
         for (a, b) in self.http_status.iter_mut().zip(other.http_status) {
             *a += b;
         }
+        self.sends_dropped += other.sends_dropped;
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -67,6 +72,7 @@ impl Counters {
             bytes_received: self.bytes_received - earlier.bytes_received,
             errors: self.errors.since(&earlier.errors),
             http_status: std::array::from_fn(|i| self.http_status[i] - earlier.http_status[i]),
+            sends_dropped: self.sends_dropped - earlier.sends_dropped,
         }
     }
 }
@@ -87,6 +93,9 @@ pub struct WorkerStats {
     pub first_byte: LatencyHistogram,
     /// Connect latency this interval: from `connect()` to the handshake completing.
     pub connect_latency: LatencyHistogram,
+    /// Open loop, this interval: how late each request left behind its intended send
+    /// time (the wake-up's lateness, batching, a full pipeline, a busy loop).
+    pub send_lag: LatencyHistogram,
     /// Connections established right now.
     pub open: u64,
     /// The most connections this worker had established at once.
@@ -126,6 +135,7 @@ impl WorkerStats {
             latency_uncorrected: std::mem::take(&mut self.latency_uncorrected),
             first_byte: std::mem::take(&mut self.first_byte),
             connect_latency: std::mem::take(&mut self.connect_latency),
+            send_lag: std::mem::take(&mut self.send_lag),
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
@@ -167,6 +177,8 @@ pub struct Snapshot {
     pub first_byte: LatencyHistogram,
     /// Connect latencies recorded during the interval.
     pub connect_latency: LatencyHistogram,
+    /// Send lags recorded during the interval (open loop).
+    pub send_lag: LatencyHistogram,
     /// Connections established at the end of the interval.
     pub open: u64,
     /// The worker's peak of established connections so far.
