@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod dial;
+pub mod local_ports;
 pub mod pacing;
 pub mod ports;
 pub mod timer;

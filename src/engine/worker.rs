@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -27,12 +27,13 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::conn::{After, Budget, Conn, Ctx, Readiness, State};
-use super::dial::{dial, dial_from_port, port_taken};
+use super::dial::dial;
+use super::local_ports::LocalPorts;
 use super::pacing::{first_send, RateLimiter};
-use super::ports::{route_source, PoolKey, PortAllocator, PortRange};
+use super::ports::PortRange;
 use super::timer::Timers;
 use super::wakeup::{batch_step, Wakeup};
-use crate::plan::{Mode, Plan, PortChoice};
+use crate::plan::Plan;
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 
 /// The token of the waker the coordinator uses to stop this worker. Slab keys start at
@@ -72,36 +73,6 @@ pub struct Assignment {
     /// The kernel's ephemeral port range, read once at the start of the run, if
     /// readable. This worker takes its slice of it when it picks its own ports.
     pub port_range: Option<PortRange>,
-}
-
-/// Ports tried for one connect before it counts as `addr_unavailable` and backs off.
-/// A try costs a socket, a bind and a connect; ports are skipped only when held by
-/// another process or in a `TIME_WAIT` the kernel will not reuse, so this many in a
-/// row means the range is truly full.
-const PORT_TRIES: usize = 64;
-
-/// Source ports picked by the worker (`engine/ports.rs`), with the port each
-/// connection slot holds, given back when the slot dials again.
-struct OwnPorts {
-    allocator: PortAllocator,
-    /// Indexed by slab key.
-    held: Vec<Option<(PoolKey, u16)>>,
-    /// The source address the kernel routes each target from, found once per target.
-    routes: Vec<(SocketAddr, Option<IpAddr>)>,
-    /// Connects handed back to the kernel's search after `PORT_TRIES` taken ports.
-    fallbacks: u64,
-}
-
-impl OwnPorts {
-    /// The source address the kernel would use to reach `target` (cached).
-    fn route_source(&mut self, target: SocketAddr) -> Option<IpAddr> {
-        if let Some((_, ip)) = self.routes.iter().find(|(t, _)| *t == target) {
-            return *ip;
-        }
-        let ip = route_source(target);
-        self.routes.push((target, ip));
-        ip
-    }
 }
 
 /// What a worker lends its connections' handlers: its statistics, its request
@@ -150,8 +121,8 @@ pub struct Worker {
     wakeup: Option<Wakeup>,
     /// `--connect-rate`, this worker's share.
     connect_limiter: Option<RateLimiter>,
-    /// Source ports picked by loadmux, when it does (`--local-ports`).
-    own_ports: Option<OwnPorts>,
+    /// Source ports (`--local-ports`); `None` when the ephemeral range is unknown.
+    local_ports: Option<LocalPorts>,
     /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
     state: HandlerState,
     quota: Option<u64>,
@@ -194,15 +165,8 @@ impl Worker {
             entry.insert(Conn::new(id, key, target, first));
         }
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
-        let own_ports = match assignment.port_range {
-            Some(range) if picks_own_ports(&plan) => Some(OwnPorts {
-                allocator: PortAllocator::new(range.slice(assignment.index, plan.threads)),
-                held: vec![None; conns.len()],
-                routes: Vec::new(),
-                fallbacks: 0,
-            }),
-            _ => None,
-        };
+        let local_ports =
+            assignment.port_range.map(|range| LocalPorts::new(&plan, assignment.index, conns.len(), range));
         let worker = Worker {
             index: assignment.index,
             plan,
@@ -216,7 +180,7 @@ impl Worker {
             again: Vec::new(),
             wakeup,
             connect_limiter,
-            own_ports,
+            local_ports,
             state: HandlerState {
                 index: assignment.index as u64,
                 stats: WorkerStats::default(),
@@ -286,11 +250,8 @@ impl Worker {
         for (_, conn) in self.conns.iter_mut() {
             conn.shut_down();
         }
-        if let Some(own) = self.own_ports.as_ref().filter(|own| own.fallbacks > 0) {
-            debug!(
-                "worker {}: {} connects left to the kernel's port search after a run of taken ports",
-                self.index, own.fallbacks
-            );
+        if let Some(ports) = self.local_ports.as_ref().filter(|ports| ports.fallbacks > 0) {
+            debug!("worker {}: {} connects placed by the second choice of port picker", self.index, ports.fallbacks);
         }
         let stopped = Instant::now().min(end);
         self.send_snapshot(stopped, true);
@@ -424,51 +385,17 @@ impl Worker {
     }
 
     /// Opens connection slot `key`'s socket to `target`, from its source address
-    /// and, when the worker picks ports, from the next free port of its cycle.
+    /// and a source port picked by loadmux or the kernel (`local_ports.rs`).
     ///
     /// Sources are spread by slab key, which counts 0, 1, 2... within this worker, so
     /// every worker spreads its own connections evenly over them.
     fn dial(&mut self, key: usize, target: SocketAddr) -> io::Result<TcpStream> {
         let sources = &self.plan.socket.sources;
         let source = (!sources.is_empty()).then(|| sources[key % sources.len()]);
-        let Some(own) = &mut self.own_ports else {
-            return dial(target, &self.plan.socket, source);
-        };
-        // This slot's previous socket is gone: its port goes back to the end of
-        // the cycle (where a TIME_WAIT it left has the most time to clear).
-        if let Some((pool, port)) = own.held[key].take() {
-            own.allocator.give_back(pool, port);
+        match &mut self.local_ports {
+            Some(ports) => ports.dial(key, target, source, &self.plan),
+            None => dial(target, &self.plan.socket, source),
         }
-        // Bind the address the kernel would pick anyway, not the wildcard: a bind
-        // to 0.0.0.0:P conflicts with every socket on port P, one to 127.0.0.1:P
-        // only with those on that address.
-        let Some(local_ip) = source.or_else(|| own.route_source(target)) else {
-            return dial(target, &self.plan.socket, source);
-        };
-        let pool: PoolKey = (local_ip, target);
-        for _ in 0..PORT_TRIES {
-            // Every port held by this worker's connections: the range is full.
-            let Some(port) = own.allocator.take(pool) else { break };
-            match dial_from_port(target, &self.plan.socket, SocketAddr::new(local_ip, port)) {
-                Ok(stream) => {
-                    own.held[key] = Some((pool, port));
-                    return Ok(stream);
-                }
-                // Held by a socket bound without SO_REUSEADDR (any socket the kernel
-                // gave a port, even in TIME_WAIT), or a TIME_WAIT to this destination
-                // that cannot be reused yet: not ours to hold; the cycle moves on.
-                Err(e) if port_taken(&e) => own.allocator.give_back(pool, port),
-                Err(e) => {
-                    own.allocator.give_back(pool, port);
-                    return Err(e);
-                }
-            }
-        }
-        // A long run of taken ports (another program's connections or TIME_WAITs):
-        // the kernel's own search is the judge of whether any port is left, and its
-        // EADDRNOTAVAIL counts as addr_unavailable.
-        own.fallbacks += 1;
-        dial(target, &self.plan.socket, source)
     }
 
     /// Sends the snapshot of the interval ending at `at` to the coordinator, wakes
@@ -487,27 +414,3 @@ impl Worker {
         let _ = self.coordinator.wake();
     }
 }
-
-/// Whether the workers pick their own source ports.
-///
-/// `Auto` picks them where the kernel's search measurably costs (docs/tuning.md):
-/// - many connections to one destination from one address: the kernel's search
-///   scans the ports already taken, so a ramp costs quadratic system time;
-/// - connection churn with FIN close: every closed connection leaves a `TIME_WAIT`
-///   that the search must scan past (measured: 5x the CPU per connection), and off
-///   loopback the kernel does not reuse those ports at all, while an explicitly bound
-///   port reuses a `TIME_WAIT` whenever TCP timestamps make it safe.
-fn picks_own_ports(plan: &Plan) -> bool {
-    let pairs = plan.targets.len().max(1) * plan.socket.sources.len().max(1);
-    let per_pair = plan.connections.div_ceil(pairs);
-    let churn_with_time_wait = matches!(plan.mode, Mode::Connect { .. }) && !plan.socket.linger0;
-    match plan.socket.ports {
-        PortChoice::Kernel => false,
-        PortChoice::Loadmux => true,
-        PortChoice::Auto => per_pair >= AUTO_OWN_PORTS_FROM || churn_with_time_wait,
-    }
-}
-
-/// `--local-ports auto` picks ports itself from this many connections per (source,
-/// destination) pair: below it the kernel's search is as cheap (docs/tuning.md).
-const AUTO_OWN_PORTS_FROM: usize = 4096;
