@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Real servers the integration tests load, and the browser that screenshots the HTML
 # report (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light chromium nftables iproute2)
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets chromium nftables iproute2)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -35,4 +35,10 @@ fi
 # Integration tests open up to ~20000 sockets; ask for the hard limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo test --all-targets "$@"
+# CI=true: a test whose prerequisite is missing fails instead of skipping
+# (tests/common/prereq.rs). The fault-injection feature compiles the LOADMUX_FAULT
+# hook that tests/thread_panic.rs needs; release builds never have it.
+export CI="${CI:-true}"
+cargo test --all-targets --features fault-injection "$@"
+# --all-targets leaves out doc tests: the lib.rs example runs here.
+cargo test --doc

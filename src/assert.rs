@@ -34,16 +34,6 @@ impl Op {
             Op::Eq => actual == bound,
         }
     }
-
-    fn symbol(self) -> &'static str {
-        match self {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Eq => "=",
-        }
-    }
 }
 
 /// What a threshold measures.
@@ -62,6 +52,10 @@ pub enum Metric {
     Rps,
     /// Completed requests.
     Completed,
+    /// RESP error replies as a count (`resp_errors<5`).
+    RespErrors,
+    /// RESP error replies as a share of completed requests (`resp_errors<1%`).
+    RespErrorRate,
 }
 
 /// Which statistic of a latency histogram.
@@ -96,8 +90,8 @@ pub struct Outcome {
     pub line: String,
 }
 
-const METRICS: &str =
-    "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, rps, completed";
+const METRICS: &str = "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, \
+                       rps, completed, resp_errors";
 
 impl Threshold {
     /// Parses `METRIC OP VALUE`.
@@ -127,23 +121,42 @@ impl Threshold {
                 parse_micros(value)
                     .ok_or_else(|| bad(&format!("'{value}' is not a duration (try 10ms, 500us, 1s)")))?,
             ),
-            Metric::Errors => match value.strip_suffix('%') {
-                Some(pct) => (
-                    Metric::ErrorRate,
-                    number(pct).map(|p| p / 100.0).ok_or_else(|| bad("expected a percentage like 0.1%"))?,
-                ),
-                None => (Metric::Errors, number(value).ok_or_else(|| bad("expected a count or a percentage"))?),
-            },
+            Metric::Errors | Metric::RespErrors => {
+                let (count, share) = match metric {
+                    Metric::Errors => (Metric::Errors, Metric::ErrorRate),
+                    _ => (Metric::RespErrors, Metric::RespErrorRate),
+                };
+                match value.strip_suffix('%') {
+                    Some(pct) => {
+                        (share, number(pct).map(|p| p / 100.0).ok_or_else(|| bad("expected a percentage like 0.1%"))?)
+                    }
+                    None => (count, number(value).ok_or_else(|| bad("expected a count or a percentage"))?),
+                }
+            }
             _ => (metric, number(value).ok_or_else(|| bad(&format!("'{value}' is not a number")))?),
         };
+        // Every metric is a count, a rate, a share or a latency: none is negative,
+        // and a share is at most 100%.
+        if bound < 0.0 {
+            return Err(bad(&format!("'{value}' is negative (allowed: 0 or more)")));
+        }
+        if metric == Metric::ErrorRate && bound > 1.0 {
+            return Err(bad(&format!("'{value}' is more than 100% (allowed: 0% to 100%)")));
+        }
         Ok(Threshold { text: expr.trim().to_string(), metric, op, bound })
     }
 
-    /// Checks the threshold against a finished run's report.
-    pub fn check(&self, report: &Report) -> Outcome {
+    /// Checks the threshold against a finished run's report. The error is a
+    /// report that cannot answer it: a percentile whose histogram (the `hdr`
+    /// field of a saved report) does not decode.
+    pub fn check(&self, report: &Report) -> Result<Outcome, String> {
         let (actual, shown) = match self.metric {
-            Metric::Latency(stat) => latency(&report.latency_us, stat),
-            Metric::ConnectLatency(stat) => latency(&report.connect_latency_us, stat),
+            Metric::Latency(stat) => {
+                latency(&report.latency_us, stat).map_err(|e| format!("{self}: latency_us {e}"))?
+            }
+            Metric::ConnectLatency(stat) => {
+                latency(&report.connect_latency_us, stat).map_err(|e| format!("{self}: connect_latency_us {e}"))?
+            }
             Metric::Errors => (report.errors.total as f64, report.errors.total.to_string()),
             Metric::ErrorRate => {
                 let attempts = (report.requests.sent + report.connections.failed).max(1);
@@ -152,23 +165,29 @@ impl Threshold {
             }
             Metric::Rps => (report.requests.per_s, format!("{:.1}", report.requests.per_s)),
             Metric::Completed => (report.requests.completed as f64, report.requests.completed.to_string()),
+            // Without --expect resp there are no RESP replies, so none are errors.
+            Metric::RespErrors | Metric::RespErrorRate => {
+                let errors = report.resp.as_ref().map_or(0, |r| r.errors);
+                if self.metric == Metric::RespErrors {
+                    (errors as f64, errors.to_string())
+                } else {
+                    let rate = errors as f64 / report.requests.completed.max(1) as f64;
+                    (rate, format!("{:.3}%", rate * 100.0))
+                }
+            }
         };
         let passed = self.op.holds(actual, self.bound);
         let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
-        Outcome { passed, line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text) }
+        Ok(Outcome {
+            passed,
+            line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text),
+        })
     }
 }
 
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.text)
-    }
-}
-
-impl Threshold {
-    /// The comparison, for reports (`<`, `>=`, ...).
-    pub fn op(&self) -> &'static str {
-        self.op.symbol()
     }
 }
 
@@ -189,6 +208,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
         (false, None, "errors") => Some(Metric::Errors),
         (false, None, "rps") => Some(Metric::Rps),
         (false, None, "completed") => Some(Metric::Completed),
+        (false, None, "resp_errors") => Some(Metric::RespErrors),
         _ => None,
     }
 }
@@ -210,14 +230,17 @@ fn parse_micros(text: &str) -> Option<f64> {
     number(value).map(|v| v * scale)
 }
 
-fn latency(l: &Latency, stat: Stat) -> (f64, String) {
+/// The statistic in microseconds and as shown. A percentile comes from the full
+/// histogram, so any percentile can be asked of a saved report; one that does not
+/// decode is an error, never a quiet fallback to another figure.
+fn latency(l: &Latency, stat: Stat) -> Result<(f64, String), String> {
     let us = match stat {
-        Stat::Percentile(p) => crate::stats::LatencyHistogram::from_base64(&l.hdr).map_or(l.p99, |h| h.percentile(p)),
+        Stat::Percentile(p) => crate::stats::LatencyHistogram::from_base64(&l.hdr)?.percentile(p),
         Stat::Mean => l.mean.round() as u64,
         Stat::Min => l.min,
         Stat::Max => l.max,
     };
-    (us as f64, crate::report::format_micros(us))
+    Ok((us as f64, crate::report::format_micros(us)))
 }
 
 #[cfg(test)]
@@ -238,6 +261,23 @@ mod tests {
         assert_eq!(Threshold::parse("errors=0").unwrap().metric, Metric::Errors);
         assert_eq!(Threshold::parse("rps>5000").unwrap().op, Op::Gt);
         assert_eq!(Threshold::parse("completed>=1000").unwrap().op, Op::Ge);
+        let resp = Threshold::parse("resp_errors<1%").unwrap();
+        assert_eq!((resp.metric, resp.bound), (Metric::RespErrorRate, 0.01));
+        assert_eq!(Threshold::parse("resp_errors=0").unwrap().metric, Metric::RespErrors);
+    }
+
+    #[test]
+    fn resp_errors_are_a_share_of_completed_requests() {
+        let mut r = report();
+        r.requests.completed = 1000;
+        r.resp = Some(crate::report::RespReplies { errors: 5, ..Default::default() });
+        let check = |e: &str, r: &Report| Threshold::parse(e).unwrap().check(r);
+        assert!(check("resp_errors<1%", &r).unwrap().passed, "0.5% of 1000");
+        assert!(!check("resp_errors<0.4%", &r).unwrap().passed);
+        assert!(check("resp_errors=5", &r).unwrap().passed);
+        assert_eq!(check("resp_errors<1%", &r).unwrap().line, "PASS resp_errors<1% (resp_errors = 0.500%)");
+        r.resp = None;
+        assert!(check("resp_errors=0", &r).unwrap().passed, "no RESP replies, no RESP errors");
     }
 
     #[test]
@@ -247,6 +287,19 @@ mod tests {
             assert!(err.contains(bad), "{bad}: {err}");
         }
         assert!(Threshold::parse("foo<1").unwrap_err().contains("known:"));
+        for out_of_range in ["p99<-1ms", "errors<-1", "errors<101%", "rps>-5", "p99<NaN", "p99<infms", "pNaN<1ms"] {
+            assert!(Threshold::parse(out_of_range).is_err(), "{out_of_range}");
+        }
+    }
+
+    #[test]
+    fn a_percentile_of_an_undecodable_histogram_is_an_error_not_another_figure() {
+        let mut r = report();
+        r.latency_us.hdr = "not a histogram".into();
+        let err = Threshold::parse("p50<1s").unwrap().check(&r).unwrap_err();
+        assert!(err.contains("p50<1s") && err.contains("latency_us"), "{err}");
+        // Figures stored as numbers need no histogram.
+        assert!(Threshold::parse("max<1s").unwrap().check(&r).is_ok());
     }
 
     fn report() -> Report {
@@ -257,7 +310,7 @@ mod tests {
     #[test]
     fn thresholds_pass_and_fail_against_a_report() {
         let r = report();
-        let check = |e: &str| Threshold::parse(e).unwrap().check(&r);
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r).unwrap();
         assert!(check("p99<100ms").passed);
         assert!(!check("p99<1us").passed);
         assert!(check("errors<50%").passed);

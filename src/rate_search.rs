@@ -8,7 +8,6 @@
 //! rate at which the server starts queueing fails as it should.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::assert::Threshold;
 use crate::engine::{self, StopReason};
@@ -50,13 +49,13 @@ pub struct Outcome {
 pub fn search(base: &Plan, threshold: &Threshold, on_step: &mut dyn FnMut(&str)) -> std::io::Result<Outcome> {
     let mut steps: Vec<Step> = Vec::new();
     let run_step = |target: Option<f64>| -> std::io::Result<(Step, Option<i32>)> {
-        let mut plan = base.clone();
-        plan.rate = target;
-        plan.send_interval = target.map(|r| Duration::from_secs_f64(plan.connections as f64 / r));
+        let mut plan = base.clone().with_rate(target);
         plan.requests = None;
-        let result = engine::run(Arc::new(plan.clone()), &mut |_, _| {})?;
+        let result = engine::run(Arc::new(plan.clone()), &mut |_| {})?;
         let report = Report::from_run(&result, &plan);
-        let check = threshold.check(&report);
+        // This report was built from live histograms, so it always decodes; the error
+        // is passed on rather than assumed away.
+        let check = threshold.check(&report).map_err(std::io::Error::other)?;
         let kept_up = target.is_none_or(|r| report.requests.per_s >= KEEP_UP * r);
         let passed = check.passed && kept_up;
         let label = target.map_or("closed loop".to_string(), |r| format!("-r {r:.0}"));

@@ -29,7 +29,7 @@ fn a_bad_duration_is_a_usage_error() {
     assert_usage_error(&["run", "127.0.0.1:1", "-d", "soon"], "not a duration");
     assert_usage_error(&["run", "127.0.0.1:1", "-d", "0s"], "--duration");
     assert_usage_error(&["run", "127.0.0.1:1", "--timeout", "-1"], "-1");
-    assert_usage_error(&["run", "127.0.0.1:1", "--timeout=-1"], "not a duration");
+    assert_usage_error(&["run", "127.0.0.1:1", "--timeout=-1"], "out of range");
 }
 
 #[test]
@@ -79,4 +79,214 @@ fn help_and_version_exit_zero() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--connections"));
     let version = loadmux().arg("--version").output().unwrap();
     assert_eq!(version.status.code(), Some(0));
+}
+
+/// Every range, checked where the value is parsed: the line names the flag, the
+/// value and what is allowed. Each of these panicked (exit 101) or hung before.
+#[test]
+fn out_of_range_values_name_the_flag_the_value_and_the_range() {
+    let t = "127.0.0.1:1";
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["-d", "1e20"], &["--duration", "1e20", "365 days"]),
+        (&["-d", "366days"], &["--duration", "366days", "365 days"]),
+        (&["-r", "1e-20"], &["--rate", "1e-20", "1e9"]),
+        (&["-r", "NaN"], &["--rate", "NaN", "1e9"]),
+        (&["-r", "inf"], &["--rate", "inf", "1e9"]),
+        (&["--rate=-1"], &["--rate", "-1", "1e9"]),
+        (&["--connect-rate", "1e-30"], &["--connect-rate", "1e-30", "1e9"]),
+        (&["--warmup", "1e19"], &["--warmup", "1e19", "365 days"]),
+        (&["--timeout", "1e19"], &["--timeout", "1e19", "365 days"]),
+        (&["--connect-timeout", "1e19"], &["--connect-timeout", "1e19", "365 days"]),
+        (&["--reconnect-backoff", "1e19..1e20"], &["--reconnect-backoff", "1e19", "365 days"]),
+        (&["--start-at", "1e20"], &["--start-at", "1e20", "year 9999"]),
+        (&["--start-at", "9999999999"], &["--start-at", "9999999999", "365 days"]),
+        (&["--max-response", "2G"], &["--max-response", "2G", "1GiB"]),
+        (&["--max-response", "18446744073709551616"], &["--max-response", "18446744073709551616", "1GiB"]),
+        (&["--message-size", "4G"], &["--message-size", "4G", "1GiB"]),
+        (&["--sndbuf", "1e300"], &["--sndbuf", "1e300", "1GiB"]),
+        (&["--expect", "bytes:2000", "--max-response", "1k"], &["--expect bytes:2000", "--max-response 1024"]),
+        (&["--assert", "p99<-1ms"], &["p99<-1ms", "not a duration"]),
+        (&["--assert", "errors<-1"], &["errors<-1", "negative"]),
+        (&["--assert", "errors<101%"], &["errors<101%", "100%"]),
+        (&["--assert", "p101<1ms"], &["p101<1ms", "unknown metric"]),
+        (&["-c", "18446744073709551616"], &["--connections", "18446744073709551616"]),
+    ];
+    for (args, needles) in cases {
+        let mut all = vec!["run", t];
+        all.extend_from_slice(args);
+        let out = loadmux().args(&all).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?} must print one line, got: {stderr}");
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn port_zero_and_an_empty_target_are_rejected_but_no_target_is_the_demo() {
+    assert_usage_error(&["run", "127.0.0.1:0"], "port 0 is out of range");
+    assert_usage_error(&["run", "localhost:0"], "out of range");
+    assert_usage_error(&["run", ""], "empty");
+    // No target at all still means: load the built-in echo server.
+    let out = loadmux().args(["run", "-d", "0.2", "-c", "1", "-q"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("built-in echo server"));
+}
+
+/// The property: whatever value any `run` flag gets, loadmux exits 0, 1 or 2 within
+/// its duration plus 2 s, and never panics. The flags come from the clap
+/// definition itself, so a flag added later is covered without touching this test.
+mod every_flag {
+    use std::path::Path;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    /// The extremes every flag gets, always.
+    const EXTREMES: &[&str] =
+        &["1e-300", "1e300", "NaN", "inf", "-inf", "-1", "0", "18446744073709551616", "", "-0", "1e", "\u{7f}é"];
+
+    /// How long one run may take: its -d, plus the 2 s allowance.
+    const DURATION: &str = "0.2";
+
+    /// (long name, short) of every `run` flag that takes a value, positional
+    /// TARGET included (as "").
+    fn flags() -> Vec<(String, Option<char>)> {
+        let cli = loadmux::cli::Cli::command();
+        let run = cli.find_subcommand("run").expect("a run subcommand").clone();
+        run.get_arguments()
+            .filter(|a| a.get_action().takes_values())
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .map(|a| (a.get_long().map(str::to_string).unwrap_or_default(), a.get_short()))
+            .collect()
+    }
+
+    /// Values that would make a valid run legitimately long (a 10-minute
+    /// warm-up, a start an hour ahead) or heavy (a gigabyte message) say nothing
+    /// about panics and hangs, so they are left out.
+    fn legitimately_slow(long: &str, value: &str) -> bool {
+        use loadmux::units::{parse_duration, parse_size, parse_start_at};
+        match long {
+            "duration" | "warmup" => parse_duration(value).is_ok_and(|d| d > Duration::from_secs(1)),
+            "start-at" => parse_start_at(value).is_ok_and(|t| t > std::time::SystemTime::now()),
+            "message-size" => parse_size(value).is_ok_and(|n| n > 1 << 20),
+            "connections" => value.trim().parse::<u64>().is_ok_and(|c| c > 200),
+            _ => false,
+        }
+    }
+
+    /// Runs `loadmux run TARGET -d 0.2 -c 2 -t 1 -q FLAG VALUE` in `dir` and checks
+    /// the property. The base flags that FLAG itself is are left out, so clap never
+    /// rejects a repeated flag before the value is even looked at.
+    fn check(dir: &Path, target: &str, long: &str, short: Option<char>, value: &str) -> Result<(), String> {
+        let mut args: Vec<String> = vec!["run".into()];
+        let base = [("", target), ("duration", DURATION), ("connections", "1"), ("threads", "1")];
+        for (name, v) in base {
+            if name != long {
+                if !name.is_empty() {
+                    args.push(format!("--{name}"));
+                }
+                args.push(v.into());
+            }
+        }
+        if long != "quiet" && long != "progress" {
+            args.push("--progress=none".into());
+        }
+        let flag = match (long, short) {
+            ("", _) => None,
+            (_, Some(c)) if long.is_empty() => Some(format!("-{c}")),
+            _ => Some(format!("--{long}")),
+        };
+        match flag {
+            // `--flag=VALUE`, so that a value starting with '-' is still a value.
+            Some(flag) => args.push(format!("{flag}={value}")),
+            None => args.push(value.into()),
+        }
+        // --rate-search runs up to 9 steps of -d each.
+        let allowed =
+            if long == "rate-search" { Duration::from_secs(10 * 200 / 1000 + 2) } else { Duration::from_millis(2200) };
+        let mut child = super::loadmux()
+            .args(&args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        let started = Instant::now();
+        // Generous for a loaded 2-core machine: process start-up counts too.
+        let deadline = allowed + Duration::from_secs(3);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{args:?} still running after {deadline:?}: a hang"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+        match status.code() {
+            Some(0..=2) if !stderr.contains("panicked") => Ok(()),
+            code => Err(format!("{args:?}: exit {code:?}, stderr: {stderr}")),
+        }
+    }
+
+    /// One echo server for every case: starting hundreds would only use up ports.
+    fn target() -> String {
+        static SERVER: std::sync::OnceLock<loadmux::server::ServerHandle> = std::sync::OnceLock::new();
+        SERVER.get_or_init(super::common::echo_server).local_addr().to_string()
+    }
+
+    #[test]
+    fn every_flag_survives_every_extreme_value() {
+        let target = target();
+        let dir = tempfile::tempdir().unwrap();
+        let flags = flags();
+        assert!(flags.len() >= 25, "the run flags were not found: {flags:?}");
+        let mut failures = Vec::new();
+        for (long, short) in &flags {
+            for value in EXTREMES {
+                if let Err(e) = check(dir.path(), &target, long, *short, value) {
+                    failures.push(e);
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    proptest! {
+        // Each case starts a process; 96 keeps the test to seconds on 2 cores.
+        #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_flag_survives_random_values(
+            flag in any::<prop::sample::Index>(),
+            value in prop_oneof![
+                "[ -~]{0,16}",
+                any::<f64>().prop_map(|f| f.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                (any::<u32>(), prop::sample::select(vec!["ms", "s", "k", "MiB", "%", "..1s", "/3"]))
+                    .prop_map(|(n, unit)| format!("{n}{unit}")),
+            ],
+        ) {
+            let flags = flags();
+            let (long, short) = flag.get(&flags);
+            prop_assume!(!legitimately_slow(long, &value));
+            // A random target is only tried as an IP address: a host name would ask DNS.
+            prop_assume!(!long.is_empty() || value.parse::<std::net::SocketAddr>().is_ok() || value.is_empty());
+            let dir = tempfile::tempdir().unwrap();
+            let result = check(dir.path(), &target(), long, *short, &value);
+            prop_assert!(result.is_ok(), "{}", result.unwrap_err());
+        }
+    }
 }

@@ -132,7 +132,7 @@ fn a_length_prefixed_protocol_is_framed_by_its_prefix() {
 #[test]
 fn ipv6_targets_work() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        common::prereq::missing("an IPv6 loopback (::1)", "enable IPv6 on lo");
         return;
     }
     let server = loadmux::server::start(loadmux::server::ServerConfig::echo("[::1]:0".parse().unwrap())).unwrap();

@@ -1,7 +1,9 @@
 //! Network faults in network namespaces the tests create themselves (and delete):
 //! packet loss (an nftables rule), a bandwidth cap (tc tbf) and a narrowed ephemeral
 //! port range. Client and server both run inside the namespace, on its loopback.
-//! These need root; they skip loudly where `ip netns` or `nft` cannot be had.
+//! These need root, `ip netns` and `nft`. Under `CI=true` (scripts/test.sh runs as
+//! root and installs nftables and iproute2) a missing one fails the test; elsewhere
+//! the test skips loudly (tests/common/prereq.rs).
 
 mod common;
 
@@ -26,7 +28,7 @@ impl Netns {
         let ok =
             Command::new("ip").args(["netns", "add", &name]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("SKIPPED: cannot create a network namespace (needs root and iproute2)");
+            common::prereq::missing("a network namespace (`ip netns add` needs root and iproute2)", "run as root");
             return None;
         }
         let ns = Netns { name };
@@ -83,7 +85,7 @@ impl Drop for Owned {
 fn have_nft() -> bool {
     let ok = Command::new("nft").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("SKIPPED: nft is not installed (scripts/test.sh installs nftables)");
+        common::prereq::missing("nft", "scripts/test.sh installs nftables");
     }
     ok
 }

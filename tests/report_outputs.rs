@@ -28,7 +28,8 @@ fn csv_has_a_header_and_one_row_per_second_and_matches_the_json_timeline() {
     assert!(header.starts_with(
         "t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us,err_connect_refused"
     ));
-    assert_eq!(header.split(',').count(), 11 + 11);
+    assert_eq!(header.split(',').count(), 11 + loadmux::stats::ErrorKind::COUNT);
+    assert!(header.contains(",err_tls_handshake,err_tls,"), "{header}");
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);
     let csv_requests: u64 = rows.iter().map(|r| r.split(',').nth(2).unwrap().parse::<u64>().unwrap()).sum();
@@ -181,4 +182,63 @@ fn merging_a_report_of_another_schema_or_tool_fails_naming_it() {
     let out = loadmux().args(["merge", good]).arg(&other).arg("-o").arg(dir.path().join("m.json")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loadmux report"));
+}
+
+#[test]
+fn report_with_no_flag_prints_the_text_summary() {
+    let out = loadmux().args(["report", "tests/data/report-small.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("loadmux report: tests/data/report-small.json\n"), "{text}");
+    assert!(text.contains("completed 73577"), "the summary run prints: {text}");
+    assert!(text.contains("errors        0"), "{text}");
+}
+
+#[test]
+fn a_saved_report_is_judged_with_runs_exit_codes() {
+    // The fixture's p99 is 369 µs and it has no error.
+    let judge = |expr: &str| {
+        let out = loadmux().args(["report", "tests/data/report-small.json", "--assert", expr]).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, stdout, _) = judge("p99<1ms");
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("PASS p99<1ms (p99 = 369µs)"), "{stdout}");
+    let (code, stdout, _) = judge("p99<100us");
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("FAIL p99<100us"), "{stdout}");
+    let (code, _, stderr) = judge("p99<<1ms");
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // A percentile of a histogram that does not decode is an error, not a quiet p99.
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = read_json(std::path::Path::new("tests/data/report-small.json"));
+    report["latency_us"]["hdr"] = "bm90IGEgaGlzdG9ncmFt".into();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, report.to_string()).unwrap();
+    let out = loadmux().arg("report").arg(&broken).args(["--assert", "p99.9<1s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("p99.9<1s") && stderr.contains("latency_us"), "{stderr}");
+}
+
+#[test]
+fn a_merged_report_is_judged_with_runs_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let merged = dir.path().join("all.json");
+    let fixture = "tests/data/report-small.json";
+    let merge = |expr: &str| {
+        let out = loadmux().args(["merge", fixture, fixture, "--assert", expr, "-o"]).arg(&merged).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (code, stdout) = merge("completed>=147154");
+    assert_eq!(code, Some(0), "two copies add up: {stdout}");
+    assert!(stdout.contains("PASS completed>=147154"), "{stdout}");
+    assert_eq!(count(&read_json(&merged), "/requests/completed"), 2 * 73577, "the merged file is written too");
+    assert_eq!(merge("completed>147154").0, Some(1));
+    assert_eq!(merge("completed>lots").0, Some(2));
 }

@@ -230,7 +230,7 @@ fn on_a_terminal_the_live_line_is_rewritten_in_place() {
     let Ok(out) =
         std::process::Command::new("script").args(["-qec", &format!("{bin} run -d 3s -c 2"), "/dev/null"]).output()
     else {
-        eprintln!("SKIPPED: util-linux `script` is not available");
+        common::prereq::missing("script (util-linux)", "apt-get install bsdutils");
         return;
     };
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -241,4 +241,31 @@ fn on_a_terminal_the_live_line_is_rewritten_in_place() {
     let second = first + 1 + screen[first + 1..].find("\r\x1b[2K[").unwrap();
     assert!(!screen[first..second].contains('\n'), "{screen:?}");
     assert!(screen.contains("errors 0"));
+}
+
+#[test]
+fn a_run_that_completes_nothing_says_what_the_connections_waited_for() {
+    let silent = common::SilentServer::start();
+    let refused = common::closed_port();
+    let cases: [(&str, &[&str], &str); 3] = [
+        (&refused.addr.to_string(), &[], "waiting for a connect"),
+        (&silent.addr.to_string(), &["--first-message", "AUTH x\\r\\n"], "waiting for the answer to --first-message"),
+        (&silent.addr.to_string(), &[], "waiting for responses"),
+    ];
+    for (target, extra, expected) in cases {
+        let out = loadmux()
+            .args(["run", target, "-c", "2", "-d", "0.5", "--timeout", "10s", "-q"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let warning: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("warning")).collect();
+        assert_eq!(warning.len(), 1, "one line: {stdout}");
+        assert!(warning[0].contains("completed 0 of") && warning[0].contains(expected), "{extra:?}: {stdout}");
+    }
+    // A healthy run has no such line.
+    let server = common::echo_server();
+    let out = loadmux().args(["run", &server.local_addr().to_string(), "-c", "2", "-n", "50", "-q"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -1,10 +1,22 @@
-//! `loadmux run`: flags for a load test.
+//! `loadmux run`: its flags, and their conversion into a checked [`Plan`] plus the
+//! settings that belong to the command rather than to the engine (outputs,
+//! thresholds, the live line, `--start-at`).
 
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::{parse_duration, parse_size};
+use super::outputs::Outputs;
+use crate::assert::Threshold;
+use crate::framing::Framing;
+use crate::payload::{self, Payload, Template};
+use crate::plan::{
+    self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
+};
+use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
+use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
 /// `--progress` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,7 +62,7 @@ pub enum LocalPortsArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as `[ADDR]:PORT`). With none, loadmux starts its
+    /// Targets as HOST:PORT (IPv6 as \[ADDR\]:PORT). With none, loadmux starts its
     /// built-in echo server on 127.0.0.1 and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -75,7 +87,7 @@ pub struct RunArgs {
     /// measure latency from each request's intended send time (wrk2's correction for
     /// coordinated omission). Without it, each connection sends as fast as responses
     /// come back (closed loop).
-    #[arg(short = 'r', long, value_name = "R")]
+    #[arg(short = 'r', long, value_name = "R", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Requests in flight per connection (pipelining).
@@ -84,7 +96,7 @@ pub struct RunArgs {
 
     /// Open at most R new connections per second in total [default: as fast as the
     /// server accepts, with at most 256 connects in flight per thread].
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
     pub connect_rate: Option<f64>,
 
     /// Run this long before measuring: traffic flows but is left out of the summary
@@ -94,10 +106,17 @@ pub struct RunArgs {
 
     /// The message each request sends [default: hello\n]. Escapes: \r \n \t \0 \\ \xNN.
     /// Fields: {conn} (connection id), {seq} (request number on its connection),
-    /// {worker}, {rand:N} (N digits). Repeat -m to send several messages in turn. In
-    /// connect mode, giving -m makes each connection exchange one message.
+    /// {worker}, {rand:N} (N digits), {value:N} (N bytes of letters and digits).
+    /// Repeat -m to send several messages in turn. In connect mode, giving -m makes
+    /// each connection exchange one message.
     #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
     pub message: Vec<String>,
+
+    /// Send each -m (and --first-message) as a Redis command: its space-separated
+    /// words ("..." quotes one with spaces) become a RESP array of bulk strings, e.g.
+    /// -m 'SET k{conn} {value:1024}'. Use with --expect resp.
+    #[arg(long, conflicts_with_all = ["message_file", "message_size"])]
+    pub resp: bool,
 
     /// Send this file's bytes as the message, as they are (no escapes, no fields).
     #[arg(short = 'f', long, value_name = "PATH", conflicts_with = "message_size")]
@@ -149,6 +168,50 @@ pub struct RunArgs {
     /// loadmux's own choice costs the same for every connect. See docs/tuning.md.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHO")]
     pub local_ports: LocalPortsArg,
+
+    /// The --first-message's answer ends as this framing says (same values as
+    /// --expect) [default: the --expect framing]. E.g. memcached's `version\r\n` is
+    /// answered by one line while its gets end with END.
+    #[arg(long, value_name = "FRAMING", requires = "first_message")]
+    pub first_expect: Option<String>,
+
+    /// Speak TLS to every target (as a tls:// target does).
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+
+    /// The server name to send (SNI) and to verify the certificate against
+    /// [default: each target's host].
+    #[arg(long, value_name = "NAME", help_heading = "TLS")]
+    pub sni: Option<String>,
+
+    /// Accept any server certificate (signatures are still checked). Prints a warning.
+    #[arg(short = 'k', long, help_heading = "TLS")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "PEM", help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate chain (PEM), for servers that ask for one; needs --key.
+    #[arg(long, value_name = "PEM", requires = "key", help_heading = "TLS")]
+    pub cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert", help_heading = "TLS")]
+    pub key: Option<PathBuf>,
+
+    /// ALPN protocols to offer, comma-separated, e.g. http/1.1.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "TLS")]
+    pub alpn: Vec<String>,
+
+    /// Use only this TLS version: 1.2 or 1.3 [default: either].
+    #[arg(long, value_name = "VERSION", help_heading = "TLS")]
+    pub tls_version: Option<String>,
+
+    /// Resume TLS sessions on reconnect (session tickets / IDs), as browsers do; the
+    /// report counts full and resumed handshakes.
+    #[arg(long, help_heading = "TLS")]
+    pub tls_resume: bool,
 
     /// How a response ends: echo (the request's bytes come back and are compared).
     #[arg(long, default_value = "echo")]
@@ -218,4 +281,364 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+}
+
+/// How the live line is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Rewritten in place on a terminal.
+    Tty,
+    /// One line per second.
+    Plain,
+    /// Not at all.
+    None,
+}
+
+/// Everything `loadmux run` does, checked: the engine's [`Plan`] and what the
+/// command does around it.
+#[derive(Debug)]
+pub struct RunCommand {
+    /// What the engine runs. Its targets are empty when the built-in echo server
+    /// is to be started.
+    pub plan: Plan,
+    /// How to show the live line on stderr.
+    pub progress: Progress,
+    /// Wall-clock instant to start at.
+    pub start_at: Option<SystemTime>,
+    /// Report files to write.
+    pub outputs: Outputs,
+    /// `--assert` thresholds, checked at the end.
+    pub thresholds: Vec<Threshold>,
+    /// `--rate-search`: the threshold whose highest passing rate is searched for.
+    pub rate_search: Option<Threshold>,
+}
+
+impl RunArgs {
+    /// Checks every flag and builds the command: the plan plus outputs,
+    /// thresholds, progress and `--start-at`.
+    pub fn to_command(&self) -> Result<RunCommand, PlanError> {
+        let plan = self.to_plan()?;
+        let start_at = match &self.start_at {
+            Some(text) => Some(parse_start_at(text).map_err(|e| PlanError(format!("--start-at: {e}")))?),
+            None => None,
+        };
+        // Shards start together within minutes or hours; a year ahead is a typo.
+        if start_at.is_some_and(|at| at.duration_since(SystemTime::now()).is_ok_and(|wait| wait > MAX_DURATION)) {
+            return err(format!(
+                "--start-at {}: more than a year ahead (allowed: up to 365 days from now)",
+                self.start_at.as_deref().unwrap_or_default()
+            ));
+        }
+        let outputs = Outputs { json: self.json.clone(), csv: self.csv.clone(), html: self.html.clone() };
+        outputs.check()?;
+        let thresholds = super::verdict::parse_thresholds(&self.asserts)?;
+        let rate_search = match &self.rate_search {
+            Some(e) => Some(Threshold::parse(e).map_err(|e| PlanError(e.replace("--assert", "--rate-search")))?),
+            None => None,
+        };
+        let progress = match (self.quiet, self.progress) {
+            (true, _) | (_, ProgressArg::None) => Progress::None,
+            (_, ProgressArg::Tty) => Progress::Tty,
+            (_, ProgressArg::Plain) => Progress::Plain,
+            (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Progress::Tty,
+            (_, ProgressArg::Auto) => Progress::Plain,
+        };
+        Ok(RunCommand { plan, progress, start_at, outputs, thresholds, rate_search })
+    }
+
+    /// Checks and resolves the flags that shape the load itself. Also raises
+    /// RLIMIT_NOFILE as far as allowed and fails if it is still too low for the
+    /// connections asked for.
+    pub fn to_plan(&self) -> Result<Plan, PlanError> {
+        if self.connections == 0 {
+            return err("-c/--connections must be at least 1");
+        }
+        let shard = match &self.shard {
+            Some(text) => Shard::parse(text).map_err(|e| PlanError(format!("--shard: {e}")))?,
+            None => Shard::WHOLE,
+        };
+        let (my_connections, first_conn_id) = shard.share(self.connections);
+        if my_connections == 0 {
+            return err(format!(
+                "--shard {}/{}: -c {} leaves this shard no connection",
+                shard.index, shard.count, self.connections
+            ));
+        }
+        let connections =
+            usize::try_from(my_connections).map_err(|_| PlanError("-c/--connections is too large".into()))?;
+        let threads = match self.threads {
+            Some(0) => return err("-t/--threads must be at least 1"),
+            Some(t) => usize::try_from(t).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+        .min(connections);
+        if self.duration.is_zero() {
+            return err("-d/--duration must be longer than 0");
+        }
+        if self.requests == Some(0) {
+            return err("-n/--requests must be at least 1");
+        }
+        if self.max_response == 0 {
+            return err("--max-response must be at least 1 byte");
+        }
+        if self.connect_timeout.is_zero() || self.timeout.is_zero() {
+            return err("--connect-timeout and --timeout must be longer than 0");
+        }
+        let payload = self.payload()?;
+        // parse_rate has already checked that both rates are finite and positive.
+        let rate = self.rate.map(|r| r / shard.count as f64);
+        let connect_rate = self.connect_rate.map(|r| r / shard.count as f64);
+        let requests = match self.requests {
+            Some(n) => match shard.share(n).0 {
+                0 => {
+                    return err(format!("--shard {}/{}: -n {n} leaves this shard no request", shard.index, shard.count))
+                }
+                mine => Some(mine),
+            },
+            None => None,
+        };
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            return err("-P/--pipeline must be between 1 and 1024");
+        }
+        let pipeline = self.pipeline as usize;
+        let mode = match self.mode {
+            ModeArg::Request => Mode::Request,
+            ModeArg::Stream => Mode::Stream,
+            ModeArg::Recv => Mode::Recv,
+            ModeArg::Connect => Mode::Connect {
+                exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
+            },
+        };
+        if mode != Mode::Request && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some()) {
+            return err(format!("-P, -r and --rate-search apply to request mode, not --mode {}", mode.name()));
+        }
+        if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
+            return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
+        }
+        let message: Vec<u8> = payload.single_static().map(<[u8]>::to_vec).unwrap_or_default();
+        if mode == Mode::Stream && message.is_empty() {
+            return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
+        }
+        if self.linger0 && !matches!(mode, Mode::Connect { .. }) {
+            return err("--linger0 applies to --mode connect");
+        }
+        let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let first_framing = match &self.first_expect {
+            Some(spec) => Some(Framing::parse(spec).map_err(|e| PlanError(format!("--first-expect: {e}")))?),
+            None => None,
+        };
+        // A response the framing needs that is larger than --max-response would fail
+        // every single time: say so now rather than after a run of protocol errors.
+        let response_len = match &framing {
+            Framing::Bytes(n) => Some((*n, format!("--expect {}", self.expect))),
+            // A fixed message's echo is exactly as long as the message.
+            Framing::Echo if !message.is_empty() => Some((message.len(), "--expect echo of the message".to_string())),
+            _ => None,
+        };
+        if let Some((len, what)) = response_len.filter(|(len, _)| *len > self.max_response) {
+            return err(format!(
+                "{what} needs {len}-byte responses, more than --max-response {} (allowed: up to --max-response)",
+                self.max_response
+            ));
+        }
+        // The batch holds P copies of the message; keep it within the size limit
+        // every other buffer has.
+        if message.len().saturating_mul(pipeline) > MAX_SIZE {
+            return err(format!(
+                "-P {pipeline} copies of a {}-byte message exceed 1GiB (allowed: message size × -P up to 1GiB)",
+                message.len()
+            ));
+        }
+        let reconnect = if self.no_reconnect {
+            None
+        } else {
+            Some(Backoff::parse(&self.reconnect_backoff).map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?)
+        };
+        let parsed = self.targets.iter().map(|t| parse_target(t)).collect::<Result<Vec<_>, _>>()?;
+        let tls_targets = parsed.iter().filter(|t| t.tls).count();
+        if tls_targets > 0 && tls_targets < parsed.len() && !self.tls {
+            return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
+        }
+        let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
+        let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
+        for ip in &sources {
+            if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
+                return err(format!("--source {ip}: the targets use the other IP family"));
+            }
+        }
+        let hosts: Vec<String> = parsed.into_iter().map(|t| t.host).collect();
+        let tls = if self.tls || tls_targets > 0 {
+            Some(Arc::new(self.tls_client(&hosts)?))
+        } else {
+            if let Some(flag) = self.tls_only_flag() {
+                return err(format!("{flag} applies to TLS: add --tls, or use a tls:// target"));
+            }
+            None
+        };
+        // The built-in server runs in this process, so it needs an fd per connection too.
+        let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
+        plan::ensure_fd_limit(my_connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, my_connections)?;
+        let plan = Plan {
+            targets,
+            tls,
+            connections,
+            threads,
+            duration: self.duration,
+            first_conn_id,
+            requests,
+            warmup: self.warmup,
+            send_interval: None,
+            rate: None,
+            connect_rate,
+            pipeline,
+            batch: match mode {
+                Mode::Stream => message.repeat(STREAM_BATCH_BYTES.div_ceil(message.len())).into(),
+                _ => message.repeat(pipeline).into(),
+            },
+            payload: Arc::new(payload),
+            mode,
+            socket: SocketOptions {
+                nodelay: self.nodelay,
+                sndbuf: self.sndbuf,
+                rcvbuf: self.rcvbuf,
+                linger0: self.linger0,
+                sources,
+                ports: match self.local_ports {
+                    LocalPortsArg::Auto => PortChoice::Auto,
+                    LocalPortsArg::Kernel => PortChoice::Kernel,
+                    LocalPortsArg::Loadmux => PortChoice::Loadmux,
+                },
+            },
+            message: message.into(),
+            framing,
+            first_framing,
+            max_response: self.max_response,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.timeout,
+            reconnect,
+            shard,
+        };
+        Ok(plan.with_rate(rate))
+    }
+
+    /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
+    fn payload(&self) -> Result<Payload, PlanError> {
+        // --resp: each line becomes a RESP array command (as redis-benchmark sends).
+        let template = |flag: &str, text: &str| {
+            let parsed = match self.resp {
+                true => payload::unescape(text).and_then(|line| Template::parse_resp(&line)),
+                false => payload::unescape(text).and_then(Template::parse),
+            };
+            parsed.map_err(|e| PlanError(format!("{flag}: {e}")))
+        };
+        let messages = if let Some(path) = &self.message_file {
+            let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;
+            if bytes.is_empty() {
+                return err(format!("-f {}: the file is empty", path.display()));
+            }
+            vec![Template::raw(bytes)]
+        } else if let Some(size) = self.message_size {
+            if size == 0 {
+                return err("--message-size must be at least 1 byte");
+            }
+            vec![Template::raw(payload::random_bytes(size))]
+        } else if self.message.is_empty() {
+            vec![Template::raw(b"hello\n".to_vec())]
+        } else {
+            self.message.iter().map(|m| template("-m", m)).collect::<Result<Vec<_>, _>>()?
+        };
+        let first = self.first_message.as_deref().map(|m| template("--first-message", m)).transpose()?;
+        Payload::new(messages, first).map_err(|e| PlanError(format!("-m: {e}")))
+    }
+}
+
+/// A target from the command line, parsed.
+struct ParsedTarget {
+    target: Target,
+    /// The host as written (a name or an address): the TLS server name by default.
+    host: String,
+    /// Written as `tls://` or `https://`.
+    tls: bool,
+}
+
+/// Parses `HOST:PORT`, `tls://HOST:PORT`, `https://HOST[:PORT][/PATH]` (the path is
+/// not used: requests come from -m) or `unix:/PATH`, resolving host names once.
+fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return err(format!("target '{text}' has no path (as in unix:/run/app.sock)"));
+        }
+        let target = Target::Unix(path.into());
+        return Ok(ParsedTarget { target, host: "localhost".into(), tls: false });
+    }
+    let (rest, tls, default_port) = if let Some(rest) = text.strip_prefix("tls://") {
+        (rest, true, None)
+    } else if let Some(rest) = text.strip_prefix("https://") {
+        (rest.split('/').next().unwrap_or(rest), true, Some(443))
+    } else if text.contains("://") {
+        return err(format!("target '{text}': only tls://, https:// and unix: are understood"));
+    } else {
+        (text, false, None)
+    };
+    let with_port = match default_port {
+        Some(port) if !has_port(rest) => format!("{rest}:{port}"),
+        _ => rest.to_string(),
+    };
+    let addr = plan::resolve(&with_port)?;
+    let host = match with_port.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => with_port.clone(),
+    };
+    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls })
+}
+
+/// Whether `HOST:PORT` text has its port (an IPv6 address alone has colons too).
+fn has_port(text: &str) -> bool {
+    match text.rsplit_once(':') {
+        Some((host, _)) => !host.is_empty() && (!host.contains(':') || host.ends_with(']')),
+        None => false,
+    }
+}
+
+impl RunArgs {
+    /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
+    /// file is a one-line error before any socket opens.
+    fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        let version = match self.tls_version.as_deref() {
+            None => None,
+            Some("1.2") => Some(TlsVersion::V1_2),
+            Some("1.3") => Some(TlsVersion::V1_3),
+            Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
+        };
+        if self.insecure && self.cacert.is_some() {
+            return err("--insecure and --cacert contradict each other: give one");
+        }
+        let settings = TlsSettings {
+            sni: self.sni.clone(),
+            insecure: self.insecure,
+            cacert: self.cacert.clone(),
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            alpn: self.alpn.clone(),
+            version,
+            resume: self.tls_resume,
+        };
+        // With no target the built-in server is loaded; its name is localhost.
+        let hosts = if hosts.is_empty() { vec!["localhost".to_string()] } else { hosts.to_vec() };
+        TlsClient::new(&settings, &hosts).map_err(PlanError)
+    }
+
+    /// The first TLS-only flag given, for a run without TLS.
+    fn tls_only_flag(&self) -> Option<&'static str> {
+        [
+            (self.sni.is_some(), "--sni"),
+            (self.insecure, "--insecure"),
+            (self.cacert.is_some(), "--cacert"),
+            (self.cert.is_some(), "--cert"),
+            (!self.alpn.is_empty(), "--alpn"),
+            (self.tls_version.is_some(), "--tls-version"),
+            (self.tls_resume, "--tls-resume"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }

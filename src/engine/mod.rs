@@ -5,6 +5,7 @@
 //! signal-hook-mio) and a `Waker` the workers ring after each snapshot. So it sleeps
 //! until something happens, and a Ctrl-C stops the run within milliseconds.
 
+pub mod clock;
 pub mod conn;
 pub mod dial;
 pub mod local_ports;
@@ -15,6 +16,7 @@ pub mod wakeup;
 pub mod worker;
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -44,6 +46,25 @@ pub enum StopReason {
     AllClosed,
     /// A signal arrived (SIGINT or SIGTERM).
     Signal(i32),
+    /// A thread the run depends on panicked (a worker, the built-in server, the
+    /// live line); the workers were stopped.
+    ThreadPanicked,
+}
+
+impl StopReason {
+    /// The name used in reports: duration, requests_done, all_closed, sigint,
+    /// sigterm (or "signal N").
+    pub fn name(self) -> String {
+        match self {
+            StopReason::Duration => "duration".into(),
+            StopReason::RequestsDone => "requests_done".into(),
+            StopReason::AllClosed => "all_closed".into(),
+            StopReason::Signal(SIGINT) => "sigint".into(),
+            StopReason::Signal(SIGTERM) => "sigterm".into(),
+            StopReason::Signal(n) => format!("signal {n}"),
+            StopReason::ThreadPanicked => "thread_panicked".into(),
+        }
+    }
 }
 
 /// What a run measured.
@@ -64,17 +85,33 @@ pub struct RunResult {
     pub started_at: SystemTime,
     /// Why it stopped.
     pub stop: StopReason,
+    /// Threads that panicked ("worker 1", "built-in server thread 0", "the live
+    /// line"); a worker's share after its last snapshot is missing.
+    pub failed_threads: Vec<String>,
 }
 
 /// Called with each completed timeline row (the live progress line).
-pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow, &Plan);
+pub type OnRow<'a> = &'a mut dyn FnMut(&TimelineRow);
 
 /// Runs the load test described by `plan`, calling `on_row` once a second.
 ///
 /// Errors are setup failures only (the poller or threads could not be created);
-/// everything that happens to connections is counted in the result instead.
+/// everything that happens to connections is counted in the result instead. A
+/// worker that panics does not hang the run: the others are stopped at once and
+/// the result names it in `failed_threads`.
 pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
-    let mut poll = Poll::new()?;
+    run_watching(plan, on_row, &|| Vec::new())
+}
+
+/// Checks on threads outside the engine that the run depends on (the built-in
+/// server's): returns the names of those that have died.
+pub type DeadThreads<'a> = &'a dyn Fn() -> Vec<String>;
+
+/// [`run`], also watching other threads the run depends on: when `dead_threads`
+/// names one, the run stops as it does for a panicked worker. They are checked
+/// every [`WATCH_INTERVAL`].
+pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -> io::Result<RunResult> {
+    let poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
     let coordinator = Arc::new(Waker::new(poll.registry(), WORKERS)?);
@@ -84,7 +121,37 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
     let measure_from = start + plan.warmup;
     let cuts = Cuts { start, measure_from, end: measure_from + plan.duration };
     let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
-    let (tx, rx) = mpsc::channel::<Snapshot>();
+    let crew = spawn(&plan, &shared, &coordinator)?;
+    let mut watch =
+        Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_threads: Vec::new() };
+    let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads)?;
+    if finished_normally {
+        for handle in crew.handles {
+            // A worker that panicked was caught inside its thread and is already in
+            // `failed_threads`; joining cannot block, as every worker has ended.
+            let _ = handle.join();
+        }
+    }
+    Ok(finish(watch, &shared, started_at))
+}
+
+/// The worker threads of a run and the channels back from them.
+struct Crew {
+    /// One waker per worker: ringing it makes the worker look at the stop flag.
+    wakers: Vec<Arc<Waker>>,
+    handles: Vec<thread::JoinHandle<()>>,
+    /// Snapshots, once a second and a last one as each worker ends.
+    snapshots: mpsc::Receiver<Snapshot>,
+    /// The index of each worker that panicked instead of sending its last snapshot.
+    panicked: mpsc::Receiver<usize>,
+}
+
+/// Starts one thread per worker. Each runs its event loop inside `catch_unwind`:
+/// a worker that panics reports its index and rings the coordinator, so the run
+/// stops within one poll instead of waiting forever for its last snapshot.
+fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io::Result<Crew> {
+    let (snapshot_tx, snapshots) = mpsc::channel::<Snapshot>();
+    let (panic_tx, panicked) = mpsc::channel::<usize>();
     let mut wakers = Vec::with_capacity(plan.threads);
     let mut handles = Vec::with_capacity(plan.threads);
     // Read once, at the start: workers that pick their own source ports take a
@@ -96,96 +163,169 @@ pub fn run(plan: Arc<Plan>, on_row: OnRow) -> io::Result<RunResult> {
             None
         }
     };
-    for mut assignment in split(&plan) {
+    for mut assignment in split(plan) {
         assignment.port_range = port_range;
         let index = assignment.index;
-        let (worker, waker) = Worker::new(assignment, plan.clone(), shared.clone(), tx.clone(), coordinator.clone())?;
+        let (worker, waker) =
+            Worker::new(assignment, plan.clone(), shared.clone(), snapshot_tx.clone(), coordinator.clone())?;
         wakers.push(waker);
-        handles.push(thread::Builder::new().name(format!("loadmux-worker-{index}")).spawn(move || worker.run())?);
+        let (panic_tx, coordinator) = (panic_tx.clone(), coordinator.clone());
+        let body = move || {
+            // The worker and everything it owns are dropped while unwinding, so
+            // nothing it held is observed half-updated: AssertUnwindSafe is sound.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::fault::worker_started(index);
+                worker.run();
+            }));
+            if outcome.is_err() {
+                let _ = panic_tx.send(index);
+                let _ = coordinator.wake();
+            }
+        };
+        handles.push(thread::Builder::new().name(format!("loadmux-worker-{index}")).spawn(body)?);
     }
-    drop(tx);
+    Ok(Crew { wakers, handles, snapshots, panicked })
+}
 
-    let mut collector = Collector::new(plan.threads);
-    let end_at = cuts.end;
-    let mut events = Events::with_capacity(16);
-    let mut stop: Option<(StopReason, Instant)> = None;
-    loop {
-        let now = Instant::now();
-        if stop.is_none() && now >= end_at {
-            stop = Some((StopReason::Duration, end_at));
-        }
-        if let Some((_, _)) = stop {
-            if !shared.stop.swap(true, Ordering::Relaxed) {
-                for waker in &wakers {
+/// The coordinator's state while the workers run.
+struct Watch {
+    poll: Poll,
+    signals: Signals,
+    collector: Collector,
+    /// Why and when the run is stopping, once decided.
+    stop: Option<(StopReason, Instant)>,
+    /// Threads that panicked or died: "worker 1", "built-in server thread 0",
+    /// "the live line".
+    failed_threads: Vec<String>,
+}
+
+impl Watch {
+    /// The coordinator's loop: sleeps until a snapshot, a signal or the end of the
+    /// run, shows each completed row, and stops the workers once `decide_stop`
+    /// says so. Returns false when a second signal cut the wait for the workers
+    /// short (their threads are then left to finish on their own).
+    fn wait(
+        &mut self,
+        plan: &Plan,
+        shared: &Shared,
+        crew: &Crew,
+        on_row: OnRow,
+        dead_threads: DeadThreads,
+    ) -> io::Result<bool> {
+        let end_at = shared.cuts.end;
+        let mut events = Events::with_capacity(16);
+        loop {
+            let now = Instant::now();
+            if self.stop.is_none() && now >= end_at {
+                self.stop = Some((StopReason::Duration, end_at));
+            }
+            if self.stop.is_some() && !shared.stop.swap(true, Ordering::Relaxed) {
+                for waker in &crew.wakers {
                     let _ = waker.wake();
                 }
             }
-        }
-        if collector.all_finished() {
-            break;
-        }
-        // Before the stop: sleep until the end of the run (workers and signals wake us
-        // sooner). After it: the workers are closing down, so just wait for them.
-        let timeout = if stop.is_some() { Duration::from_millis(200) } else { end_at.saturating_duration_since(now) };
-        match poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        for event in events.iter() {
-            if event.token() != SIGNALS {
-                continue;
+            if self.collector.all_finished() {
+                return Ok(true);
             }
-            for signal in signals.pending() {
-                match stop {
-                    None => stop = Some((StopReason::Signal(signal), Instant::now())),
+            // Before the stop: sleep until the end of the run (workers and signals
+            // wake us sooner). After it: the workers are closing down, so just wait
+            // for them.
+            let timeout = if self.stop.is_some() {
+                Duration::from_millis(200)
+            } else {
+                end_at.saturating_duration_since(now).min(WATCH_INTERVAL)
+            };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let signalled = events.iter().any(|event| event.token() == SIGNALS);
+            for signal in if signalled { self.signals.pending().collect() } else { Vec::new() } {
+                if self.stop.is_some() {
                     // A second signal while stopping: stop waiting for the workers
                     // and report what has arrived.
-                    Some(_) => {
-                        warn!("second signal: reporting without waiting for the workers");
-                        return Ok(finish(collector, stop, &shared, started_at));
-                    }
+                    warn!("second signal: reporting without waiting for the workers");
+                    return Ok(false);
+                }
+                self.stop = Some((StopReason::Signal(signal), Instant::now()));
+            }
+            while let Ok(snapshot) = crew.snapshots.try_recv() {
+                // Every row is shown as it completes, the last one too (whether it
+                // arrives before or after the coordinator notices the end is a race,
+                // so a rule depending on that would make the live line flaky).
+                let rows = self.collector.add(snapshot);
+                self.show(&rows, on_row);
+            }
+            while let Ok(index) = crew.panicked.try_recv() {
+                let rows = self.collector.lose(index);
+                self.show(&rows, on_row);
+                self.thread_failed(format!("worker {index}"));
+            }
+            if self.stop.is_none() {
+                for name in dead_threads() {
+                    self.thread_failed(name);
                 }
             }
-        }
-        while let Ok(snapshot) = rx.try_recv() {
-            // Every row is shown as it completes, the last one too (whether it arrives
-            // before or after the coordinator notices the end is a race, so a rule
-            // depending on that would make the live line flaky).
-            for row in collector.add(snapshot) {
-                on_row(&row, &plan);
+            if self.stop.is_none() {
+                self.stop = decide_stop(&self.collector, plan, end_at, Instant::now());
             }
         }
-        if stop.is_none() && collector.all_finished() {
-            let now = Instant::now();
-            stop = Some(if now >= end_at {
-                // The workers stopped on their own at the end of --duration.
-                (StopReason::Duration, end_at)
-            } else if plan.requests.is_some() {
-                (StopReason::RequestsDone, now)
-            } else {
-                (StopReason::AllClosed, now)
-            });
-        }
     }
-    for handle in handles {
-        // A worker that panicked has already printed why; its last snapshot is
-        // missing, which the totals then show.
-        let _ = handle.join();
-    }
-    Ok(finish(collector, stop, &shared, started_at))
 }
 
-fn finish(
-    collector: Collector,
-    stop: Option<(StopReason, Instant)>,
-    shared: &Shared,
-    started_at: SystemTime,
-) -> RunResult {
+impl Watch {
+    /// Passes completed rows to the live line. A panic there (it runs on this
+    /// thread) is caught: the live line is dropped and the run stops as for any
+    /// other thread that failed, so the report is still built.
+    fn show(&mut self, rows: &[TimelineRow], on_row: OnRow) {
+        if self.failed_threads.iter().any(|t| t == LIVE_LINE) {
+            return;
+        }
+        let shown = panic::catch_unwind(AssertUnwindSafe(|| rows.iter().for_each(&mut *on_row)));
+        if shown.is_err() {
+            self.thread_failed(LIVE_LINE.to_string());
+        }
+    }
+
+    /// Records a thread that panicked or died, says so once on stderr, and stops
+    /// the run (the report is still built).
+    fn thread_failed(&mut self, name: String) {
+        eprintln!("loadmux: {name} panicked: stopping the run and reporting what was measured");
+        self.failed_threads.push(name);
+        self.stop.get_or_insert((StopReason::ThreadPanicked, Instant::now()));
+    }
+}
+
+/// The name the live line goes by in warnings.
+const LIVE_LINE: &str = "the live line";
+
+/// How often the coordinator checks on threads outside the engine: well inside
+/// the half second in which a dead thread must stop the run.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why the workers all ended on their own, once they have: the duration ran out,
+/// `-n` was reached, or every connection closed for good. `None` while any runs.
+fn decide_stop(collector: &Collector, plan: &Plan, end_at: Instant, now: Instant) -> Option<(StopReason, Instant)> {
+    if !collector.all_finished() {
+        return None;
+    }
+    Some(if now >= end_at {
+        // The workers stopped on their own at the end of --duration.
+        (StopReason::Duration, end_at)
+    } else if plan.requests.is_some() {
+        (StopReason::RequestsDone, now)
+    } else {
+        (StopReason::AllClosed, now)
+    })
+}
+
+/// Turns what the coordinator collected into the run's result.
+fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
     let cuts = shared.cuts;
-    let (reason, at) = stop.unwrap_or((StopReason::Duration, Instant::now()));
+    let (reason, at) = watch.stop.unwrap_or((StopReason::Duration, Instant::now()));
     let at = at.min(cuts.end);
-    let (totals, timeline) = collector.finish(cuts.start);
+    let (totals, timeline) = watch.collector.finish(cuts.start);
     RunResult {
         elapsed: at.saturating_duration_since(cuts.measure_from),
         warmup: at.min(cuts.measure_from).saturating_duration_since(cuts.start),
@@ -194,6 +334,7 @@ fn finish(
         timeline,
         started_at,
         stop: reason,
+        failed_threads: watch.failed_threads,
     }
 }
 
@@ -211,8 +352,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
         })
         .collect();
     for i in 0..plan.connections {
-        let target = plan.targets[i % plan.targets.len()];
-        out[i % threads].conns.push((plan.first_conn_id + i as u64, target));
+        out[i % threads].conns.push((plan.first_conn_id + i as u64, i % plan.targets.len()));
     }
     out
 }
@@ -220,9 +360,14 @@ fn split(plan: &Plan) -> Vec<Assignment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Target;
+
+    fn tcp(addr: &str) -> Target {
+        Target::Tcp(addr.parse().unwrap())
+    }
 
     fn plan(connections: usize, threads: usize, requests: Option<u64>) -> Plan {
-        let mut plan = Plan::new(vec!["127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()]);
+        let mut plan = Plan::new(vec![tcp("127.0.0.1:1"), tcp("127.0.0.1:2")]);
         plan.connections = connections;
         plan.threads = threads;
         plan.requests = requests;
@@ -239,8 +384,8 @@ mod tests {
         let ids: Vec<u64> = parts.iter().flat_map(|p| p.conns.iter().map(|c| c.0)).collect();
         assert_eq!(ids.len(), 5);
         // Targets alternate by connection id.
-        assert_eq!(parts[0].conns[0].1.port(), 1);
-        assert_eq!(parts[1].conns[0].1.port(), 2);
+        assert_eq!(parts[0].conns[0].1, 0);
+        assert_eq!(parts[1].conns[0].1, 1);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::units::MAX_DURATION;
+
 /// Lets through at most one event per `interval`, on a fixed grid: the n-th event is
 /// allowed at `start + n * interval`. A worker that wakes late may catch up with the
 /// grid, but never by more than `burst` events, so a stalled loop doesn't answer with
@@ -19,9 +21,17 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `per_second` events a second, starting at `start`.
+    /// `per_second` events a second, starting at `start`. A rate below one a year
+    /// (possible once a valid rate is split over shards and threads) waits a year:
+    /// no run lasts longer, and the gap must stay addable to an `Instant`.
     pub fn new(per_second: f64, start: Instant) -> Self {
-        RateLimiter { interval: Duration::from_secs_f64(1.0 / per_second), next: start, burst: 8 }
+        let secs = 1.0 / per_second;
+        let interval = if secs.is_finite() && secs < MAX_DURATION.as_secs_f64() {
+            Duration::from_secs_f64(secs)
+        } else {
+            MAX_DURATION
+        };
+        RateLimiter { interval, next: start, burst: 8 }
     }
 
     /// Takes one event if it is allowed at `now`.
@@ -62,6 +72,15 @@ mod tests {
         assert!(!limiter.try_take(t0 + Duration::from_millis(5)));
         assert!(limiter.try_take(t0 + Duration::from_millis(10)));
         assert_eq!(limiter.next_allowed(), t0 + Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_rate_below_one_a_year_waits_a_year_instead_of_overflowing() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(1e-300, t0);
+        assert!(limiter.try_take(t0));
+        assert_eq!(limiter.next_allowed(), t0 + MAX_DURATION);
+        assert!(!limiter.try_take(t0 + Duration::from_secs(3600)));
     }
 
     #[test]

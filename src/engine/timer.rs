@@ -52,13 +52,6 @@ impl Timers {
         }
     }
 
-    /// Drops whatever is armed for `key` (its slab slot was freed).
-    pub fn forget(&mut self, key: usize) {
-        if let Some(slot) = self.armed.get_mut(key) {
-            *slot = None;
-        }
-    }
-
     /// The earliest queued deadline; the poll timeout is derived from it. It may be
     /// stale, which only costs one early wake-up.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -77,7 +70,7 @@ impl Timers {
                 self.armed[key] = None;
                 return Some(key);
             }
-            // Stale: superseded by an earlier arm, or forgotten. Skip it.
+            // Stale: superseded by an earlier arm. Skip it.
         }
         None
     }
@@ -138,15 +131,6 @@ mod tests {
         // The 50 ms entry is stale now: it must not fire again.
         assert_eq!(timers.pop_due(ms(t0, 100)), None);
         assert!(timers.is_empty());
-    }
-
-    #[test]
-    fn forgotten_keys_never_fire() {
-        let t0 = Instant::now();
-        let mut timers = Timers::new();
-        timers.arm(4, Some(ms(t0, 1)));
-        timers.forget(4);
-        assert_eq!(timers.pop_due(ms(t0, 10)), None);
     }
 
     #[test]

@@ -51,10 +51,16 @@ pub fn render_text(report: &Report, header: &str) -> String {
     }
     latency_row(&mut out, "1st byte", &r.first_byte_us);
     latency_row(&mut out, "connect", &r.connect_latency_us);
+    if let Some(tls) = &r.tls {
+        latency_row(&mut out, "tls hshake", &tls.handshake_latency_us);
+    }
     if r.config.rate.is_some() {
         latency_row(&mut out, "send lag", &r.send_lag_us);
     }
     let _ = writeln!(out);
+    if let Some(tls) = &r.tls {
+        let _ = writeln!(out, "  tls           {}", tls_summary(tls));
+    }
     let _ = write!(out, "  errors        {}", r.errors.total);
     let nonzero: Vec<String> =
         r.errors.by_kind.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
@@ -62,37 +68,26 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let _ = write!(out, " ({})", nonzero.join(", "));
     }
     let _ = writeln!(out);
-    if let Some(classes) = &r.http_status {
-        let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "  http status   {}", if parts.is_empty() { "-".to_string() } else { parts.join(", ") });
+    for (label, counts) in r.reply_lines() {
+        let _ = writeln!(out, "  {label:<14}{counts}");
     }
-    if let Some(warning) = pacing_warning(r) {
-        let _ = writeln!(out, "\n  warning: {warning}");
+    for warning in &r.warnings {
+        let _ = writeln!(out, "  warning       {warning}");
     }
     out
 }
 
-/// Send lag p99 above which the schedule is called not kept: 1 ms is where a paced
-/// send's lateness starts to matter next to the latencies most servers have.
-const SEND_LAG_WARN_US: u64 = 1_000;
-
-/// Open loop: one line when the schedule was not kept: sends left more than 1 ms late
-/// at p99, or sends fell due while their connection's pipeline was full. Then the
-/// offered load was not the rate asked for, and latencies include the wait.
-pub fn pacing_warning(r: &Report) -> Option<String> {
-    let lag = r.send_lag_us.p99;
-    let dropped = r.requests.sends_dropped;
-    match (lag > SEND_LAG_WARN_US, dropped > 0) {
-        (false, false) => None,
-        (true, false) => Some(format!(
-            "p99 send lag {} (over 1ms): the client could not keep the schedule; use more threads (-t) or a lower -r",
-            micros(lag)
-        )),
-        (lag_high, true) => Some(format!(
-            "{dropped} sends fell due with their connection's pipeline full{}; raise -c or -P, or lower -r",
-            if lag_high { format!(" (p99 send lag {})", micros(lag)) } else { String::new() }
-        )),
+/// `TLSv1.3 TLS13_AES_256_GCM_SHA384, alpn http/1.1, handshakes 200 full, 0 resumed`.
+pub fn tls_summary(tls: &super::Tls) -> String {
+    let mut text = match (&tls.version, &tls.cipher_suite) {
+        (Some(version), Some(cipher)) => format!("{version} {cipher}"),
+        _ => "no handshake completed".to_string(),
+    };
+    if let Some(alpn) = &tls.alpn {
+        let _ = write!(text, ", alpn {alpn}");
     }
+    let _ = write!(text, ", handshakes {} full, {} resumed", tls.handshakes_full, tls.handshakes_resumed);
+    text
 }
 
 fn latency_row(out: &mut String, name: &str, l: &Latency) {

@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::transport::TlsInfo;
+
 use super::{Counters, LatencyHistogram, Snapshot};
 
 /// Which part of the run a timeline row belongs to.
@@ -80,6 +82,10 @@ pub struct Totals {
     pub first_byte: LatencyHistogram,
     /// Connect latency, whole run.
     pub connect_latency: LatencyHistogram,
+    /// TLS handshake latency, whole run.
+    pub tls_handshake: LatencyHistogram,
+    /// What TLS negotiated (the first handshake reported).
+    pub tls_info: Option<TlsInfo>,
     /// Send lag (open loop), measured window.
     pub send_lag: LatencyHistogram,
     /// Sum of the workers' peaks of established connections.
@@ -99,7 +105,11 @@ pub struct Collector {
     /// Rows from `first_pending` on, still filling.
     pending: Vec<PendingRow>,
     first_pending: u64,
-    done: Vec<(TimelineRow, bool)>,
+    /// Workers that ended without a last snapshot (they panicked): no row waits
+    /// for them any more.
+    lost: Vec<bool>,
+    /// Completed rows, oldest first.
+    done: Vec<TimelineRow>,
 }
 
 impl Collector {
@@ -112,6 +122,7 @@ impl Collector {
             last_index: vec![None; workers],
             pending: Vec::new(),
             first_pending: 0,
+            lost: vec![false; workers],
             done: Vec::new(),
         }
     }
@@ -124,12 +135,20 @@ impl Collector {
         t.counters.conns_attempted += s.delta.conns_attempted;
         t.counters.conns_established += s.delta.conns_established;
         t.counters.conns_failed += s.delta.conns_failed;
+        t.counters.tls_full += s.delta.tls_full;
+        t.counters.tls_resumed += s.delta.tls_resumed;
         t.connect_latency.merge(&s.connect_latency);
+        t.tls_handshake.merge(&s.tls_handshake);
+        if t.tls_info.is_none() {
+            t.tls_info = s.tls_info;
+        }
         if s.interval.measured {
             let mut traffic = s.delta;
             traffic.conns_attempted = 0;
             traffic.conns_established = 0;
             traffic.conns_failed = 0;
+            traffic.tls_full = 0;
+            traffic.tls_resumed = 0;
             t.counters.merge(&traffic);
             t.latency.merge(&s.latency);
             t.latency_uncorrected.merge(&s.latency_uncorrected);
@@ -157,6 +176,18 @@ impl Collector {
             row.latency.merge(&s.latency);
             row.reported += 1;
         }
+        self.complete_rows()
+    }
+
+    /// Gives up on `worker`, which ended without its last snapshot: rows no longer
+    /// wait for it. Returns the rows that completes, oldest first.
+    pub fn lose(&mut self, worker: usize) -> Vec<TimelineRow> {
+        self.lost[worker] = true;
+        self.complete_rows()
+    }
+
+    /// Moves every leading row that all expected workers have reported to `done`.
+    fn complete_rows(&mut self) -> Vec<TimelineRow> {
         let mut completed = Vec::new();
         while let Some(row) = self.pending.first() {
             if row.reported < self.expected(self.first_pending) {
@@ -170,13 +201,13 @@ impl Collector {
     }
 
     /// Workers expected to report interval `index`: those that have not stopped
-    /// before it.
+    /// before it, and are not lost.
     fn expected(&self, index: u64) -> usize {
-        self.last_index.iter().filter(|last| last.is_none_or(|l| l >= index)).count()
+        self.last_index.iter().zip(&self.lost).filter(|(last, lost)| !**lost && last.is_none_or(|l| l >= index)).count()
     }
 
     fn finish_row(&mut self, row: PendingRow) -> TimelineRow {
-        let start = self.done.last().map_or(0.0, |(r, _)| r.t_s);
+        let start = self.done.last().map_or(0.0, |r| r.t_s);
         let out = TimelineRow {
             t_s: row.t_s,
             span_s: (row.t_s - start).max(0.0),
@@ -187,13 +218,13 @@ impl Collector {
             p99_us: row.latency.percentile(99.0),
             max_us: row.latency.max(),
         };
-        self.done.push((out.clone(), row.measured));
+        self.done.push(out.clone());
         out
     }
 
-    /// True once every worker has sent its last snapshot.
+    /// True once every worker has sent its last snapshot or been lost.
     pub fn all_finished(&self) -> bool {
-        self.last_index.iter().all(Option::is_some)
+        self.last_index.iter().zip(&self.lost).all(|(last, lost)| last.is_some() || *lost)
     }
 
     /// Ends collection: rows still pending are closed, warm-up rows that ended before
@@ -214,7 +245,7 @@ impl Collector {
         let rows = self
             .done
             .into_iter()
-            .map(|(mut row, _)| {
+            .map(|mut row| {
                 if row.phase == Phase::Warmup && ramp_end_s.is_none_or(|end| row.t_s <= end) {
                     row.phase = Phase::Ramp;
                 }
@@ -274,6 +305,8 @@ mod tests {
             latency,
             first_byte: LatencyHistogram::new(),
             connect_latency: LatencyHistogram::new(),
+            tls_handshake: LatencyHistogram::new(),
+            tls_info: None,
             send_lag: LatencyHistogram::new(),
             open: 5,
             max_open: 5,
@@ -307,6 +340,23 @@ mod tests {
         assert!(!c.all_finished());
         c.add(at(snap(1, 2, 1, true, true), 2.5));
         assert!(c.all_finished());
+    }
+
+    #[test]
+    fn a_lost_worker_is_not_waited_for_and_its_rows_still_count() {
+        let mut c = Collector::new(2);
+        assert_eq!(c.add(at(snap(0, 0, 3, true, false), 1.0)).len(), 0);
+        assert_eq!(c.add(at(snap(1, 0, 4, true, false), 1.0)).len(), 1);
+        assert!(c.add(at(snap(0, 1, 5, true, false), 2.0)).is_empty(), "row 1 waits for worker 1");
+        assert!(!c.all_finished());
+        let rows = c.lose(1);
+        assert_eq!(rows.len(), 1, "losing worker 1 completes row 1");
+        assert_eq!(rows[0].delta.requests_completed, 5);
+        assert!(!c.all_finished(), "worker 0 has not sent its last snapshot");
+        c.add(at(snap(0, 2, 1, true, true), 2.5));
+        assert!(c.all_finished());
+        let (totals, _) = c.finish(Instant::now());
+        assert_eq!(totals.counters.requests_completed, 13);
     }
 
     #[test]

@@ -43,11 +43,6 @@ impl LatencyHistogram {
         self.0.add(&other.0).expect("histograms share one configuration");
     }
 
-    /// Empties the histogram without freeing its counts array.
-    pub fn reset(&mut self) {
-        self.0.reset();
-    }
-
     /// Number of recorded values.
     pub fn count(&self) -> u64 {
         self.0.len()
@@ -83,11 +78,6 @@ impl LatencyHistogram {
         } else {
             self.0.value_at_percentile(p)
         }
-    }
-
-    /// The underlying hdrhistogram, for iteration (percentile curves).
-    pub fn inner(&self) -> &Histogram<u64> {
-        &self.0
     }
 
     /// Serializes as HdrHistogram V2 + Deflate, base64-encoded: the `hdr` field of a report.

@@ -153,6 +153,7 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
     report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {report}"))
 }
 
+pub mod prereq;
 pub mod real_servers;
 
 /// A `loadmux serve` child process on loopback, killed by pid on drop.
