@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Real servers the integration tests load, and the browser that screenshots the HTML
 # report (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets chromium nftables iproute2)
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl chromium nftables iproute2)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

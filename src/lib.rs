@@ -50,6 +50,7 @@ pub mod io_kind;
 pub mod payload;
 pub mod plan;
 pub mod rate_search;
+pub mod replay;
 pub mod report;
 pub mod server;
 pub mod session;

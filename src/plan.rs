@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
+use crate::replay::ReplayScript;
 use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
@@ -208,6 +209,8 @@ pub struct Plan {
     /// 64 KiB's worth in stream mode), so a batch goes out in one `write` without
     /// being assembled per connection.
     pub batch: Arc<[u8]>,
+    /// `--replay`: the recorded sessions the connections play instead of `payload`.
+    pub replay: Option<Arc<ReplayScript>>,
     /// How responses end.
     pub framing: Framing,
     /// How the `--first-message`'s answer ends, if not as `framing` says.
@@ -253,6 +256,7 @@ impl Plan {
             pipeline: 1,
             batch: message.clone(),
             message,
+            replay: None,
             framing: Framing::Echo,
             first_framing: None,
             max_response: 1 << 20,

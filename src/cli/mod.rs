@@ -8,6 +8,7 @@
 
 mod merge_command;
 mod outputs;
+mod record;
 mod report_command;
 mod run;
 mod run_command;
@@ -16,6 +17,7 @@ mod verdict;
 
 pub use merge_command::{merge_command, MergeArgs};
 pub use outputs::Outputs;
+pub use record::{record_command, replay_info_command, RecordArgs, ReplayInfoArgs};
 pub use report_command::{report_command, ReportArgs};
 pub use run::{LocalPortsArg, ModeArg, Progress, ProgressArg, RunArgs, RunCommand};
 pub use run_command::run_command;
@@ -43,6 +45,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.
     Merge(MergeArgs),
+    /// Proxy a real client to its server and record the sessions for `run --replay`.
+    Record(RecordArgs),
+    /// Print what a recording holds: sessions, steps, sizes and timing.
+    ReplayInfo(ReplayInfoArgs),
 }
 
 /// Prints a clap error the loadmux way and returns the exit code: help and version go
@@ -60,9 +66,14 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
         }
         _ => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("loadmux: {first} (see --help)");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            // "the following required arguments were not provided:" names them on the
+            // next line: keep it, or the one line says nothing useful.
+            match lines.next().filter(|_| first.ends_with(':')) {
+                Some(named) => eprintln!("loadmux: {first} {named} (see --help)"),
+                None => eprintln!("loadmux: {first} (see --help)"),
+            }
             crate::exit::USAGE
         }
     }

@@ -15,6 +15,7 @@ use crate::payload::{self, Payload, Template};
 use crate::plan::{
     self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
 };
+use crate::replay::{Recording, ReplayScript};
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
@@ -139,8 +140,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "request")]
     pub mode: ModeArg,
 
-    /// In connect mode, close with RST (SO_LINGER 0) instead of FIN: no TIME_WAIT on
-    /// the client, but the server sees resets (see the README).
+    /// In connect mode (and at the end of each --replay session), close with RST
+    /// (SO_LINGER 0) instead of FIN: no TIME_WAIT on the client, but the server sees
+    /// resets (see the README).
     #[arg(long)]
     pub linger0: bool,
 
@@ -213,9 +215,27 @@ pub struct RunArgs {
     #[arg(long, help_heading = "TLS")]
     pub tls_resume: bool,
 
-    /// How a response ends: echo (the request's bytes come back and are compared).
-    #[arg(long, default_value = "echo")]
-    pub expect: String,
+    /// How a response ends: echo (the request's bytes come back and are compared),
+    /// line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none, replay (as long
+    /// as the recorded answer). Default: echo, or replay with --replay.
+    #[arg(long, value_name = "FRAMING")]
+    pub expect: Option<String>,
+
+    /// Replay a recording made by `loadmux record`: each connection plays one recorded
+    /// session (round-robin), step by step, and starts it again on a new connection
+    /// when it is over.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["message", "message_file", "message_size", "first_message"])]
+    pub replay: Option<PathBuf>,
+
+    /// --replay: play think times this many times faster (2 = half the recorded pauses,
+    /// 0 = no pauses). Ignored under -r, whose schedule paces the steps.
+    #[arg(long, default_value_t = 1.0, value_name = "X", requires = "replay")]
+    pub replay_speed: f64,
+
+    /// --replay: fill in {conn}, {seq}, {worker} and {rand:N} in the recorded requests,
+    /// so that keys differ per connection.
+    #[arg(long, requires = "replay")]
+    pub replay_template: bool,
 
     /// Largest response accepted (e.g. 64k, 4MiB); a bigger one is a protocol error
     /// and its connection closes, so memory stays bounded whatever a server sends.
@@ -419,10 +439,14 @@ impl RunArgs {
         if mode == Mode::Stream && message.is_empty() {
             return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
-        if self.linger0 && !matches!(mode, Mode::Connect { .. }) {
-            return err("--linger0 applies to --mode connect");
+        if self.linger0 && !matches!(mode, Mode::Connect { .. }) && self.replay.is_none() {
+            return err("--linger0 applies to --mode connect and --replay");
         }
-        let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let expect = self.expect.as_deref().unwrap_or(if self.replay.is_some() { "replay" } else { "echo" });
+        let framing = Framing::parse(expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let replay = self.replay_script(mode, &framing)?;
+        // Replayed requests are rendered per step, never the shared fixed message.
+        let message = if replay.is_some() { Vec::new() } else { message };
         let first_framing = match &self.first_expect {
             Some(spec) => Some(Framing::parse(spec).map_err(|e| PlanError(format!("--first-expect: {e}")))?),
             None => None,
@@ -430,7 +454,7 @@ impl RunArgs {
         // A response the framing needs that is larger than --max-response would fail
         // every single time: say so now rather than after a run of protocol errors.
         let response_len = match &framing {
-            Framing::Bytes(n) => Some((*n, format!("--expect {}", self.expect))),
+            Framing::Bytes(n) => Some((*n, format!("--expect {expect}"))),
             // A fixed message's echo is exactly as long as the message.
             Framing::Echo if !message.is_empty() => Some((message.len(), "--expect echo of the message".to_string())),
             _ => None,
@@ -510,6 +534,7 @@ impl RunArgs {
                 },
             },
             message: message.into(),
+            replay,
             framing,
             first_framing,
             max_response: self.max_response,
@@ -604,19 +629,34 @@ impl RunArgs {
     /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
     /// file is a one-line error before any socket opens.
     fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        self.tls_client_trusting(hosts, self.cacert.clone())
+    }
+
+    /// The TLS client for the built-in demo server (`run --tls` with no target): it
+    /// trusts the CA the server generated, unless `--cacert` or `--insecure` says
+    /// otherwise.
+    pub fn demo_tls_client(&self, generated_ca: &std::path::Path) -> Result<TlsClient, PlanError> {
+        let cacert = match (&self.cacert, self.insecure) {
+            (None, false) => Some(generated_ca.to_path_buf()),
+            (given, _) => given.clone(),
+        };
+        self.tls_client_trusting(&["localhost".to_string()], cacert)
+    }
+
+    fn tls_client_trusting(&self, hosts: &[String], cacert: Option<PathBuf>) -> Result<TlsClient, PlanError> {
         let version = match self.tls_version.as_deref() {
             None => None,
             Some("1.2") => Some(TlsVersion::V1_2),
             Some("1.3") => Some(TlsVersion::V1_3),
             Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
         };
-        if self.insecure && self.cacert.is_some() {
+        if self.insecure && cacert.is_some() {
             return err("--insecure and --cacert contradict each other: give one");
         }
         let settings = TlsSettings {
             sni: self.sni.clone(),
             insecure: self.insecure,
-            cacert: self.cacert.clone(),
+            cacert,
             client_cert: self.cert.clone().zip(self.key.clone()),
             alpn: self.alpn.clone(),
             version,
@@ -625,6 +665,46 @@ impl RunArgs {
         // With no target the built-in server is loaded; its name is localhost.
         let hosts = if hosts.is_empty() { vec!["localhost".to_string()] } else { hosts.to_vec() };
         TlsClient::new(&settings, &hosts).map_err(PlanError)
+    }
+
+    /// Loads `--replay FILE` and checks that the other flags fit it.
+    fn replay_script(&self, mode: Mode, framing: &Framing) -> Result<Option<Arc<ReplayScript>>, PlanError> {
+        let Some(path) = &self.replay else {
+            if *framing == Framing::Replay {
+                return err("--expect replay needs --replay FILE (the recorded answers' lengths)");
+            }
+            return Ok(None);
+        };
+        if mode != Mode::Request {
+            return err(format!(
+                "--replay plays requests and their answers: it applies to request mode, not --mode {}",
+                mode.name()
+            ));
+        }
+        if *framing == Framing::Echo || *framing == Framing::None {
+            return err(format!(
+                "--replay with --expect {}: use replay (the default) or the protocol's framing",
+                framing.name()
+            ));
+        }
+        if !(self.replay_speed.is_finite() && self.replay_speed >= 0.0 && self.replay_speed <= 1e6) {
+            return err(format!(
+                "--replay-speed {}: out of range (allowed: 0 for no think time, or a factor up to 1e6)",
+                self.replay_speed
+            ));
+        }
+        let recording = Recording::load(path).map_err(|e| PlanError(format!("--replay {e}")))?;
+        let script = ReplayScript::new(&recording, self.replay_template, self.replay_speed)
+            .map_err(|e| PlanError(format!("--replay {}: {e}", path.display())))?;
+        if *framing == Framing::Replay && script.longest_answer() > self.max_response {
+            return err(format!(
+                "--replay {}: a recorded answer is {} bytes, above --max-response {}",
+                path.display(),
+                script.longest_answer(),
+                self.max_response
+            ));
+        }
+        Ok(Some(Arc::new(script)))
     }
 
     /// The first TLS-only flag given, for a run without TLS.

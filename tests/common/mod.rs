@@ -155,6 +155,7 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
 
 pub mod prereq;
 pub mod real_servers;
+pub mod recorder;
 
 /// A `loadmux serve` child process on loopback, killed by pid on drop.
 pub struct Serve {
