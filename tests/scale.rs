@@ -47,8 +47,10 @@ fn in_one_of_three(mut attempt: impl FnMut() -> Result<(), String>) {
 #[test]
 fn nineteen_thousand_connections_open_within_1_5_s_with_no_flag() {
     let _serial = fd_hungry();
-    let server = Serve::start(&["--mode", "echo"]);
     in_one_of_three(|| {
+        // A fresh server each try: one still closing the last try's 19 000
+        // connections would not have the descriptors to accept the next ones.
+        let server = Serve::start(&["--mode", "echo"]);
         // -r 1000: a trickle of requests, so the time goes to opening connections.
         let report = run_report(&[&server.addr.to_string(), "-c", "19000", "-r", "1000", "-d", "1.5s"]);
         // Errors are never excused by a busy machine: they fail at once.
@@ -116,7 +118,8 @@ fn a_source_range_spreads_connections_evenly_over_its_addresses() {
 
 /// `--mode connect` at full speed for `seconds`: every second's `connects` must be
 /// within 50% of the run's median, and no connect may fail for want of a port.
-fn churn_holds_its_rate(server: &Serve, extra: &[&str], seconds: u32) -> Result<(), String> {
+fn churn_holds_its_rate(extra: &[&str], seconds: u32) -> Result<(), String> {
+    let server = Serve::start(&["--mode", "echo"]);
     let duration = format!("{seconds}s");
     let mut args = vec![server.addr.to_string(), "--mode".into(), "connect".into(), "-c".into(), "200".into()];
     args.extend(["-d".to_string(), duration]);
@@ -150,13 +153,11 @@ fn connect_churn_with_fin_close_holds_its_rate_for_20_s_as_time_wait_fills() {
     let _serial = fd_hungry();
     // FIN close leaves a TIME_WAIT per connection: ~14 000/s fills the 28 232-port
     // range within 2 s, so most of this run reuses ports still in TIME_WAIT.
-    let server = Serve::start(&["--mode", "echo"]);
-    in_one_of_three(|| churn_holds_its_rate(&server, &[], 20));
+    in_one_of_three(|| churn_holds_its_rate(&[], 20));
 }
 
 #[test]
 fn connect_churn_with_rst_close_holds_its_rate() {
     let _serial = fd_hungry();
-    let server = Serve::start(&["--mode", "echo"]);
-    in_one_of_three(|| churn_holds_its_rate(&server, &["--linger0"], 10));
+    in_one_of_three(|| churn_holds_its_rate(&["--linger0"], 10));
 }
