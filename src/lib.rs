@@ -56,5 +56,6 @@ pub mod server;
 pub mod session;
 pub mod sources;
 pub mod stats;
+pub mod tcp_socket;
 pub mod transport;
 pub mod units;
