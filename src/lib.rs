@@ -54,6 +54,7 @@ pub mod replay;
 pub mod report;
 pub mod server;
 pub mod session;
+pub mod sources;
 pub mod stats;
 pub mod tcp_socket;
 pub mod transport;

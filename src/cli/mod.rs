@@ -24,7 +24,7 @@ pub use merge_command::{merge_command, MergeArgs};
 pub use outputs::Outputs;
 pub use record::{record_command, replay_info_command, RecordArgs, ReplayInfoArgs};
 pub use report_command::{report_command, ReportArgs};
-pub use run::{ModeArg, Progress, ProgressArg, RunArgs, RunCommand};
+pub use run::{LocalPortsArg, ModeArg, Progress, ProgressArg, RunArgs, RunCommand};
 pub use run_command::run_command;
 pub use serve::ServeArgs;
 

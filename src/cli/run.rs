@@ -12,7 +12,9 @@ use super::outputs::Outputs;
 use crate::assert::Threshold;
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
-use crate::plan::{self, err, Backoff, Mode, Plan, PlanError, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES};
+use crate::plan::{
+    self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
+};
 use crate::replay::{Recording, ReplayScript};
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
@@ -41,6 +43,17 @@ pub enum ModeArg {
     Recv,
     /// Connect, exchange -m if given, close, reconnect at once.
     Connect,
+}
+
+/// `--local-ports` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalPortsArg {
+    /// loadmux where the kernel's port search would be slow, the kernel elsewhere.
+    Auto,
+    /// The kernel, at connect().
+    Kernel,
+    /// loadmux: each worker cycles through its slice of ip_local_port_range.
+    Loadmux,
 }
 
 /// Flags of `loadmux run`.
@@ -168,10 +181,18 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub rcvbuf: Option<usize>,
 
-    /// Local address to connect from; repeat to spread connections round-robin over
-    /// several (e.g. 127.0.0.2 .. 127.0.0.9 to get past one address's ephemeral ports).
-    #[arg(long = "source", value_name = "IP")]
-    pub sources: Vec<std::net::IpAddr>,
+    /// Local addresses to connect from: an address, a range (127.0.0.2-127.0.0.9) or a
+    /// CIDR block (10.1.0.0/29); repeat to add more. Each thread spreads its
+    /// connections evenly over them, to get past one address's ephemeral ports. A
+    /// loopback run too big for one address spreads over 127.0.0.x by itself.
+    #[arg(long = "source", value_name = "IP|IP-IP|IP/BITS")]
+    pub sources: Vec<crate::sources::SourceSpec>,
+
+    /// Who picks each connection's source port. The kernel's search slows down as
+    /// the ports to one destination fill up (quadratic past ~14 000 connections);
+    /// loadmux's own choice costs the same for every connect. See docs/tuning.md.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHO")]
+    pub local_ports: LocalPortsArg,
 
     /// The --first-message's answer ends as this framing says (same values as
     /// --expect) [default: the --expect framing]. E.g. memcached's `version\r\n` is
@@ -491,7 +512,8 @@ impl RunArgs {
             return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
         }
         let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
-        for ip in &self.sources {
+        let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
+        for ip in &sources {
             if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
                 return err(format!("--source {ip}: the targets use the other IP family"));
             }
@@ -532,7 +554,12 @@ impl RunArgs {
                 sndbuf: self.sndbuf,
                 rcvbuf: self.rcvbuf,
                 linger0: self.linger0,
-                sources: self.sources.clone(),
+                sources,
+                ports: match self.local_ports {
+                    LocalPortsArg::Auto => PortChoice::Auto,
+                    LocalPortsArg::Kernel => PortChoice::Kernel,
+                    LocalPortsArg::Loadmux => PortChoice::Loadmux,
+                },
             },
             message: message.into(),
             replay,

@@ -16,6 +16,32 @@ use crate::report::{self, Report};
 use crate::server::{self, ServerConfig};
 use crate::stats::TimelineRow;
 
+/// More connections to one loopback target than one source address has ports for:
+/// spread them over 127.0.0.x, and say so (the user did not ask for it).
+fn spread_over_loopback(plan: &mut Plan) {
+    if !plan.socket.sources.is_empty() {
+        return;
+    }
+    let tcp: Option<Vec<SocketAddr>> = plan
+        .targets
+        .iter()
+        .map(|t| match t {
+            crate::transport::Target::Tcp(addr) => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    let (Some(tcp), Ok(range)) = (tcp, crate::engine::ports::PortRange::ephemeral()) else { return };
+    if let Some(sources) = crate::sources::loopback_spread(&tcp, plan.connections, range.len()) {
+        eprintln!(
+            "loadmux: {} connections need more than one address's {} ports per target: connecting from 127.0.0.1-127.0.0.{}",
+            plan.connections,
+            range.len(),
+            sources.len()
+        );
+        plan.socket.sources = sources;
+    }
+}
+
 /// With no target: starts the built-in echo server on a free loopback port (with a
 /// generated certificate under `--tls`, whose CA the client then trusts) and points
 /// the plan at it.
@@ -64,6 +90,7 @@ pub fn run_command(args: RunArgs) -> i32 {
     } else {
         None
     };
+    spread_over_loopback(&mut plan);
     let plan = Arc::new(plan);
     let header = describe(&plan);
     if progress != Progress::None {

@@ -121,6 +121,9 @@ pub struct Open<S> {
     /// `--replay`: steps of the recorded session started on this socket
     /// (`conn_replay.rs`). A new socket starts the session again.
     step: usize,
+    /// Open loop: the pipeline was full when the last batch was made, so a send that
+    /// leaves late now fell due while it was held back (`sends_dropped`).
+    pipeline_was_full: bool,
 }
 
 impl<S: Transport> Open<S> {
@@ -132,6 +135,7 @@ impl<S: Transport> Open<S> {
             decoder: Decoder::default(),
             pending: Vec::new(),
             step: 0,
+            pipeline_was_full: false,
         }
     }
 
@@ -768,6 +772,10 @@ impl<S: Transport> Conn<S> {
                 rest = Sender::Spent;
                 break;
             }
+            if ctx.plan.send_interval.is_some() {
+                ctx.stats.send_lag.record(micros(now.saturating_duration_since(intended)));
+                ctx.stats.counters.sends_dropped += u64::from(open.pipeline_was_full && intended < now);
+            }
             let seq = self.seq;
             self.seq += 1;
             if let Some(script) = replay {
@@ -778,6 +786,7 @@ impl<S: Transport> Conn<S> {
             open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false });
             batch += 1;
         }
+        open.pipeline_was_full = open.in_flight.len() >= ctx.plan.pipeline;
         if batch == 0 {
             return Batch::Nothing(rest);
         }

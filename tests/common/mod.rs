@@ -141,7 +141,7 @@ pub fn assert_schema1(report: &Value) {
     }
     let timeline = report["timeline"].as_array().expect("timeline");
     for row in timeline {
-        for key in ["requests", "bytes_sent", "bytes_received", "errors", "open"] {
+        for key in ["requests", "bytes_sent", "bytes_received", "errors", "open", "connects"] {
             assert!(row[key].is_u64(), "timeline row {key}: {row}");
         }
         assert!(row["t_s"].is_number(), "timeline t_s");
@@ -153,6 +153,7 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
     report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {report}"))
 }
 
+pub mod netns;
 pub mod pki;
 pub mod prereq;
 pub mod real_servers;
