@@ -318,28 +318,38 @@ fn a_client_that_never_reads_while_the_upstream_floods_leaves_the_proxy_rss_boun
 
     // Every buffer on the way fills (the upstream's send buffer, the proxy's receive
     // buffer and its 64 KiB, its send buffer, the client's receive buffer), then the
-    // upstream blocks: the flood stalls instead of piling up in the proxy.
-    std::thread::sleep(Duration::from_secs(2));
-    let at_2s = upstream.flooded.load(Ordering::Relaxed);
+    // upstream blocks: the flood stalls instead of piling up in the proxy. Wait for
+    // the stall (10 s at most, for a loaded machine), then watch it hold for 1 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stalled_at = upstream.flooded.load(Ordering::Relaxed);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = upstream.flooded.load(Ordering::Relaxed);
+        if now == stalled_at && now > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flood never stalled: {now} B and growing");
+        stalled_at = now;
+    }
     let mut good = echo_client(&proxy);
     for i in 0..20 {
         assert_echoes(&mut good, &format!("still serving {i}\n"));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let at_3s = upstream.flooded.load(Ordering::Relaxed);
+    let later = upstream.flooded.load(Ordering::Relaxed);
     let rss = proxy.rss_kib();
-    eprintln!("proxy RSS {rss_before} KiB -> {rss} KiB; upstream flood {at_2s} B at 2 s, {at_3s} B at 3 s");
-    assert!(at_2s > 1 << 20, "the upstream did flood ({at_2s} B)");
-    assert!(at_3s - at_2s < 1 << 20, "the flood stalled: {at_2s} B at 2 s, {at_3s} B at 3 s");
+    eprintln!("proxy RSS {rss_before} KiB -> {rss} KiB; upstream flood stalled at {stalled_at} B, {later} B 1 s later");
+    assert!(stalled_at > 1 << 20, "the upstream did flood ({stalled_at} B)");
+    assert!(later - stalled_at < 1 << 20, "the flood stayed stalled: {stalled_at} B, then {later} B");
     // Kernel buffers hold the flood, not the proxy: its RSS barely moves.
-    assert!(rss < rss_before + 16 * 1024, "proxy RSS {rss} KiB (was {rss_before} KiB) after {at_3s} B of flood");
+    assert!(rss < rss_before + 16 * 1024, "proxy RSS {rss} KiB (was {rss_before} KiB) after {later} B of flood");
 
     drop(never_reads);
     drop(good);
     let (summary, recording) = proxy.stop();
     assert_eq!(recording.sessions.len(), 2, "{summary}");
     let flood_recorded = recording.sessions[0].steps[0].answer_len as u64;
-    assert!(flood_recorded <= at_3s, "recorded only what was read: {flood_recorded} of {at_3s} B");
+    assert!(flood_recorded <= later, "recorded only what was read: {flood_recorded} of {later} B");
 }
 
 #[test]
