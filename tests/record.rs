@@ -378,3 +378,62 @@ fn megabytes_both_ways_arrive_intact_through_the_proxy() {
     assert_eq!((requested, answered), (sent.len() + "echo\n".len(), sent.len()), "every byte recorded once");
     assert_eq!(session.closed, Some(CloseReason::Clean));
 }
+
+/// A redis-server listening on a Unix socket only (`--port 0`): no port to guess.
+struct UnixRedis {
+    socket: PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl UnixRedis {
+    fn start() -> Option<UnixRedis> {
+        let bin = require("redis-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new(bin)
+            .args(["--port", "0", "--unixsocket", socket.to_str().unwrap(), "--save", "", "--appendonly", "no"])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen on {}", socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(UnixRedis { socket, child, _dir: dir })
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(require("redis-cli").unwrap()).arg("-s").arg(&self.socket).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for UnixRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_unix_socket_upstream_is_recorded_like_a_tcp_one() {
+    let Some(redis) = UnixRedis::start() else { return };
+    let Some(bench) = require("redis-benchmark") else { return };
+    let (_dir, path) = temp_recording("unix.lmxrec");
+    let upstream = format!("unix:{}", redis.socket.display());
+    let proxy = RecordProxy::start(&upstream, &path);
+    let port = proxy.addr.port().to_string();
+    run_bounded(
+        Command::new(bench).args(["-h", "127.0.0.1", "-p", &port, "-t", "set", "-n", "500", "-c", "2", "-q"]),
+        Duration::from_secs(60),
+    );
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let (_summary, recording) = proxy.stop();
+    let sets = recording.sessions.iter().flat_map(|s| &s.steps).filter(|s| resp_commands(&s.request) == ["set"]);
+    assert_eq!(sets.count(), 500);
+    assert!(stats.contains("cmdstat_set:calls=500,"), "{stats}");
+    assert!(recording.sessions.iter().all(|s| s.closed == Some(CloseReason::Clean)));
+}
