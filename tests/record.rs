@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::real_servers::{require, Nginx, Redis};
-use common::recorder::{run_bounded, summary_count, websockets_python, RecordProxy, WebSocketServer};
+use common::recorder::{run_bounded, summary_count, websockets_python, RecordProxy, UnixRedis, WebSocketServer};
 use loadmux::replay::format::CloseReason;
 use loadmux::replay::Recording;
 
@@ -377,45 +377,6 @@ fn megabytes_both_ways_arrive_intact_through_the_proxy() {
     let answered: usize = session.steps.iter().map(|s| s.answer_len).sum();
     assert_eq!((requested, answered), (sent.len() + "echo\n".len(), sent.len()), "every byte recorded once");
     assert_eq!(session.closed, Some(CloseReason::Clean));
-}
-
-/// A redis-server listening on a Unix socket only (`--port 0`): no port to guess.
-struct UnixRedis {
-    socket: PathBuf,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl UnixRedis {
-    fn start() -> Option<UnixRedis> {
-        let bin = require("redis-server")?;
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("redis.sock");
-        let child = Command::new(bin)
-            .args(["--port", "0", "--unixsocket", socket.to_str().unwrap(), "--save", "", "--appendonly", "no"])
-            .args(["--dir", dir.path().to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {}", socket.display());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(UnixRedis { socket, child, _dir: dir })
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(require("redis-cli").unwrap()).arg("-s").arg(&self.socket).args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for UnixRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

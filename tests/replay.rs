@@ -290,3 +290,30 @@ fn a_server_greeting_is_replayed_as_a_step_that_sends_nothing_and_waits() {
     assert!(sent % 8 == 0 && (196 * 8..=200 * 8).contains(&sent), "{sent} bytes sent");
     assert!(count(&report, "/connections/established") >= 200, "{report}");
 }
+
+#[test]
+fn a_recording_replays_over_a_unix_socket_target() {
+    let Some(redis) = common::recorder::UnixRedis::start() else { return };
+    let Some(bench) = require("redis-benchmark") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unix.lmxrec");
+    let upstream = format!("unix:{}", redis.socket.display());
+    let proxy = RecordProxy::start(&upstream, &path);
+    let port = proxy.addr.port().to_string();
+    run_bounded(
+        Command::new(bench).args(["-h", "127.0.0.1", "-p", &port, "-t", "get", "-n", "200", "-c", "2", "-q"]),
+        Duration::from_secs(60),
+    );
+    proxy.stop();
+    let report = run_report(&[&upstream, "--replay", path.to_str().unwrap(), "-c", "10", "-n", "3000"]);
+    assert_eq!(count(&report, "/errors/total"), 0, "{report}");
+    assert_eq!(count(&report, "/requests/completed"), 3000);
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let calls = |name: &str| -> u64 {
+        let prefix = format!("cmdstat_{name}:calls=");
+        stats.lines().find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok()).unwrap_or(0)
+    };
+    // Steps executed, counting the pipelined pair of start-up CONFIG GETs as one: the
+    // 201 recorded, then the 3000 replayed.
+    assert_eq!(calls("get") + calls("config|get") / 2, 201 + 3000, "{stats}");
+}
