@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real servers the integration tests load, and the browser that screenshots the HTML
-# report (Debian packages).
-PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl chromium nftables iproute2)
+# Real servers the integration tests load, the browser that screenshots the HTML
+# report, network-namespace tools for the netns tests, man to render `loadmux man`,
+# and the TLS clients that check the TLS servers (curl, openssl s_client, python3's
+# ssl) (Debian packages; docs/testing.md says which test needs which).
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl openssl python3 chromium nftables iproute2 man-db clang)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -31,6 +33,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     [ "$had_policy" -eq 0 ] && $SUDO rm -f "$policy"
 fi
+
+# It must build where its users work (docs/tuning.md, "Other platforms"). rustup
+# fetches the standard library of each target; a failure stops the script (set -e).
+# criterion's alloca compiles C for the target: clang can target Mach-O, and
+# -ffreestanding keeps it away from the host's glibc headers.
+CROSS_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd)
+rustup target add "${CROSS_TARGETS[@]}"
+for target in "${CROSS_TARGETS[@]}"; do
+    var=${target//-/_}
+    echo "scripts/test.sh: cargo check --all-targets --target $target" >&2
+    env "CC_$var=clang" "CFLAGS_$var=-ffreestanding" \
+        cargo check --all-targets --features fault-injection --target "$target"
+done
 
 # Integration tests open up to ~20000 sockets; ask for the hard limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -55,5 +55,6 @@ pub mod report;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod tcp_socket;
 pub mod transport;
 pub mod units;

@@ -17,6 +17,8 @@ fn main() {
         Command::Merge(args) => loadmux::cli::merge_command(args),
         Command::Record(args) => loadmux::cli::record_command(args),
         Command::ReplayInfo(args) => loadmux::cli::replay_info_command(args),
+        Command::Completions(args) => loadmux::cli::completions_command(args),
+        Command::Man(args) => loadmux::cli::man_command(args),
     };
     std::process::exit(code);
 }

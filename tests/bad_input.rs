@@ -263,6 +263,66 @@ mod every_flag {
         assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     }
 
+    /// `loadmux serve` runs until a signal, so its property is: every flag value
+    /// either fails at once (exit 2, one line, no panic) or gives a server that
+    /// listens and stops cleanly on SIGTERM (exit 0).
+    #[test]
+    fn every_serve_flag_survives_every_extreme_value() {
+        use std::io::BufRead;
+        let cli = loadmux::cli::Cli::command();
+        let serve = cli.find_subcommand("serve").expect("a serve subcommand").clone();
+        let flags: Vec<String> = serve
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values() && a.get_long().is_some_and(|l| l != "listen"))
+            .map(|a| a.get_long().unwrap().to_string())
+            .collect();
+        assert!(flags.len() >= 10, "the serve flags were not found: {flags:?}");
+        let mut failures = Vec::new();
+        for flag in &flags {
+            for value in EXTREMES {
+                let args = ["serve".to_string(), "--listen=127.0.0.1:0".into(), format!("--{flag}={value}")];
+                let mut child = super::loadmux()
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut first = String::new();
+                let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+                let _ = stderr.read_line(&mut first);
+                if first.contains("listening on") {
+                    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+                    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                }
+                let started = Instant::now();
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break Some(status);
+                    }
+                    if started.elapsed() > Duration::from_secs(5) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                };
+                let mut rest = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+                let all = format!("{first}{rest}");
+                let ok = match status.and_then(|s| s.code()) {
+                    Some(0) => first.contains("listening on"),
+                    Some(2) => all.lines().count() == 1,
+                    _ => false,
+                };
+                if !ok || all.contains("panicked") {
+                    failures.push(format!("{args:?}: {status:?}: {all}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    }
+
     proptest! {
         // Each case starts a process; 96 keeps the test to seconds on 2 cores.
         #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
@@ -357,4 +417,16 @@ fn replay_flags_that_do_not_fit_are_usage_errors() {
     assert_usage_error(&["run", "127.0.0.1:1", "--replay-speed", "2"], "--replay");
     std::fs::write(&path, &valid_recording()[..20]).unwrap();
     assert_usage_error(&["run", "127.0.0.1:1", "--replay", p], "truncated");
+}
+
+#[test]
+fn a_bad_resp_command_or_value_field_is_a_usage_error() {
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", ""], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "  \\r\\n"], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET \"k v"], "quote");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--first-message", "\"", "-m", "PING"], "--first-message");
+    assert_usage_error(&["run", "127.0.0.1:1", "-m", "SET k {value:0}\\r\\n"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET k {value:99999999999}"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--message-size", "10"], "--resp");
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "resp:3"], "--expect");
 }

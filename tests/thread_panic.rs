@@ -102,3 +102,23 @@ fn a_panicking_serve_thread_ends_loadmux_serve_with_exit_3() {
 fn a_panicking_worker_stops_the_run_with_exit_3_and_a_report() {
     common::prereq::missing("the fault-injection cargo feature", "cargo test --features fault-injection");
 }
+
+/// The live line runs on the coordinator's thread, inside `engine::run`: a panic
+/// there is caught, and the run ends with what it measured instead of unwinding
+/// through the caller.
+#[test]
+fn a_panic_in_the_live_line_stops_the_run_with_a_result() {
+    let server = common::echo_server();
+    let mut plan = loadmux::plan::Plan::new(vec![loadmux::transport::Target::Tcp(server.local_addr().tcp().unwrap())]);
+    plan.connections = 2;
+    plan.duration = std::time::Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    let result = loadmux::engine::run(std::sync::Arc::new(plan), &mut |_row| panic!("the live line breaks"))
+        .expect("the run starts");
+    // The first row comes after 1 s; the run ends right after it, not at 30 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(result.failed_threads, vec!["the live line".to_string()]);
+    assert_eq!(result.stop, loadmux::engine::StopReason::ThreadPanicked);
+    assert!(result.totals.counters.requests_completed > 0, "what was measured is kept");
+    let _ = server.stop();
+}

@@ -3,9 +3,12 @@
 //! [`crate::server::ServerConfig`].
 //!
 //! One file per subcommand: its flags (`run.rs`, `serve.rs`) and its driver
-//! (`run_command.rs`, `report_command.rs`, `merge_command.rs`). `outputs.rs` writes
-//! report files and `verdict.rs` checks `--assert`, for all of them.
+//! (`run_command.rs`, `report_command.rs`, `merge_command.rs`,
+//! `completions_command.rs`, `man_command.rs`). `outputs.rs` writes report files
+//! and `verdict.rs` checks `--assert`, for all of them.
 
+mod completions_command;
+mod man_command;
 mod merge_command;
 mod outputs;
 mod record;
@@ -15,6 +18,8 @@ mod run_command;
 mod serve;
 mod verdict;
 
+pub use completions_command::{completions_command, CompletionsArgs, Shell};
+pub use man_command::{man_command, ManArgs};
 pub use merge_command::{merge_command, MergeArgs};
 pub use outputs::Outputs;
 pub use record::{record_command, replay_info_command, RecordArgs, ReplayInfoArgs};
@@ -49,6 +54,10 @@ pub enum Command {
     Record(RecordArgs),
     /// Print what a recording holds: sessions, steps, sizes and timing.
     ReplayInfo(ReplayInfoArgs),
+    /// Print the shell completion script (bash, zsh or fish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), of loadmux or of one subcommand.
+    Man(ManArgs),
 }
 
 /// Prints a clap error the loadmux way and returns the exit code: help and version go
@@ -92,5 +101,28 @@ mod tests {
     fn the_cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// `run --help` is where a user learns the vocabulary of the reports.
+    #[test]
+    fn run_help_names_every_framing_mode_and_error_kind() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("run").unwrap().render_long_help().to_string();
+        let framings = ["echo", "line", "delim:STR", "bytes:N", "len:u16be", "len:u32be", "len:u32le", "http", "none"];
+        for framing in framings {
+            assert!(help.contains(framing), "--expect {framing} is missing from run --help");
+            let spec = framing.replace("STR", "x").replace('N', "1");
+            assert!(
+                crate::framing::Framing::parse(&spec).is_ok(),
+                "{spec}: the help names a framing that does not parse"
+            );
+        }
+        for mode in ["request", "stream", "recv", "connect"] {
+            assert!(help.contains(mode), "--mode {mode} is missing from run --help");
+        }
+        for kind in crate::stats::ErrorKind::ALL {
+            assert!(help.contains(kind.name()), "error kind {} is missing from run --help", kind.name());
+        }
     }
 }

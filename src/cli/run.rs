@@ -48,10 +48,33 @@ pub enum ModeArg {
 #[command(after_help = "Examples:\n  \
     loadmux run                                   # demo: loads the built-in echo server\n  \
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
-    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json")]
+    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n  \
+    loadmux run tls://127.0.0.1:7443 --cacert ca.pem -c 200   # TLS\n  \
+    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n\n\
+    Error kinds (each failed connection counts under exactly one, in every report):\n  \
+    connect_refused      the peer answered the SYN with RST: nothing listens there\n                       \
+    (Unix: no socket file, or its listen queue is full)\n  \
+    connect_timeout      the connect did not complete within --connect-timeout\n  \
+    connect_unreachable  no route to the network or host\n  \
+    addr_unavailable     no local address or ephemeral port was free\n  \
+    fd_limit             out of file descriptors (EMFILE/ENFILE)\n  \
+    reset                the peer reset an established connection\n  \
+    broken_pipe          we wrote to a connection the peer had closed\n  \
+    response_timeout     a response did not arrive within --timeout\n  \
+    eof                  the peer closed while a response was due\n  \
+    protocol             the response broke the framing, failed the echo check, or\n                       \
+    passed --max-response\n  \
+    tls_handshake        the TLS handshake failed: certificate rejected, an alert,\n                       \
+    no common version, a plaintext server, the peer closing\n  \
+    tls                  a TLS record or alert failure after the handshake\n  \
+    other                anything else (RUST_LOG=loadmux=debug names it)\n\n\
+    Exit codes: 0 done, 1 an --assert failed, 2 bad usage (nothing run), 3 a loadmux\n\
+    thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as \[ADDR\]:PORT). With none, loadmux starts its
-    /// built-in echo server on 127.0.0.1 and loads that.
+    /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
+    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// 127.0.0.1 (over TLS with --tls) and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -194,9 +217,14 @@ pub struct RunArgs {
     #[arg(long, help_heading = "TLS")]
     pub tls_resume: bool,
 
-    /// How a response ends: echo (the request's bytes come back and are compared),
-    /// line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none, replay (as long
-    /// as the recorded answer). Default: echo, or replay with --replay.
+    /// How a response ends: echo (the request's own bytes come back, compared byte by
+    /// byte), line (up to and including \n), delim:STR (up to and including STR,
+    /// escapes allowed), bytes:N (exactly N bytes), len:u16be, len:u32be or len:u32le
+    /// (a length prefix, then that many body bytes), http (an HTTP/1.1 response:
+    /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3),
+    /// memcache (a memcached text reply), replay (as long as the recorded answer),
+    /// none (nothing awaited: stream and recv modes). Default: echo, or replay with
+    /// --replay.
     #[arg(long, value_name = "FRAMING")]
     pub expect: Option<String>,
 
@@ -602,19 +630,34 @@ impl RunArgs {
     /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
     /// file is a one-line error before any socket opens.
     fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        self.tls_client_trusting(hosts, self.cacert.clone())
+    }
+
+    /// The TLS client for the built-in demo server (`run --tls` with no target): it
+    /// trusts the CA the server generated, unless `--cacert` or `--insecure` says
+    /// otherwise.
+    pub fn demo_tls_client(&self, generated_ca: &std::path::Path) -> Result<TlsClient, PlanError> {
+        let cacert = match (&self.cacert, self.insecure) {
+            (None, false) => Some(generated_ca.to_path_buf()),
+            (given, _) => given.clone(),
+        };
+        self.tls_client_trusting(&["localhost".to_string()], cacert)
+    }
+
+    fn tls_client_trusting(&self, hosts: &[String], cacert: Option<PathBuf>) -> Result<TlsClient, PlanError> {
         let version = match self.tls_version.as_deref() {
             None => None,
             Some("1.2") => Some(TlsVersion::V1_2),
             Some("1.3") => Some(TlsVersion::V1_3),
             Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
         };
-        if self.insecure && self.cacert.is_some() {
+        if self.insecure && cacert.is_some() {
             return err("--insecure and --cacert contradict each other: give one");
         }
         let settings = TlsSettings {
             sni: self.sni.clone(),
             insecure: self.insecure,
-            cacert: self.cacert.clone(),
+            cacert,
             client_cert: self.cert.clone().zip(self.key.clone()),
             alpn: self.alpn.clone(),
             version,

@@ -2,11 +2,10 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, SockRef, Socket};
 
 use crate::plan::SocketOptions;
 
@@ -18,8 +17,7 @@ use crate::plan::SocketOptions;
 /// socket2 is used instead of `mio::net::TcpStream::connect` so that options can be
 /// set before `connect()`.
 pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    // SOCK_NONBLOCK (and SOCK_CLOEXEC, which socket2 adds) at creation: no fcntl calls.
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
     if options.nodelay {
         // Requests are small and latency-sensitive: don't let Nagle hold them back.
         socket.set_tcp_nodelay(true)?;
@@ -57,7 +55,10 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
     SockRef::from(stream).set_linger(Some(Duration::ZERO))
 }
 
+/// Lets `connect()` choose the source port per destination (Linux only).
+#[cfg(target_os = "linux")]
 fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
     let rc = unsafe {
@@ -74,4 +75,12 @@ fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Elsewhere there is no such option: `bind()` picks the port at once, so each
+/// `--source` address has one ephemeral range for all destinations together
+/// (docs/tuning.md).
+#[cfg(not(target_os = "linux"))]
+fn set_bind_address_no_port(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "IP_BIND_ADDRESS_NO_PORT is Linux-only"))
 }

@@ -260,9 +260,7 @@ impl Watch {
             }
         }
     }
-}
 
-impl Watch {
     /// Passes completed rows to the live line. A panic there (it runs on this
     /// thread) is caught: the live line is dropped and the run stops as for any
     /// other thread that failed, so the report is still built.

@@ -122,6 +122,23 @@ mod tests {
     }
 
     #[test]
+    fn len_counts_queued_entries_stale_ones_included() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        assert_eq!((timers.len(), timers.is_empty()), (0, true));
+        timers.arm(1, Some(ms(t0, 10)));
+        timers.arm(2, Some(ms(t0, 20)));
+        assert_eq!((timers.len(), timers.is_empty()), (2, false));
+        // An earlier deadline for key 1 queues a second entry; the first goes stale
+        // but stays in the heap until it surfaces.
+        timers.arm(1, Some(ms(t0, 5)));
+        assert_eq!(timers.len(), 3);
+        assert_eq!(timers.pop_due(ms(t0, 30)), Some(1));
+        assert_eq!(timers.pop_due(ms(t0, 30)), Some(2), "the stale entry for key 1 is skipped");
+        assert_eq!((timers.len(), timers.is_empty()), (0, true));
+    }
+
+    #[test]
     fn an_earlier_deadline_supersedes_the_armed_one() {
         let t0 = Instant::now();
         let mut timers = Timers::new();

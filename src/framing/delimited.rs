@@ -78,3 +78,37 @@ fn join<'a>(buf: &'a mut [u8; 2 * MAX_DELIMITER], a: &[u8], b: &[u8]) -> &'a [u8
     buf[a.len()..a.len() + b.len()].copy_from_slice(b);
     &buf[..a.len() + b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn straddling_finds_only_a_delimiter_that_began_in_the_consumed_bytes() {
+        // The response so far ends with "a", the first byte of "ab".
+        assert_eq!(straddling(b"ab", 1, b"b-rest"), Some(1), "the 'b' completes it");
+        assert_eq!(straddling(b"ab", 1, b"x"), None);
+        // A whole "ab" in the new bytes did not begin in the consumed ones: that is
+        // memmem's job, and straddling must not look that far (at most len - 1 new
+        // bytes).
+        assert_eq!(straddling(b"ab", 1, b"ab"), None);
+        assert_eq!(straddling(b"abc", 2, b"xabc"), None);
+        assert_eq!(straddling(b"abc", 2, b"c"), Some(1));
+        assert_eq!(straddling(b"abc", 1, b"bc"), Some(2));
+        assert_eq!(straddling(b"ab", 0, b"b"), None, "nothing consumed matched");
+    }
+
+    #[test]
+    fn a_response_of_exactly_max_bytes_is_accepted_and_one_more_is_not() {
+        // "12345\n" is 6 bytes with its delimiter.
+        assert_eq!(Progress::default().feed(b"\n", b"12345\n", 6), Ok(Some(6)));
+        assert!(Progress::default().feed(b"\n", b"123456\n", 6).is_err());
+        // The same limit across two reads, and with a multi-byte delimiter.
+        let mut p = Progress::default();
+        assert_eq!(p.feed(b"\r\n", b"1234\r", 6), Ok(None));
+        assert_eq!(p.feed(b"\r\n", b"\n", 6), Ok(Some(1)));
+        let mut p = Progress::default();
+        assert_eq!(p.feed(b"\r\n", b"12345", 6), Ok(None));
+        assert!(p.feed(b"\r\n", b"\r\n", 6).is_err());
+    }
+}

@@ -161,7 +161,7 @@ impl Progress {
             }
             Phase::Line { cr } => self.line(input, cr),
             Phase::Number { .. } => self.number(input, max),
-            Phase::Blob { left } => Ok(self.blob(input, left)?),
+            Phase::Blob { left } => self.blob(input, left),
         }
     }
 
