@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::real_servers::{require, Nginx, Redis};
-use common::recorder::{run_bounded, summary_count, websockets_python, RecordProxy, UnixRedis, WebSocketServer};
+use common::recorder::{
+    run_bounded, summary_count, websocket_client, websockets_python, RecordProxy, UnixRedis, WebSocketServer,
+};
 use loadmux::replay::format::CloseReason;
 use loadmux::replay::Recording;
 
@@ -134,16 +136,8 @@ fn a_python_websockets_session_is_recorded_as_handshake_messages_and_close() {
     let (_dir, path) = temp_recording("ws.lmxrec");
     let proxy = RecordProxy::start(&server.addr.to_string(), &path);
     let url = format!("ws://{}/", proxy.addr);
-    let out = run_bounded(
-        Command::new(&python).args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_peer.py"),
-            "client",
-            &url,
-            "5",
-        ]),
-        Duration::from_secs(20),
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 5");
+    let out = websocket_client(&python, &url, 5);
+    assert_eq!(out, "ok 5");
     let (_summary, recording) = proxy.stop();
     assert_eq!(server.stop(), (1, 5), "the server saw one handshake and five messages");
 

@@ -130,6 +130,15 @@ pub fn websockets_python() -> Option<PathBuf> {
     }
 }
 
+/// `tests/websocket_peer.py client URL N`: python3-websockets sends N messages and
+/// checks each echo; returns what it printed ("ok N").
+pub fn websocket_client(python: &Path, url: &str, messages: usize) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_peer.py");
+    let n = messages.to_string();
+    let out = run_bounded(Command::new(python).args([script, "client", url, &n]), Duration::from_secs(20));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// `tests/websocket_peer.py server`: python3-websockets' echo server, which counts the
 /// handshakes it accepted and the messages it echoed.
 pub struct WebSocketServer {
