@@ -2,7 +2,7 @@
 # The two performance figures of issue 15, in one run, on one redis-server:
 #   1. What the recording proxy adds to latency: loadmux -r 10000 -c 50 (PING, open
 #      loop) direct and through `loadmux record`, alternating, ROUNDS rounds each;
-#      medians of p50 and p99.
+#      medians of p50 and p99; and the proxy's own CPU time per proxied request.
 #   2. What replay costs: client CPU (user+sys, getrusage) per request of
 #      `run --replay` (a recorded session of 10 000 PINGs) against `-m 'PING\r\n'` with the
 #      same bytes, closed loop, -c 50 -n REQUESTS, alternating.
@@ -35,6 +35,9 @@ start_proxy() {
     pids+=("$PROXY_PID")
     wait_port "$PROXY_PORT"
 }
+# The proxy's own CPU seconds so far (user + sys, from /proc): its cost per request
+# does not depend on how long it waited for a core, which its latency does.
+proxy_cpu() { awk -v tck="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / tck}' "/proc/$PROXY_PID/stat"; }
 stop_proxy() { kill -INT "$PROXY_PID"; wait "$PROXY_PID" || true; tail -1 "$work/record.log" >&2; }
 
 redis_port=$(free_port)
@@ -54,7 +57,10 @@ for round in $(seq "$ROUNDS"); do
         echo "$line" | tr -d '(),' | awk '{print $2}' >> "$work/p99.$via"
     done
 done
+cpu=$(proxy_cpu)
 stop_proxy
+steps=$(tail -1 "$work/record.log" | sed -E 's/.* ([0-9]+) steps.*/\1/')
+echo "proxy CPU: ${cpu} s for $steps proxied requests: $(python3 -c "print(f'{$cpu / $steps * 1e6:.1f}')") us per request"
 for via in direct proxy; do
     echo "$via: median p50 $(median < "$work/p50.$via") us, median p99 $(median < "$work/p99.$via") us"
 done

@@ -390,6 +390,11 @@ fn record_with_a_bad_upstream_is_a_usage_error() {
     let out = dir.path().join("r.lmxrec");
     let o = out.to_str().unwrap();
     assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "nohostport", "-o", o], "--upstream");
+    assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "unix:", "-o", o], "needs a path");
+    assert_usage_error(
+        &["record", "--listen", "127.0.0.1:0", "--upstream", "tls://127.0.0.1:1", "-o", o],
+        "not supported",
+    );
     assert_usage_error(
         &["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "-o", "/nonexistent/x"],
         "cannot create",

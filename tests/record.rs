@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::real_servers::{require, Nginx, Redis};
-use common::recorder::{run_bounded, summary_count, websockets_python, RecordProxy, WebSocketServer};
+use common::recorder::{
+    run_bounded, summary_count, websocket_client, websockets_python, RecordProxy, UnixRedis, WebSocketServer,
+};
 use loadmux::replay::format::CloseReason;
 use loadmux::replay::Recording;
 
@@ -134,16 +136,8 @@ fn a_python_websockets_session_is_recorded_as_handshake_messages_and_close() {
     let (_dir, path) = temp_recording("ws.lmxrec");
     let proxy = RecordProxy::start(&server.addr.to_string(), &path);
     let url = format!("ws://{}/", proxy.addr);
-    let out = run_bounded(
-        Command::new(&python).args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_peer.py"),
-            "client",
-            &url,
-            "5",
-        ]),
-        Duration::from_secs(20),
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 5");
+    let out = websocket_client(&python, &url, 5);
+    assert_eq!(out, "ok 5");
     let (_summary, recording) = proxy.stop();
     assert_eq!(server.stop(), (1, 5), "the server saw one handshake and five messages");
 
@@ -318,28 +312,38 @@ fn a_client_that_never_reads_while_the_upstream_floods_leaves_the_proxy_rss_boun
 
     // Every buffer on the way fills (the upstream's send buffer, the proxy's receive
     // buffer and its 64 KiB, its send buffer, the client's receive buffer), then the
-    // upstream blocks: the flood stalls instead of piling up in the proxy.
-    std::thread::sleep(Duration::from_secs(2));
-    let at_2s = upstream.flooded.load(Ordering::Relaxed);
+    // upstream blocks: the flood stalls instead of piling up in the proxy. Wait for
+    // the stall (10 s at most, for a loaded machine), then watch it hold for 1 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stalled_at = upstream.flooded.load(Ordering::Relaxed);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = upstream.flooded.load(Ordering::Relaxed);
+        if now == stalled_at && now > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flood never stalled: {now} B and growing");
+        stalled_at = now;
+    }
     let mut good = echo_client(&proxy);
     for i in 0..20 {
         assert_echoes(&mut good, &format!("still serving {i}\n"));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let at_3s = upstream.flooded.load(Ordering::Relaxed);
+    let later = upstream.flooded.load(Ordering::Relaxed);
     let rss = proxy.rss_kib();
-    eprintln!("proxy RSS {rss_before} KiB -> {rss} KiB; upstream flood {at_2s} B at 2 s, {at_3s} B at 3 s");
-    assert!(at_2s > 1 << 20, "the upstream did flood ({at_2s} B)");
-    assert!(at_3s - at_2s < 1 << 20, "the flood stalled: {at_2s} B at 2 s, {at_3s} B at 3 s");
+    eprintln!("proxy RSS {rss_before} KiB -> {rss} KiB; upstream flood stalled at {stalled_at} B, {later} B 1 s later");
+    assert!(stalled_at > 1 << 20, "the upstream did flood ({stalled_at} B)");
+    assert!(later - stalled_at < 1 << 20, "the flood stayed stalled: {stalled_at} B, then {later} B");
     // Kernel buffers hold the flood, not the proxy: its RSS barely moves.
-    assert!(rss < rss_before + 16 * 1024, "proxy RSS {rss} KiB (was {rss_before} KiB) after {at_3s} B of flood");
+    assert!(rss < rss_before + 16 * 1024, "proxy RSS {rss} KiB (was {rss_before} KiB) after {later} B of flood");
 
     drop(never_reads);
     drop(good);
     let (summary, recording) = proxy.stop();
     assert_eq!(recording.sessions.len(), 2, "{summary}");
     let flood_recorded = recording.sessions[0].steps[0].answer_len as u64;
-    assert!(flood_recorded <= at_3s, "recorded only what was read: {flood_recorded} of {at_3s} B");
+    assert!(flood_recorded <= later, "recorded only what was read: {flood_recorded} of {later} B");
 }
 
 #[test]
@@ -367,4 +371,24 @@ fn megabytes_both_ways_arrive_intact_through_the_proxy() {
     let answered: usize = session.steps.iter().map(|s| s.answer_len).sum();
     assert_eq!((requested, answered), (sent.len() + "echo\n".len(), sent.len()), "every byte recorded once");
     assert_eq!(session.closed, Some(CloseReason::Clean));
+}
+
+#[test]
+fn a_unix_socket_upstream_is_recorded_like_a_tcp_one() {
+    let Some(redis) = UnixRedis::start() else { return };
+    let Some(bench) = require("redis-benchmark") else { return };
+    let (_dir, path) = temp_recording("unix.lmxrec");
+    let upstream = format!("unix:{}", redis.socket.display());
+    let proxy = RecordProxy::start(&upstream, &path);
+    let port = proxy.addr.port().to_string();
+    run_bounded(
+        Command::new(bench).args(["-h", "127.0.0.1", "-p", &port, "-t", "set", "-n", "500", "-c", "2", "-q"]),
+        Duration::from_secs(60),
+    );
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let (_summary, recording) = proxy.stop();
+    let sets = recording.sessions.iter().flat_map(|s| &s.steps).filter(|s| resp_commands(&s.request) == ["set"]);
+    assert_eq!(sets.count(), 500);
+    assert!(stats.contains("cmdstat_set:calls=500,"), "{stats}");
+    assert!(recording.sessions.iter().all(|s| s.closed == Some(CloseReason::Clean)));
 }

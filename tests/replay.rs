@@ -9,8 +9,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::real_servers::{require, Nginx, Redis};
-use common::recorder::{run_bounded, websockets_python, RecordProxy, WebSocketServer};
+use common::recorder::{run_bounded, websocket_client, websockets_python, RecordProxy, WebSocketServer};
 use common::*;
+
+/// `loadmux run TARGET --replay RECORDING ARGS... -q --json -`: the report.
+fn replay(target: &str, recording: &Path, args: &[&str]) -> serde_json::Value {
+    run_report(&[&[target, "--replay", recording.to_str().unwrap()], args].concat())
+}
 
 /// Records `redis-benchmark -t set,get -n 2000 -c 5` through the proxy into `dir`.
 fn record_redis_benchmark(redis: &Redis, dir: &Path) -> Option<PathBuf> {
@@ -51,7 +56,7 @@ fn a_redis_benchmark_recording_replays_on_10x_the_connections_with_no_error() {
     let addr = redis.addr.to_string();
     // --linger0: redis-benchmark's one-step CONFIG session would otherwise leave
     // thousands of TIME_WAIT sockets behind, one per replay of it.
-    let report = run_report(&[&addr, "--replay", path.to_str().unwrap(), "-c", "50", "-d", "3s", "--linger0"]);
+    let report = replay(&addr, &path, &["-c", "50", "-d", "3s", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     let completed = count(&report, "/requests/completed");
     let sent = count(&report, "/requests/sent");
@@ -71,8 +76,7 @@ fn a_redis_replay_bounded_by_n_makes_redis_execute_exactly_n_steps() {
     let Some(path) = record_redis_benchmark(&redis, dir.path()) else { return };
     let before = redis_steps_executed(&redis);
     let addr = redis.addr.to_string();
-    let report =
-        run_report(&[&addr, "--replay", path.to_str().unwrap(), "-c", "20", "-n", "9000", "-P", "4", "--linger0"]);
+    let report = replay(&addr, &path, &["-c", "20", "-n", "9000", "-P", "4", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     assert_eq!(count(&report, "/requests/completed"), 9000);
     assert_eq!(redis_steps_executed(&redis) - before, 9000, "each completed step was executed once");
@@ -98,17 +102,7 @@ fn templated_replay_gives_each_connection_its_own_keys() {
     drop(client);
     proxy.stop();
     let addr = redis.addr.to_string();
-    let report = run_report(&[
-        &addr,
-        "--replay",
-        path.to_str().unwrap(),
-        "--replay-template",
-        "-c",
-        "12",
-        "-n",
-        "240",
-        "--linger0",
-    ]);
+    let report = replay(&addr, &path, &["--replay-template", "-c", "12", "-n", "240", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     // The recorded key, plus one per replaying connection.
     assert_eq!(redis.cli(&["DBSIZE"]).trim(), "13");
@@ -122,8 +116,7 @@ fn open_loop_paces_the_replayed_steps() {
     let Some(path) = record_redis_benchmark(&redis, dir.path()) else { return };
     let _serial = timing_sensitive();
     let addr = redis.addr.to_string();
-    let report =
-        run_report(&[&addr, "--replay", path.to_str().unwrap(), "-c", "10", "-r", "2000", "-d", "2s", "--linger0"]);
+    let report = replay(&addr, &path, &["-c", "10", "-r", "2000", "-d", "2s", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     let completed = count(&report, "/requests/completed");
     assert!(completed.abs_diff(4000) <= 400, "2000 steps/s for 2 s: {completed}");
@@ -147,9 +140,8 @@ fn recorded_think_time_slows_a_replay_and_speed_0_removes_it() {
     proxy.stop();
     let _serial = timing_sensitive();
     let addr = server.addr.to_string();
-    let p = path.to_str().unwrap();
     let steps = |speed: &str| {
-        let report = run_report(&[&addr, "--replay", p, "--replay-speed", speed, "-c", "2", "-d", "1s", "--linger0"]);
+        let report = replay(&addr, &path, &["--replay-speed", speed, "-c", "2", "-d", "1s", "--linger0"]);
         assert_eq!(count(&report, "/errors/total"), 0, "{report}");
         count(&report, "/requests/completed")
     };
@@ -173,7 +165,8 @@ fn a_curl_recording_replays_against_nginx_with_http_framing() {
     let before = nginx.access_log_lines();
     assert_eq!(before, 3);
     let addr = nginx.addr.to_string();
-    let report = run_report(&[&addr, "--replay", path.to_str().unwrap(), "--expect", "http", "-c", "8", "-n", "3000"]);
+    // --linger0: each 3-step session ends in a reconnect; leave no TIME_WAIT behind.
+    let report = replay(&addr, &path, &["--expect", "http", "-c", "8", "-n", "3000", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     assert_eq!(count(&report, "/requests/completed"), 3000);
     assert_eq!(nginx.access_log_lines() - before, 3000, "nginx logged each replayed request");
@@ -188,29 +181,10 @@ fn a_websockets_recording_replays_handshakes_and_frames_the_server_accepts() {
     let path = dir.path().join("ws.lmxrec");
     let proxy = RecordProxy::start(&server.addr.to_string(), &path);
     let url = format!("ws://{}/", proxy.addr);
-    run_bounded(
-        Command::new(&python).args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_peer.py"),
-            "client",
-            &url,
-            "5",
-        ]),
-        Duration::from_secs(20),
-    );
+    assert_eq!(websocket_client(&python, &url, 5), "ok 5");
     proxy.stop();
     let addr = server.addr.to_string();
-    let report = run_report(&[
-        &addr,
-        "--replay",
-        path.to_str().unwrap(),
-        "--replay-speed",
-        "0",
-        "-c",
-        "4",
-        "-d",
-        "2s",
-        "--linger0",
-    ]);
+    let report = replay(&addr, &path, &["--replay-speed", "0", "-c", "4", "-d", "2s", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     let completed = count(&report, "/requests/completed");
     let (handshakes, messages) = server.stop();
@@ -270,18 +244,7 @@ fn a_server_greeting_is_replayed_as_a_step_that_sends_nothing_and_waits() {
     assert_eq!(steps[1].request, b"HELO x\r\n");
 
     let addr = server.to_string();
-    let report = run_report(&[
-        &addr,
-        "--replay",
-        path.to_str().unwrap(),
-        "--replay-speed",
-        "0",
-        "-c",
-        "4",
-        "-n",
-        "400",
-        "--linger0",
-    ]);
+    let report = replay(&addr, &path, &["--replay-speed", "0", "-c", "4", "-n", "400", "--linger0"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     assert_eq!(count(&report, "/requests/completed"), 400);
     // Half the steps are greetings, each on a connection of its own; only the HELO
@@ -289,4 +252,31 @@ fn a_server_greeting_is_replayed_as_a_step_that_sends_nothing_and_waits() {
     let sent = count(&report, "/bytes/sent");
     assert!(sent % 8 == 0 && (196 * 8..=200 * 8).contains(&sent), "{sent} bytes sent");
     assert!(count(&report, "/connections/established") >= 200, "{report}");
+}
+
+#[test]
+fn a_recording_replays_over_a_unix_socket_target() {
+    let Some(redis) = common::recorder::UnixRedis::start() else { return };
+    let Some(bench) = require("redis-benchmark") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unix.lmxrec");
+    let upstream = format!("unix:{}", redis.socket.display());
+    let proxy = RecordProxy::start(&upstream, &path);
+    let port = proxy.addr.port().to_string();
+    run_bounded(
+        Command::new(bench).args(["-h", "127.0.0.1", "-p", &port, "-t", "get", "-n", "200", "-c", "2", "-q"]),
+        Duration::from_secs(60),
+    );
+    proxy.stop();
+    let report = replay(&upstream, &path, &["-c", "10", "-n", "3000"]);
+    assert_eq!(count(&report, "/errors/total"), 0, "{report}");
+    assert_eq!(count(&report, "/requests/completed"), 3000);
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let calls = |name: &str| -> u64 {
+        let prefix = format!("cmdstat_{name}:calls=");
+        stats.lines().find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok()).unwrap_or(0)
+    };
+    // Steps executed, counting the pipelined pair of start-up CONFIG GETs as one: the
+    // 201 recorded, then the 3000 replayed.
+    assert_eq!(calls("get") + calls("config|get") / 2, 201 + 3000, "{stats}");
 }

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::exit;
 use crate::replay::proxy::{Proxy, ProxyConfig, Stop};
 use crate::replay::Recording;
+use crate::transport::Target;
 use crate::units::parse_duration;
 
 /// Flags of `loadmux record`.
@@ -20,8 +21,9 @@ pub struct RecordArgs {
     /// Address clients connect to (loopback by default).
     #[arg(long, default_value = "127.0.0.1:7002")]
     pub listen: SocketAddr,
-    /// The real server, HOST:PORT; resolved once, at start.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The real server: HOST:PORT (resolved once, at start) or unix:PATH. The client
+    /// side is always TCP.
+    #[arg(long, value_name = "HOST:PORT|unix:PATH")]
     pub upstream: String,
     /// Where to write the recording (through a temp file renamed into place at the end).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -52,7 +54,12 @@ pub fn record_command(args: RecordArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let config = ProxyConfig { listen: args.listen, upstream, output: args.output.clone(), duration: args.duration };
+    let config = ProxyConfig {
+        listen: args.listen,
+        upstream: upstream.clone(),
+        output: args.output.clone(),
+        duration: args.duration,
+    };
     let proxy = match Proxy::bind(config) {
         Ok(p) => p,
         Err(e) => {
@@ -107,8 +114,19 @@ pub fn replay_info_command(args: ReplayInfoArgs) -> i32 {
     }
 }
 
-/// Resolves `HOST:PORT` to its first address, or says what was wrong with it.
-fn resolve(text: &str) -> Result<SocketAddr, String> {
-    let mut addrs = text.to_socket_addrs().map_err(|e| format!("--upstream {text}: {e} (expected HOST:PORT)"))?;
-    addrs.next().ok_or_else(|| format!("--upstream {text}: the name has no address"))
+/// Resolves `HOST:PORT` to its first address, or takes `unix:PATH` as it is, or says
+/// what was wrong with it.
+fn resolve(text: &str) -> Result<Target, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(format!("--upstream {text}: unix: needs a path, as in unix:/run/redis.sock"));
+        }
+        return Ok(Target::Unix(path.into()));
+    }
+    if text.starts_with("tls://") {
+        return Err(format!("--upstream {text}: a TLS upstream is not supported yet (HOST:PORT or unix:PATH)"));
+    }
+    let mut addrs =
+        text.to_socket_addrs().map_err(|e| format!("--upstream {text}: {e} (expected HOST:PORT or unix:PATH)"))?;
+    addrs.next().map(Target::Tcp).ok_or_else(|| format!("--upstream {text}: the name has no address"))
 }

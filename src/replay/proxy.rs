@@ -36,10 +36,12 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
+use socket2::SockRef;
 
 use super::format::{CloseReason, Kind, RecordWriter};
 use super::recording::Turn;
 use crate::engine::conn::{interrupted, would_block};
+use crate::transport::{dial_unix, Socket, Target};
 
 /// The listening socket's token.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -58,8 +60,9 @@ const IO_BUDGET: usize = 16;
 pub struct ProxyConfig {
     /// Where clients connect.
     pub listen: SocketAddr,
-    /// Where each client's connection is forwarded.
-    pub upstream: SocketAddr,
+    /// Where each client's connection is forwarded: TCP or a Unix socket (the
+    /// client side is always TCP).
+    pub upstream: Target,
     /// The recording's final path (written through a temp file beside it).
     pub output: PathBuf,
     /// Stop after this long (otherwise only a signal stops it).
@@ -111,7 +114,7 @@ struct Pair {
     /// The session number in the recording.
     session: u32,
     client: TcpStream,
-    upstream: TcpStream,
+    upstream: Socket,
     /// Whether the upstream connect has completed.
     dial: Dial,
     /// Client → upstream.
@@ -194,7 +197,7 @@ impl Flow {
 
     /// Writes buffered bytes to `dst` until it would block or the buffer is empty,
     /// then shuts `dst`'s write side if the source has ended. Returns bytes written.
-    fn write_to(&mut self, dst: &mut TcpStream) -> Result<usize, (Fault, io::Error)> {
+    fn write_to(&mut self, dst: &mut impl HalfClose) -> Result<usize, (Fault, io::Error)> {
         let mut written = 0;
         while self.start < self.end {
             match dst.write(&self.buf[self.start..self.end]) {
@@ -214,7 +217,7 @@ impl Flow {
             (self.start, self.end) = (0, 0);
             if self.state == FlowState::SourceClosed {
                 // Pass the EOF on as TCP does: FIN after the last byte.
-                match dst.shutdown(Shutdown::Write) {
+                match dst.shutdown_write() {
                     Ok(()) => self.state = FlowState::Finished,
                     // The peer is already gone: nothing more to send it anyway.
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => self.state = FlowState::Finished,
@@ -231,7 +234,7 @@ impl Flow {
     /// ended (the state says which).
     fn read_from(
         &mut self,
-        src: &mut TcpStream,
+        src: &mut impl Read,
         record: &mut impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<usize, (Fault, io::Error)> {
         if self.state != FlowState::Open {
@@ -370,20 +373,26 @@ impl Proxy {
                     return Ok(());
                 }
             };
-            let mut upstream = match TcpStream::connect(self.config.upstream) {
+            let dialed = match &self.config.upstream {
+                Target::Tcp(addr) => TcpStream::connect(*addr).map(Socket::Tcp),
+                Target::Unix(path) => dial_unix(path),
+            };
+            let mut upstream = match dialed {
                 Ok(s) => s,
                 Err(e) => {
                     // Refused at once or out of ports: the client sees its connection
                     // reset, as it would have connecting directly.
                     warn!("record: cannot dial {}: {e}", self.config.upstream);
-                    let _ = socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO));
+                    let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
                     continue;
                 }
             };
             // Small requests and answers go out at once: Nagle would add up to 40 ms
             // (delayed ACK) to a proxied request.
             let _ = client.set_nodelay(true);
-            let _ = upstream.set_nodelay(true);
+            if let Socket::Tcp(tcp) = &upstream {
+                let _ = tcp.set_nodelay(true);
+            }
             let entry = self.pairs.vacant_entry();
             let key = entry.key();
             let both = Interest::READABLE | Interest::WRITABLE;
@@ -457,12 +466,17 @@ impl Proxy {
         };
         if let Err(failed) = how {
             self.summary.failed_sessions += 1;
-            let (other, why) = match &failed {
-                Failed::Client(e) => (&pair.upstream, format!("client side: {e}")),
-                Failed::Upstream(e) => (&pair.client, format!("upstream side: {e}")),
+            let why = match &failed {
+                Failed::Client(e) => {
+                    let _ = pair.upstream.reset_on_close();
+                    format!("client side: {e}")
+                }
+                Failed::Upstream(e) => {
+                    let _ = SockRef::from(&pair.client).set_linger(Some(Duration::ZERO));
+                    format!("upstream side: {e}")
+                }
             };
             debug!("record: session {} ended on its {why}", pair.session);
-            let _ = socket2::SockRef::from(other).set_linger(Some(Duration::ZERO));
         }
         self.writer.write(Kind::Close, pair.session, pair.last_record.elapsed(), &[reason.byte()])
         // Dropping the pair closes both sockets (and deregisters them).
@@ -587,8 +601,8 @@ fn pump_pair(
 /// A PING through the proxy costs four syscalls: read, write, read, write.
 fn pump_flow(
     flow: &mut Flow,
-    src: &mut TcpStream,
-    mut dst: Option<&mut TcpStream>,
+    src: &mut impl Read,
+    mut dst: Option<&mut impl HalfClose>,
     cause: Cause,
     closed: bool,
     record: &mut impl FnMut(&[u8]) -> io::Result<()>,
@@ -618,14 +632,31 @@ fn pump_flow(
 
 /// Whether a nonblocking connect has completed: `SO_ERROR` first (a refused connect
 /// shows there), then `peer_addr`, which fails with `NotConnected` while in progress.
-fn upstream_connected(stream: &TcpStream) -> io::Result<bool> {
-    if let Some(e) = stream.take_error()? {
+fn upstream_connected(socket: &Socket) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
         return Err(e);
     }
-    match stream.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
+    socket.is_connected()
+}
+
+/// A destination whose write side can be shut (FIN, as TCP passes an EOF on).
+trait HalfClose: Write {
+    /// `shutdown(SHUT_WR)`.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl HalfClose for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl HalfClose for Socket {
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(Shutdown::Write),
+        }
     }
 }
 

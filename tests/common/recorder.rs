@@ -130,6 +130,15 @@ pub fn websockets_python() -> Option<PathBuf> {
     }
 }
 
+/// `tests/websocket_peer.py client URL N`: python3-websockets sends N messages and
+/// checks each echo; returns what it printed ("ok N").
+pub fn websocket_client(python: &Path, url: &str, messages: usize) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_peer.py");
+    let n = messages.to_string();
+    let out = run_bounded(Command::new(python).args([script, "client", url, &n]), Duration::from_secs(20));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// `tests/websocket_peer.py server`: python3-websockets' echo server, which counts the
 /// handshakes it accepted and the messages it echoed.
 pub struct WebSocketServer {
@@ -194,4 +203,51 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Output {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{command:?}: {out:?}");
     out
+}
+
+/// A redis-server listening on a Unix socket only (`--port 0`): no port to guess.
+pub struct UnixRedis {
+    /// The socket's path.
+    pub socket: PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl UnixRedis {
+    /// Starts it, or None after saying loudly why (a failure under CI).
+    pub fn start() -> Option<UnixRedis> {
+        let bin = super::real_servers::require("redis-server")?;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new(bin)
+            .args(["--port", "0", "--unixsocket", socket.to_str().unwrap(), "--save", "", "--appendonly", "no"])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen on {}", socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(UnixRedis { socket, child, _dir: dir })
+    }
+
+    /// Runs one command through redis-cli over the socket.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(super::real_servers::require("redis-cli").unwrap())
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for UnixRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
