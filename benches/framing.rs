@@ -65,6 +65,34 @@ fn framing(c: &mut Criterion) {
         let mut d = Decoder::default();
         b.iter(|| drain(&mut d, &len, black_box(&prefixed), b""))
     });
+    let resp = Framing::Resp;
+    let pongs = b"+PONG\r\n".repeat(2340);
+    group.throughput(Throughput::Bytes(pongs.len() as u64));
+    group.bench_function("resp_simple_16KiB_read", |b| {
+        let mut d = Decoder::default();
+        b.iter(|| drain(&mut d, &resp, black_box(&pongs), b""))
+    });
+    let bulk = [&b"$1024\r\n"[..], &[b'x'; 1024], b"\r\n"].concat().repeat(16);
+    group.throughput(Throughput::Bytes(bulk.len() as u64));
+    group.bench_function("resp_bulk_1KiB_x16", |b| {
+        let mut d = Decoder::default();
+        b.iter(|| drain(&mut d, &resp, black_box(&bulk), b""))
+    });
+    let array: Vec<u8> =
+        [b"*100\r\n".to_vec(), (0..100).flat_map(|i| format!("$9\r\nelement{i:02}\r\n").into_bytes()).collect()]
+            .concat();
+    group.throughput(Throughput::Bytes(array.len() as u64));
+    group.bench_function("resp_array_100", |b| {
+        let mut d = Decoder::default();
+        b.iter(|| drain(&mut d, &resp, black_box(&array), b""))
+    });
+    let memcache = Framing::Memcache;
+    let values = [&b"VALUE key:1234 0 1024\r\n"[..], &[b'x'; 1024], b"\r\nEND\r\n"].concat().repeat(15);
+    group.throughput(Throughput::Bytes(values.len() as u64));
+    group.bench_function("memcache_get_1KiB_x15", |b| {
+        let mut d = Decoder::default();
+        b.iter(|| drain(&mut d, &memcache, black_box(&values), b""))
+    });
     group.finish();
 }
 
@@ -82,5 +110,21 @@ fn payload(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, framing, payload);
+/// `--resp` rendering: the RESP array of a SET with a 1 KiB `{value:N}`, lengths computed
+/// from the fields.
+fn resp_payload(c: &mut Criterion) {
+    let template = Template::parse_resp(b"SET key:{conn}:{rand:6} {value:1024}").unwrap();
+    let mut out = Vec::with_capacity(template.max_len());
+    let mut seq = 0u64;
+    c.bench_function("payload/render_resp_set_1KiB", |b| {
+        b.iter(|| {
+            seq += 1;
+            out.clear();
+            template.render_into(&Fields { conn: 12_345, seq, worker: 1 }, &mut out);
+            black_box(out.len())
+        })
+    });
+}
+
+criterion_group!(benches, framing, payload, resp_payload);
 criterion_main!(benches);

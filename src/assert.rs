@@ -52,6 +52,10 @@ pub enum Metric {
     Rps,
     /// Completed requests.
     Completed,
+    /// RESP error replies as a count (`resp_errors<5`).
+    RespErrors,
+    /// RESP error replies as a share of completed requests (`resp_errors<1%`).
+    RespErrorRate,
 }
 
 /// Which statistic of a latency histogram.
@@ -86,8 +90,8 @@ pub struct Outcome {
     pub line: String,
 }
 
-const METRICS: &str =
-    "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, rps, completed";
+const METRICS: &str = "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, \
+                       rps, completed, resp_errors";
 
 impl Threshold {
     /// Parses `METRIC OP VALUE`.
@@ -117,13 +121,18 @@ impl Threshold {
                 parse_micros(value)
                     .ok_or_else(|| bad(&format!("'{value}' is not a duration (try 10ms, 500us, 1s)")))?,
             ),
-            Metric::Errors => match value.strip_suffix('%') {
-                Some(pct) => (
-                    Metric::ErrorRate,
-                    number(pct).map(|p| p / 100.0).ok_or_else(|| bad("expected a percentage like 0.1%"))?,
-                ),
-                None => (Metric::Errors, number(value).ok_or_else(|| bad("expected a count or a percentage"))?),
-            },
+            Metric::Errors | Metric::RespErrors => {
+                let (count, share) = match metric {
+                    Metric::Errors => (Metric::Errors, Metric::ErrorRate),
+                    _ => (Metric::RespErrors, Metric::RespErrorRate),
+                };
+                match value.strip_suffix('%') {
+                    Some(pct) => {
+                        (share, number(pct).map(|p| p / 100.0).ok_or_else(|| bad("expected a percentage like 0.1%"))?)
+                    }
+                    None => (count, number(value).ok_or_else(|| bad("expected a count or a percentage"))?),
+                }
+            }
             _ => (metric, number(value).ok_or_else(|| bad(&format!("'{value}' is not a number")))?),
         };
         // Every metric is a count, a rate, a share or a latency: none is negative,
@@ -156,6 +165,16 @@ impl Threshold {
             }
             Metric::Rps => (report.requests.per_s, format!("{:.1}", report.requests.per_s)),
             Metric::Completed => (report.requests.completed as f64, report.requests.completed.to_string()),
+            // Without --expect resp there are no RESP replies, so none are errors.
+            Metric::RespErrors | Metric::RespErrorRate => {
+                let errors = report.resp.as_ref().map_or(0, |r| r.errors);
+                if self.metric == Metric::RespErrors {
+                    (errors as f64, errors.to_string())
+                } else {
+                    let rate = errors as f64 / report.requests.completed.max(1) as f64;
+                    (rate, format!("{:.3}%", rate * 100.0))
+                }
+            }
         };
         let passed = self.op.holds(actual, self.bound);
         let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
@@ -189,6 +208,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
         (false, None, "errors") => Some(Metric::Errors),
         (false, None, "rps") => Some(Metric::Rps),
         (false, None, "completed") => Some(Metric::Completed),
+        (false, None, "resp_errors") => Some(Metric::RespErrors),
         _ => None,
     }
 }
@@ -241,6 +261,23 @@ mod tests {
         assert_eq!(Threshold::parse("errors=0").unwrap().metric, Metric::Errors);
         assert_eq!(Threshold::parse("rps>5000").unwrap().op, Op::Gt);
         assert_eq!(Threshold::parse("completed>=1000").unwrap().op, Op::Ge);
+        let resp = Threshold::parse("resp_errors<1%").unwrap();
+        assert_eq!((resp.metric, resp.bound), (Metric::RespErrorRate, 0.01));
+        assert_eq!(Threshold::parse("resp_errors=0").unwrap().metric, Metric::RespErrors);
+    }
+
+    #[test]
+    fn resp_errors_are_a_share_of_completed_requests() {
+        let mut r = report();
+        r.requests.completed = 1000;
+        r.resp = Some(crate::report::RespReplies { errors: 5, ..Default::default() });
+        let check = |e: &str, r: &Report| Threshold::parse(e).unwrap().check(r);
+        assert!(check("resp_errors<1%", &r).unwrap().passed, "0.5% of 1000");
+        assert!(!check("resp_errors<0.4%", &r).unwrap().passed);
+        assert!(check("resp_errors=5", &r).unwrap().passed);
+        assert_eq!(check("resp_errors<1%", &r).unwrap().line, "PASS resp_errors<1% (resp_errors = 0.500%)");
+        r.resp = None;
+        assert!(check("resp_errors=0", &r).unwrap().passed, "no RESP replies, no RESP errors");
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => loadmux::cli::run_command(*args),
-        Command::Serve(args) => loadmux::cli::serve_command(args),
+        Command::Serve(args) => loadmux::cli::serve_command(*args),
         Command::Report(args) => loadmux::cli::report_command(args),
         Command::Merge(args) => loadmux::cli::merge_command(args),
         Command::Completions(args) => loadmux::cli::completions_command(args),

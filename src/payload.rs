@@ -15,6 +15,17 @@
 //! A message file (`-f PATH`) and `--message-size` bytes are used as they are, through
 //! [`Template::raw`]: no escapes and no fields, so binary files and JSON are sent
 //! byte for byte.
+//!
+//! `{value:N}` inserts N bytes of one random buffer made when the template is parsed
+//! (2N letters and digits; each request starts at its own hashed offset), so a SET of a
+//! large value costs one copy per request and no allocation.
+//!
+//! [`Template::parse_resp`] (`--resp`) frames a command line as a RESP array of bulk
+//! strings. A bulk string's length prefix depends on what its fields render to, so
+//! each argument with fields is preceded by a `Part::BulkLen` that writes `$LEN\r\n` from the
+//! rendered lengths of the parts that follow (computed, not rendered twice).
+
+use std::sync::Arc;
 
 /// Turns a message literal into bytes, resolving `\r \n \t \0 \\ \xNN`.
 ///
@@ -82,6 +93,40 @@ enum Part {
     Worker,
     /// N random decimal digits.
     Rand(u8),
+    /// N bytes of the template's value buffer (`{value:N}`).
+    Value(u32),
+    /// `--resp`: `$LEN\r\n`, where LEN is the rendered length of the next this many
+    /// parts (one bulk-string argument with fields).
+    BulkLen(u16),
+}
+
+/// The largest `{value:N}`: 16 MiB (the buffer is twice that).
+pub const MAX_VALUE: u32 = 16 << 20;
+
+/// The bytes `{value:N}` fields copy from: shared by every connection and worker.
+#[derive(Clone, PartialEq, Eq)]
+struct ValueBytes(Arc<[u8]>);
+
+impl std::fmt::Debug for ValueBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ValueBytes({} bytes)", self.0.len())
+    }
+}
+
+impl ValueBytes {
+    /// `len` letters and digits, the same every run (a fixed splitmix64 sequence), so
+    /// a request rendered again for the echo check is the same.
+    fn new(len: usize) -> ValueBytes {
+        const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut x = 0u64;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x = splitmix64(x);
+                ALPHABET[(x % 62) as usize]
+            })
+            .collect();
+        ValueBytes(bytes.into())
+    }
 }
 
 /// A message, parsed once: literal bytes with `{conn}`, `{seq}`, `{worker}` and
@@ -93,13 +138,74 @@ enum Part {
 /// the same fields always render the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
+    /// The literal bytes the parts point into.
     text: Vec<u8>,
     parts: Vec<Part>,
+    /// What `{value:N}` copies from; `None` when there is no such field.
+    values: Option<ValueBytes>,
 }
 
 impl Template {
     /// Parses already-unescaped bytes (see [`unescape`]).
     pub fn parse(text: Vec<u8>) -> Result<Template, String> {
+        Ok(Template::parse_fields(text)?.with_value_bytes())
+    }
+
+    /// `--resp`: parses a command line (already unescaped) into a RESP array of bulk
+    /// strings, one per argument. Arguments are separated by spaces (tabs, CR and LF
+    /// count as spaces); `"..."` quotes an argument holding spaces, or an empty one.
+    /// Fields work inside arguments: `SET k{conn} {value:100}`.
+    pub fn parse_resp(line: &[u8]) -> Result<Template, String> {
+        let args = split_command(line)?;
+        let mut out = Template { text: Vec::new(), parts: Vec::new(), values: None };
+        out.push_literal(format!("*{}\r\n", args.len()).as_bytes(), true);
+        for arg in args {
+            let arg = Template::parse_fields(arg.to_vec())?;
+            let is_static = arg.as_static().is_some();
+            match arg.as_static() {
+                Some(bytes) => {
+                    out.push_literal(format!("${}\r\n", bytes.len()).as_bytes(), true);
+                    out.push_literal(bytes, true);
+                }
+                None => {
+                    let count = u16::try_from(arg.parts.len()).map_err(|_| "an argument has too many fields")?;
+                    out.parts.push(Part::BulkLen(count));
+                    for part in &arg.parts {
+                        match part {
+                            // Not merged: BulkLen counts this argument's parts.
+                            Part::Literal(a, b) => out.push_literal(&arg.text[*a..*b], false),
+                            field => out.parts.push(field.clone()),
+                        }
+                    }
+                }
+            }
+            // After an argument with fields, not merged: BulkLen counts its parts.
+            out.push_literal(b"\r\n", is_static);
+        }
+        Ok(out.with_value_bytes())
+    }
+
+    /// Appends literal bytes, merged into the previous literal part when `merge`
+    /// allows and they follow on (so a static command is one part).
+    fn push_literal(&mut self, bytes: &[u8], merge: bool) {
+        let (start, end) = (self.text.len(), self.text.len() + bytes.len());
+        self.text.extend_from_slice(bytes);
+        match self.parts.last_mut() {
+            Some(Part::Literal(_, last_end)) if merge && *last_end == start => *last_end = end,
+            _ => self.parts.push(Part::Literal(start, end)),
+        }
+    }
+
+    /// Makes the buffer `{value:N}` fields copy from: twice the largest N, so every
+    /// request can start at its own offset.
+    fn with_value_bytes(mut self) -> Template {
+        let largest = self.parts.iter().filter_map(|p| if let Part::Value(n) = p { Some(*n) } else { None }).max();
+        self.values = largest.map(|n| ValueBytes::new(2 * n as usize));
+        self
+    }
+
+    /// Splits `text` into literal parts and fields (no value buffer yet).
+    fn parse_fields(text: Vec<u8>) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal_from = 0;
         let mut i = 0;
@@ -114,6 +220,18 @@ impl Template {
                 b"conn" => Some(Part::Conn),
                 b"seq" => Some(Part::Seq),
                 b"worker" => Some(Part::Worker),
+                _ if inner.starts_with(b"value:") => {
+                    let n = &inner[b"value:".len()..];
+                    match parse_digits(n).and_then(|n| u32::try_from(n).ok()) {
+                        Some(n @ 1..=MAX_VALUE) => Some(Part::Value(n)),
+                        _ => {
+                            return Err(format!(
+                                "{{value:N}} takes N from 1 to {MAX_VALUE} bytes, not '{}'",
+                                String::from_utf8_lossy(n)
+                            ))
+                        }
+                    }
+                }
                 _ => match inner.strip_prefix(b"rand:") {
                     Some(n) => {
                         // Digits only: `str::parse` would also take a sign (`+5`).
@@ -149,13 +267,13 @@ impl Template {
         if literal_from < text.len() {
             parts.push(Part::Literal(literal_from, text.len()));
         }
-        Ok(Template { text, parts })
+        Ok(Template { text, parts, values: None })
     }
 
     /// A template of fixed bytes (a message file, random bytes): no fields.
     pub fn raw(bytes: Vec<u8>) -> Template {
         let parts = if bytes.is_empty() { Vec::new() } else { vec![Part::Literal(0, bytes.len())] };
-        Template { text: bytes, parts }
+        Template { text: bytes, parts, values: None }
     }
 
     /// The bytes, when there are no fields to fill in.
@@ -173,13 +291,45 @@ impl Template {
                 Part::Seq => push_decimal(out, fields.seq),
                 Part::Worker => push_decimal(out, fields.worker),
                 Part::Rand(n) => {
-                    let mut x = splitmix64(fields.conn ^ splitmix64(fields.seq ^ splitmix64(index as u64)));
+                    let mut x = field_hash(fields, index);
                     for _ in 0..*n {
                         out.push(b'0' + (x % 10) as u8);
                         x = splitmix64(x);
                     }
                 }
+                Part::Value(n) => out.extend_from_slice(self.value(*n, fields, index)),
+                Part::BulkLen(count) => {
+                    let arg = self.parts.get(index + 1..index + 1 + usize::from(*count)).unwrap_or_default();
+                    let len = arg.iter().map(|p| self.rendered_len(p, fields)).sum::<usize>();
+                    out.push(b'$');
+                    push_decimal(out, len as u64);
+                    out.extend_from_slice(b"\r\n");
+                }
             }
+        }
+    }
+
+    /// The `n` value bytes of a `{value:N}` field: a window of the shared buffer at an
+    /// offset hashed from the fields, so values differ per request yet render again
+    /// the same.
+    fn value(&self, n: u32, fields: &Fields, index: usize) -> &[u8] {
+        let Some(ValueBytes(bytes)) = &self.values else { return &[] };
+        let n = n as usize;
+        let starts = (bytes.len() + 1).saturating_sub(n).max(1);
+        let at = (field_hash(fields, index) % starts as u64) as usize;
+        bytes.get(at..at + n).unwrap_or_default()
+    }
+
+    /// How many bytes `part` renders to, without rendering it.
+    fn rendered_len(&self, part: &Part, fields: &Fields) -> usize {
+        match part {
+            Part::Literal(a, b) => b - a,
+            Part::Conn => decimal_len(fields.conn),
+            Part::Seq => decimal_len(fields.seq),
+            Part::Worker => decimal_len(fields.worker),
+            Part::Rand(n) => usize::from(*n),
+            Part::Value(n) => *n as usize,
+            Part::BulkLen(_) => 0, // Never inside an argument.
         }
     }
 
@@ -191,9 +341,51 @@ impl Template {
                 Part::Literal(a, b) => b - a,
                 Part::Conn | Part::Seq | Part::Worker => 20,
                 Part::Rand(n) => usize::from(*n),
+                Part::Value(n) => *n as usize,
+                Part::BulkLen(_) => "$".len() + 20 + "\r\n".len(),
             })
             .sum()
     }
+}
+
+/// Splits a `--resp` command line into its arguments: runs of bytes between spaces,
+/// or `"..."` (which may hold spaces, or nothing).
+fn split_command(line: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut args = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        if is_space(line[i]) {
+            i += 1;
+        } else if line[i] == b'"' {
+            let len = line[i + 1..].iter().position(|&b| b == b'"').ok_or("a quote (\") is not closed")?;
+            args.push(&line[i + 1..i + 1 + len]);
+            i += len + 2;
+        } else {
+            let len = line[i..].iter().position(|&b| is_space(b)).unwrap_or(line.len() - i);
+            args.push(&line[i..i + len]);
+            i += len;
+        }
+    }
+    if args.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(args)
+}
+
+/// A field's hash of (connection, sequence number, position in the template).
+fn field_hash(fields: &Fields, index: usize) -> u64 {
+    splitmix64(fields.conn ^ splitmix64(fields.seq ^ splitmix64(index as u64)))
+}
+
+/// Digits only (`str::parse` would also take a sign, `+5`).
+fn parse_digits(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text).ok().filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
+}
+
+/// Digits in `n`'s decimal form.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Writes `n` in decimal without allocating.
@@ -391,5 +583,90 @@ mod tests {
         let one = Payload::new(vec![Template::raw(b"x".to_vec())], None).unwrap();
         assert_eq!(one.single_static(), Some(&b"x"[..]));
         assert!(Payload::new(vec![], None).is_err());
+    }
+
+    fn resp(line: &str, conn: u64, seq: u64) -> String {
+        render(&Template::parse_resp(line.as_bytes()).unwrap(), conn, seq)
+    }
+
+    #[test]
+    fn a_resp_command_is_an_array_of_bulk_strings() {
+        let t = Template::parse_resp(b"SET k v").unwrap();
+        assert_eq!(t.as_static(), Some(&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"[..]));
+        assert_eq!(t.parts.len(), 1, "a static command is one literal");
+        assert_eq!(resp("  GET\tkey\r\n", 0, 0), "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", "any whitespace separates");
+        assert_eq!(resp(r#"SET "a b" """#, 0, 0), "*3\r\n$3\r\nSET\r\n$3\r\na b\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn resp_lengths_follow_what_the_fields_render_to() {
+        assert_eq!(resp("SET k{conn} v{seq}", 7, 1234), "*3\r\n$3\r\nSET\r\n$2\r\nk7\r\n$5\r\nv1234\r\n");
+        assert_eq!(resp("SET k{conn} v{seq}", 12345, 0), "*3\r\n$3\r\nSET\r\n$6\r\nk12345\r\n$2\r\nv0\r\n");
+        let big = resp("SET k {value:10240}", 1, 1);
+        assert!(big.starts_with("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10240\r\n"), "{}", &big[..40]);
+        assert_eq!(big.len(), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10240\r\n".len() + 10240 + 2);
+    }
+
+    #[test]
+    fn bad_resp_commands_are_refused() {
+        assert!(Template::parse_resp(b"").unwrap_err().contains("empty"));
+        assert!(Template::parse_resp(b"  \r\n").is_err());
+        assert!(Template::parse_resp(b"SET \"k v").unwrap_err().contains("quote"));
+        assert!(Template::parse_resp(b"SET k {rand:0}").is_err());
+    }
+
+    #[test]
+    fn value_fields_copy_n_letters_and_digits_from_one_shared_buffer() {
+        let t = Template::parse(b"<{value:100}>".to_vec()).unwrap();
+        let a = render(&t, 1, 1);
+        assert_eq!(a.len(), 102);
+        assert!(a[1..101].bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_eq!(render(&t, 1, 1), a, "rendering again (the echo check) gives the same bytes");
+        let distinct: std::collections::HashSet<String> = (0..50).map(|seq| render(&t, 1, seq)).collect();
+        assert!(distinct.len() > 40, "requests start at their own offsets: {} distinct of 50", distinct.len());
+        assert_eq!(t.max_len(), 102);
+        let copy = t.clone();
+        let (Some(ValueBytes(x)), Some(ValueBytes(y))) = (&t.values, &copy.values) else { panic!("no buffer") };
+        assert!(Arc::ptr_eq(x, y), "copies of the template share the buffer");
+        for bad in ["{value:0}", "{value:}", "{value:x}", "{value:+5}", "{value:16777217}"] {
+            assert!(Template::parse(bad.as_bytes().to_vec()).is_err(), "{bad}");
+        }
+        assert!(Template::parse(b"{value:16777216}".to_vec()).is_ok());
+    }
+
+    #[test]
+    fn rendering_a_large_value_into_a_grown_buffer_allocates_nothing() {
+        let t = Template::parse_resp(b"SET key:{conn}:{seq} {value:65536}").unwrap();
+        let mut out = Vec::with_capacity(t.max_len());
+        let capacity = out.capacity();
+        for seq in 0..200 {
+            out.clear();
+            t.render_into(&Fields { conn: u64::MAX, seq: u64::MAX - seq, worker: 0 }, &mut out);
+        }
+        assert_eq!(out.capacity(), capacity);
+    }
+
+    proptest::proptest! {
+        /// Whatever the arguments and fields, the RESP decoder reads the rendered
+        /// command as exactly one complete array: the lengths add up.
+        #[test]
+        fn a_rendered_resp_command_is_one_whole_resp_array(
+            args in proptest::collection::vec(
+                proptest::sample::select(vec!["SET", "k{conn}", "{seq}", "v{rand:5}", "{value:33}", "x{worker}y", "\"a b\"", "\"\""]),
+                1..7,
+            ),
+            conn in proptest::prelude::any::<u64>(),
+            seq in proptest::prelude::any::<u64>(),
+        ) {
+            let t = Template::parse_resp(args.join(" ").as_bytes()).unwrap();
+            let mut out = Vec::new();
+            t.render_into(&Fields { conn, seq, worker: 3 }, &mut out);
+            proptest::prop_assert!(out.len() <= t.max_len());
+            let framing = crate::framing::Framing::Resp;
+            // Decoded as a reply, an array of bulk strings has the same shape as a command.
+            let step = crate::framing::Decoder::default().feed(&framing, &out, b"", usize::MAX).unwrap();
+            let whole = matches!(step, crate::framing::Step::Complete { consumed, .. } if consumed == out.len());
+            proptest::prop_assert!(whole, "{}", out.escape_ascii());
+        }
     }
 }

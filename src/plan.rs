@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
+use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
 /// A configuration problem, reported as one line with exit code 2.
@@ -153,7 +154,9 @@ impl Backoff {
 pub struct Plan {
     /// Resolved targets; connections are spread over them round-robin. Empty means
     /// "start the built-in echo server and load it" (the caller fills it in).
-    pub targets: Vec<SocketAddr>,
+    pub targets: Vec<Target>,
+    /// TLS over every connection, with this client configuration.
+    pub tls: Option<Arc<TlsClient>>,
     /// Connections this process opens (its shard's share).
     pub connections: usize,
     /// Run-wide id of this process's first connection (non-zero only in shards).
@@ -191,6 +194,8 @@ pub struct Plan {
     pub batch: Arc<[u8]>,
     /// How responses end.
     pub framing: Framing,
+    /// How the `--first-message`'s answer ends, if not as `framing` says.
+    pub first_framing: Option<Framing>,
     /// Largest response accepted before it counts as `protocol`.
     pub max_response: usize,
     /// Connect deadline.
@@ -211,12 +216,13 @@ impl Plan {
     /// A plan with the command line's defaults against `targets`: 50 connections on
     /// one thread for 10 s, `hello\n` with echo framing, closed loop. For tests and
     /// library users; adjust the public fields as needed.
-    pub fn new(targets: Vec<SocketAddr>) -> Plan {
+    pub fn new(targets: Vec<Target>) -> Plan {
         let message: Arc<[u8]> = Arc::from(&b"hello\n"[..]);
         let payload = Payload::new(vec![Template::raw(message.to_vec())], None).expect("a non-empty message");
         Plan {
             payload: Arc::new(payload),
             targets,
+            tls: None,
             connections: 50,
             first_conn_id: 0,
             threads: 1,
@@ -232,6 +238,7 @@ impl Plan {
             batch: message.clone(),
             message,
             framing: Framing::Echo,
+            first_framing: None,
             max_response: 1 << 20,
             connect_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(5),

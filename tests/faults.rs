@@ -87,7 +87,7 @@ fn max_response_sets_where_a_flood_becomes_a_protocol_error() {
 #[test]
 fn a_server_that_never_reads_ends_in_response_timeout_not_a_hang() {
     // 4 MiB messages: the write blocks once both socket buffers are full.
-    let r = against(&["--no-read"], &["--message-size", "4MiB", "--timeout", "400ms"]);
+    let r = against(&["--no-read"], &["--message-size", "4MiB", "--max-response", "8MiB", "--timeout", "400ms"]);
     assert!(errors(&r, "response_timeout") >= 4, "{r}");
     assert_eq!(count(&r, "/requests/completed"), 0);
 }

@@ -16,7 +16,7 @@ fn running_out_of_descriptors_mid_run_counts_fd_limit() {
     // Leave room for the runtime and a few dozen sockets, not for 300.
     let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
     rlimit::Resource::NOFILE.set(120, hard).unwrap();
-    let mut plan = Plan::new(vec![server.addr]);
+    let mut plan = Plan::new(vec![loadmux::transport::Target::Tcp(server.addr)]);
     plan.connections = 300;
     plan.threads = 2;
     plan.duration = Duration::from_secs(1);

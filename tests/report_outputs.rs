@@ -28,7 +28,8 @@ fn csv_has_a_header_and_one_row_per_second_and_matches_the_json_timeline() {
     assert!(header.starts_with(
         "t_s,phase,requests,bytes_sent,bytes_received,errors,open,p50_us,p99_us,max_us,err_connect_refused"
     ));
-    assert_eq!(header.split(',').count(), 10 + 11);
+    assert_eq!(header.split(',').count(), 10 + loadmux::stats::ErrorKind::COUNT);
+    assert!(header.contains(",err_tls_handshake,err_tls,"), "{header}");
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);
     let csv_requests: u64 = rows.iter().map(|r| r.split(',').nth(2).unwrap().parse::<u64>().unwrap()).sum();

@@ -7,7 +7,8 @@ use loadmux::framing::Framing;
 #[path = "split_oracle.rs"]
 mod split_oracle;
 
-const SPECS: [&str; 8] = ["echo", "line", "delim:\\r\\n\\r\\n", "bytes:7", "len:u16be", "len:u32be", "len:u32le", "http"];
+const SPECS: [&str; 10] =
+    ["echo", "line", "delim:\\r\\n\\r\\n", "bytes:7", "len:u16be", "len:u32be", "len:u32le", "http", "resp", "memcache"];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };

@@ -43,7 +43,7 @@ pub enum Command {
     /// Load one or more TCP targets (with no target: the built-in echo server).
     Run(Box<RunArgs>),
     /// Run a built-in server (echo, sink, source, http, chaos).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Summarise or judge a saved JSON report, or turn it into HTML and/or CSV.
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.
@@ -98,7 +98,19 @@ mod tests {
         use clap::CommandFactory;
         let mut cli = Cli::command();
         let help = cli.find_subcommand_mut("run").unwrap().render_long_help().to_string();
-        let framings = ["echo", "line", "delim:STR", "bytes:N", "len:u16be", "len:u32be", "len:u32le", "http", "none"];
+        let framings = [
+            "echo",
+            "line",
+            "delim:STR",
+            "bytes:N",
+            "len:u16be",
+            "len:u32be",
+            "len:u32le",
+            "http",
+            "resp",
+            "memcache",
+            "none",
+        ];
         for framing in framings {
             assert!(help.contains(framing), "--expect {framing} is missing from run --help");
             let spec = framing.replace("STR", "x").replace('N', "1");

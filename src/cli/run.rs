@@ -4,7 +4,6 @@
 
 use clap::Args;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,6 +13,7 @@ use crate::assert::Threshold;
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
 use crate::plan::{self, err, Backoff, Mode, Plan, PlanError, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES};
+use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
 /// `--progress` values.
@@ -60,6 +60,9 @@ pub enum ModeArg {
     eof                  the peer closed while a response was due\n  \
     protocol             the response broke the framing, failed the echo check, or\n                       \
     passed --max-response\n  \
+    tls_handshake        the TLS handshake failed: a rejected certificate, an alert, no\n                       \
+    common version, a plaintext server\n  \
+    tls                  a TLS record or alert failure after the handshake\n  \
     other                anything else (RUST_LOG=loadmux=debug names it)\n\n\
     Exit codes: 0 done, 1 an --assert failed, 2 bad usage (nothing run), 3 a loadmux\n\
     thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
@@ -108,10 +111,17 @@ pub struct RunArgs {
 
     /// The message each request sends [default: hello\n]. Escapes: \r \n \t \0 \\ \xNN.
     /// Fields: {conn} (connection id), {seq} (request number on its connection),
-    /// {worker}, {rand:N} (N digits). Repeat -m to send several messages in turn. In
-    /// connect mode, giving -m makes each connection exchange one message.
+    /// {worker}, {rand:N} (N digits), {value:N} (N bytes of letters and digits).
+    /// Repeat -m to send several messages in turn. In connect mode, giving -m makes
+    /// each connection exchange one message.
     #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
     pub message: Vec<String>,
+
+    /// Send each -m (and --first-message) as a Redis command: its space-separated
+    /// words ("..." quotes one with spaces) become a RESP array of bulk strings, e.g.
+    /// -m 'SET k{conn} {value:1024}'. Use with --expect resp.
+    #[arg(long, conflicts_with_all = ["message_file", "message_size"])]
+    pub resp: bool,
 
     /// Send this file's bytes as the message, as they are (no escapes, no fields).
     #[arg(short = 'f', long, value_name = "PATH", conflicts_with = "message_size")]
@@ -156,12 +166,57 @@ pub struct RunArgs {
     #[arg(long = "source", value_name = "IP")]
     pub sources: Vec<std::net::IpAddr>,
 
+    /// The --first-message's answer ends as this framing says (same values as
+    /// --expect) [default: the --expect framing]. E.g. memcached's `version\r\n` is
+    /// answered by one line while its gets end with END.
+    #[arg(long, value_name = "FRAMING", requires = "first_message")]
+    pub first_expect: Option<String>,
+
+    /// Speak TLS to every target (as a tls:// target does).
+    #[arg(long, help_heading = "TLS")]
+    pub tls: bool,
+
+    /// The server name to send (SNI) and to verify the certificate against
+    /// [default: each target's host].
+    #[arg(long, value_name = "NAME", help_heading = "TLS")]
+    pub sni: Option<String>,
+
+    /// Accept any server certificate (signatures are still checked). Prints a warning.
+    #[arg(short = 'k', long, help_heading = "TLS")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "PEM", help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate chain (PEM), for servers that ask for one; needs --key.
+    #[arg(long, value_name = "PEM", requires = "key", help_heading = "TLS")]
+    pub cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert", help_heading = "TLS")]
+    pub key: Option<PathBuf>,
+
+    /// ALPN protocols to offer, comma-separated, e.g. http/1.1.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', help_heading = "TLS")]
+    pub alpn: Vec<String>,
+
+    /// Use only this TLS version: 1.2 or 1.3 [default: either].
+    #[arg(long, value_name = "VERSION", help_heading = "TLS")]
+    pub tls_version: Option<String>,
+
+    /// Resume TLS sessions on reconnect (session tickets / IDs), as browsers do; the
+    /// report counts full and resumed handshakes.
+    #[arg(long, help_heading = "TLS")]
+    pub tls_resume: bool,
+
     /// How a response ends: echo (the request's own bytes come back, compared byte by
     /// byte), line (up to and including \n), delim:STR (up to and including STR,
     /// escapes allowed), bytes:N (exactly N bytes), len:u16be, len:u32be or len:u32le
     /// (a length prefix, then that many body bytes), http (an HTTP/1.1 response:
-    /// Content-Length, chunked, or until close), none (nothing awaited: stream and
-    /// recv modes).
+    /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3,
+    /// nested to any depth), memcache (a memcached text-protocol reply: VALUE... END,
+    /// STORED...), none (nothing awaited: stream and recv modes).
     #[arg(long, default_value = "echo", value_name = "FRAMING")]
     pub expect: String,
 
@@ -370,10 +425,11 @@ impl RunArgs {
         if self.linger0 && !matches!(mode, Mode::Connect { .. }) {
             return err("--linger0 applies to --mode connect");
         }
-        if let Some(wrong) = self.sources.iter().find(|ip| targets_family_mismatch(ip, &self.targets)) {
-            return err(format!("--source {wrong}: the targets use the other IP family"));
-        }
         let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let first_framing = match &self.first_expect {
+            Some(spec) => Some(Framing::parse(spec).map_err(|e| PlanError(format!("--first-expect: {e}")))?),
+            None => None,
+        };
         // A response the framing needs that is larger than --max-response would fail
         // every single time: say so now rather than after a run of protocol errors.
         let response_len = match &framing {
@@ -401,12 +457,32 @@ impl RunArgs {
         } else {
             Some(Backoff::parse(&self.reconnect_backoff).map_err(|e| PlanError(format!("--reconnect-backoff: {e}")))?)
         };
-        let targets = self.targets.iter().map(|t| plan::resolve(t)).collect::<Result<Vec<_>, _>>()?;
+        let parsed = self.targets.iter().map(|t| parse_target(t)).collect::<Result<Vec<_>, _>>()?;
+        let tls_targets = parsed.iter().filter(|t| t.tls).count();
+        if tls_targets > 0 && tls_targets < parsed.len() && !self.tls {
+            return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
+        }
+        let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
+        for ip in &self.sources {
+            if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
+                return err(format!("--source {ip}: the targets use the other IP family"));
+            }
+        }
+        let hosts: Vec<String> = parsed.into_iter().map(|t| t.host).collect();
+        let tls = if self.tls || tls_targets > 0 {
+            Some(Arc::new(self.tls_client(&hosts)?))
+        } else {
+            if let Some(flag) = self.tls_only_flag() {
+                return err(format!("{flag} applies to TLS: add --tls, or use a tls:// target"));
+            }
+            None
+        };
         // The built-in server runs in this process, so it needs an fd per connection too.
         let fds_per_conn = if targets.is_empty() { 2 } else { 1 };
         plan::ensure_fd_limit(my_connections.saturating_mul(fds_per_conn) + FD_OVERHEAD, my_connections)?;
         let plan = Plan {
             targets,
+            tls,
             connections,
             threads,
             duration: self.duration,
@@ -432,6 +508,7 @@ impl RunArgs {
             },
             message: message.into(),
             framing,
+            first_framing,
             max_response: self.max_response,
             connect_timeout: self.connect_timeout,
             response_timeout: self.timeout,
@@ -443,8 +520,13 @@ impl RunArgs {
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
     fn payload(&self) -> Result<Payload, PlanError> {
+        // --resp: each line becomes a RESP array command (as redis-benchmark sends).
         let template = |flag: &str, text: &str| {
-            payload::unescape(text).and_then(Template::parse).map_err(|e| PlanError(format!("{flag}: {e}")))
+            let parsed = match self.resp {
+                true => payload::unescape(text).and_then(|line| Template::parse_resp(&line)),
+                false => payload::unescape(text).and_then(Template::parse),
+            };
+            parsed.map_err(|e| PlanError(format!("{flag}: {e}")))
         };
         let messages = if let Some(path) = &self.message_file {
             let bytes = std::fs::read(path).map_err(|e| PlanError(format!("-f {}: {e}", path.display())))?;
@@ -467,8 +549,93 @@ impl RunArgs {
     }
 }
 
-/// True when `ip` cannot reach literal IP targets of the other family (a named host
-/// is resolved later and not judged here).
-fn targets_family_mismatch(ip: &std::net::IpAddr, targets: &[String]) -> bool {
-    targets.iter().filter_map(|t| t.parse::<SocketAddr>().ok()).any(|t| t.is_ipv4() != ip.is_ipv4())
+/// A target from the command line, parsed.
+struct ParsedTarget {
+    target: Target,
+    /// The host as written (a name or an address): the TLS server name by default.
+    host: String,
+    /// Written as `tls://` or `https://`.
+    tls: bool,
+}
+
+/// Parses `HOST:PORT`, `tls://HOST:PORT`, `https://HOST[:PORT][/PATH]` (the path is
+/// not used: requests come from -m) or `unix:/PATH`, resolving host names once.
+fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return err(format!("target '{text}' has no path (as in unix:/run/app.sock)"));
+        }
+        let target = Target::Unix(path.into());
+        return Ok(ParsedTarget { target, host: "localhost".into(), tls: false });
+    }
+    let (rest, tls, default_port) = if let Some(rest) = text.strip_prefix("tls://") {
+        (rest, true, None)
+    } else if let Some(rest) = text.strip_prefix("https://") {
+        (rest.split('/').next().unwrap_or(rest), true, Some(443))
+    } else if text.contains("://") {
+        return err(format!("target '{text}': only tls://, https:// and unix: are understood"));
+    } else {
+        (text, false, None)
+    };
+    let with_port = match default_port {
+        Some(port) if !has_port(rest) => format!("{rest}:{port}"),
+        _ => rest.to_string(),
+    };
+    let addr = plan::resolve(&with_port)?;
+    let host = match with_port.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => with_port.clone(),
+    };
+    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls })
+}
+
+/// Whether `HOST:PORT` text has its port (an IPv6 address alone has colons too).
+fn has_port(text: &str) -> bool {
+    match text.rsplit_once(':') {
+        Some((host, _)) => !host.is_empty() && (!host.contains(':') || host.ends_with(']')),
+        None => false,
+    }
+}
+
+impl RunArgs {
+    /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
+    /// file is a one-line error before any socket opens.
+    fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        let version = match self.tls_version.as_deref() {
+            None => None,
+            Some("1.2") => Some(TlsVersion::V1_2),
+            Some("1.3") => Some(TlsVersion::V1_3),
+            Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
+        };
+        if self.insecure && self.cacert.is_some() {
+            return err("--insecure and --cacert contradict each other: give one");
+        }
+        let settings = TlsSettings {
+            sni: self.sni.clone(),
+            insecure: self.insecure,
+            cacert: self.cacert.clone(),
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            alpn: self.alpn.clone(),
+            version,
+            resume: self.tls_resume,
+        };
+        // With no target the built-in server is loaded; its name is localhost.
+        let hosts = if hosts.is_empty() { vec!["localhost".to_string()] } else { hosts.to_vec() };
+        TlsClient::new(&settings, &hosts).map_err(PlanError)
+    }
+
+    /// The first TLS-only flag given, for a run without TLS.
+    fn tls_only_flag(&self) -> Option<&'static str> {
+        [
+            (self.sni.is_some(), "--sni"),
+            (self.insecure, "--insecure"),
+            (self.cacert.is_some(), "--cacert"),
+            (self.cert.is_some(), "--cert"),
+            (!self.alpn.is_empty(), "--alpn"),
+            (self.tls_version.is_some(), "--tls-version"),
+            (self.tls_resume, "--tls-resume"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }

@@ -19,6 +19,9 @@ use crate::stats::TimelineRow;
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
+    if args.insecure {
+        eprintln!("loadmux: warning: --insecure: server certificates are not verified");
+    }
     let RunCommand { mut plan, progress, start_at, outputs, thresholds, rate_search } = match args.to_command() {
         Ok(command) => command,
         Err(e) => {
@@ -31,7 +34,9 @@ pub fn run_command(args: RunArgs) -> i32 {
         match server::start(ServerConfig::echo(listen)) {
             Ok(handle) => {
                 eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
-                plan.targets.push(handle.local_addr());
+                plan.targets.push(crate::transport::Target::Tcp(
+                    handle.local_addr().tcp().expect("the built-in echo server listens on TCP"),
+                ));
                 Some(handle)
             }
             Err(e) => {

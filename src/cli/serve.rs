@@ -1,12 +1,12 @@
 //! `loadmux serve`: flags for the built-in servers.
 
 use clap::{Args, ValueEnum};
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::server::{Chaos, Mode, ServerConfig};
+use crate::server::{Chaos, ListenAddr, Mode, ServerConfig, TlsIdentity, TlsSettings};
 use crate::units::{parse_duration, parse_size};
 
 /// Flags of `loadmux serve`.
@@ -16,15 +16,42 @@ use crate::units::{parse_duration, parse_size};
     loadmux serve --mode http --listen 127.0.0.1:8080\n  \
     loadmux serve --mode chaos --delay 20ms         # every answer 20 ms late\n  \
     loadmux serve --mode chaos --stall-at 2s --stall-for 1s\n  \
-    loadmux serve --mode chaos --fail-rate 0.01 --seed 7")]
+    loadmux serve --mode chaos --fail-rate 0.01 --seed 7\n  \
+    loadmux serve --listen unix:/tmp/loadmux.sock   # a Unix socket, removed on exit\n  \
+    loadmux serve --tls --mode http                 # HTTPS with a generated certificate\n  \
+    loadmux serve --tls --cert server.pem --key server.key --client-ca ca.pem\n  \
+    loadmux serve --tls --mode chaos --no-read      # a TLS handshake that never ends")]
 pub struct ServeArgs {
     /// echo (write back what is read), sink (read and discard), source (write an
     /// endless stream), http (keep-alive HTTP/1.1, 200 OK), chaos (echo with faults).
     #[arg(long, value_enum, default_value = "echo")]
     pub mode: ModeArg,
-    /// Address to listen on. Loopback by default; binding elsewhere must be asked for.
-    #[arg(long, default_value = "127.0.0.1:7001")]
-    pub listen: SocketAddr,
+    /// Address to listen on: IP:PORT, or unix:PATH for a Unix socket (the file is
+    /// removed on exit; a stale one from a dead server is replaced). Loopback by
+    /// default; binding elsewhere must be asked for.
+    #[arg(long, default_value = "127.0.0.1:7001", value_name = "ADDR")]
+    pub listen: ListenAddr,
+    /// Speak TLS (every mode, chaos faults included). Without --cert/--key, a CA and
+    /// a certificate for localhost, 127.0.0.1 and ::1 are made at start, and the CA
+    /// is written for clients (see --ca-out).
+    #[arg(long)]
+    pub tls: bool,
+    /// TLS: the certificate chain (PEM, server certificate first).
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// TLS: the private key of --cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
+    /// TLS: where to write the generated CA [default: loadmux-ca-PID.pem in the temp
+    /// dir, removed on exit].
+    #[arg(long, value_name = "PATH", requires = "tls", conflicts_with = "cert")]
+    pub ca_out: Option<PathBuf>,
+    /// TLS: ALPN protocols to offer, most preferred first (e.g. http/1.1,h2).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "tls")]
+    pub alpn: Vec<String>,
+    /// TLS: require a client certificate signed by a CA in this PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub client_ca: Option<PathBuf>,
     /// Event-loop threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
@@ -112,6 +139,21 @@ impl ServeArgs {
         if chaos != (Chaos { seed: self.seed, ..Chaos::default() }) && self.mode != ModeArg::Chaos {
             return Err("--delay, --stall-at and the other faults need --mode chaos".into());
         }
+        let tls = if self.tls {
+            if !cfg!(feature = "tls") {
+                return Err(format!("--tls: {}", crate::server::NO_TLS));
+            }
+            if let Some(empty) = self.alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+                return Err(format!("--alpn {empty:?}: each protocol name must be 1 to 255 bytes"));
+            }
+            let identity = match (&self.cert, &self.key) {
+                (Some(cert), Some(key)) => TlsIdentity::Files { cert: cert.clone(), key: key.clone() },
+                _ => TlsIdentity::Generated { ca_out: self.ca_out.clone().unwrap_or_else(default_ca_out) },
+            };
+            Some(TlsSettings { identity, alpn: self.alpn.clone(), client_ca: self.client_ca.clone() })
+        } else {
+            None
+        };
         Ok(ServerConfig {
             mode: match self.mode {
                 ModeArg::Echo => Mode::Echo,
@@ -120,7 +162,8 @@ impl ServeArgs {
                 ModeArg::Http => Mode::Http,
                 ModeArg::Chaos => Mode::Chaos,
             },
-            listen: self.listen,
+            listen: self.listen.clone(),
+            tls,
             threads: usize::from(self.threads),
             http_body: self.body_size,
             chaos,
@@ -151,29 +194,47 @@ pub fn serve(args: &ServeArgs) -> i32 {
     let handle = match crate::server::start(config.clone()) {
         Ok(handle) => handle,
         Err(e) => {
-            eprintln!("loadmux serve: cannot listen on {}: {e}", args.listen);
+            eprintln!("loadmux serve: {e}");
             return crate::exit::USAGE;
         }
     };
+    // Tests read the address from this first line: keep "listening on ADDR".
     eprintln!(
-        "loadmux serve: {:?} server listening on {} ({} thread(s)); Ctrl-C stops it",
+        "loadmux serve: {:?} server{} listening on {} ({} thread(s)); Ctrl-C stops it",
         config.mode,
+        if config.tls.is_some() { " (TLS)" } else { "" },
         handle.local_addr(),
         config.threads
     );
+    let generated_ca = handle.generated_ca().map(PathBuf::from);
+    if let Some(ca) = &generated_ca {
+        eprintln!("loadmux: TLS with a generated certificate; clients: --cacert {}", ca.display());
+    }
     // Wake up every WATCH_INTERVAL to look at the threads as well as the signals: a
     // server thread that panicked must end the process, not leave it listening
     // with a dead loop behind the port.
-    loop {
+    let code = loop {
         if let Some(signal) = signals.pending().next() {
             eprintln!("loadmux serve: stopped by signal {signal}: {}", handle.stop());
-            return crate::exit::OK;
+            break crate::exit::OK;
         }
         let dead = handle.dead_threads();
         if !dead.is_empty() {
             eprintln!("loadmux serve: {} panicked: stopping: {}", dead.join(", "), handle.stop());
-            return crate::exit::THREAD_PANICKED;
+            break crate::exit::THREAD_PANICKED;
         }
         std::thread::sleep(crate::engine::WATCH_INTERVAL);
+    };
+    // A CA written to the default temp path was ours alone; one written where the
+    // user asked (--ca-out) is theirs to keep.
+    if let (Some(ca), None) = (generated_ca, &args.ca_out) {
+        let _ = std::fs::remove_file(ca);
     }
+    code
+}
+
+/// The generated CA's default path: in the temp dir, named after this process so
+/// two servers never overwrite each other's.
+fn default_ca_out() -> PathBuf {
+    std::env::temp_dir().join(format!("loadmux-ca-{}.pem", std::process::id()))
 }

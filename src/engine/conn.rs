@@ -1,18 +1,28 @@
-//! One TCP connection's state machine.
+//! One connection's state machine.
 //!
 //! ```text
-//!          ┌──────────── reconnect (backoff) ◄──────────────┐
-//!          ▼                                                 │
-//! Queued ─► Connecting ──writable, no SO_ERROR──► Open ──error / EOF / timeout
-//!              │ timeout / refused                            (no reconnect: Closed)
-//!              └──────────────────────────────────────────────┘
+//!          ┌──────────────────── reconnect (backoff) ◄───────────────────────┐
+//!          ▼                                                                  │
+//! Queued ─► Connecting ──connected──► Handshaking ──done──► Greeting ──answered──► Open
+//!              │ refused, timeout        │ (TLS only)         │ (--first-message)   │
+//!              └─────────────────────────┴────────────────────┴──────────────────────┘
+//!                                  error / EOF / timeout ─► Backoff, or Closed (--no-reconnect)
 //! ```
 //!
-//! An `Open` connection has two sides that run at the same time, as TCP's do:
+//! Each state owns exactly the data it needs: `Connecting` and `Handshaking` own the
+//! socket; `Greeting` and `Open` own an [`Open`] (socket, send side, requests in
+//! flight, response decoder, unsent bytes). Leaving a state drops its data, which
+//! closes the socket: nothing is reset by hand.
+//!
+//! Every handler takes the state out, and returns the next state with what the
+//! worker must do ([`Next`]); `Conn::enter` is the one place a state is stored, and
+//! it logs the transition at trace level.
+//!
+//! An established connection has two sides that run at the same time, as TCP's do:
 //!
 //! ```text
 //! send side (Sender):  Ready ──requests due──► Writing ──all written──► Ready
-//!                        │  ▲                    │ WouldBlock: wait for writable
+//!                        │  ▲                    │ socket full: wait for writable
 //!                        │  └── next send due ── Paced (open loop: next send in the future)
 //!                        └── budget spent ──► Spent
 //!
@@ -21,47 +31,27 @@
 //! ```
 //!
 //! The socket is registered once for READABLE | WRITABLE, edge-triggered, and never
-//! re-registered: a request costs no `epoll_ctl`. Which events matter is derived from
-//! the state (only `Writing` cares about writable), so interest is never tracked
-//! beside the state.
+//! re-registered: a request costs no `epoll_ctl`. Which edges matter is derived from
+//! the state (a writable edge only matters to a blocked write, or to a transport
+//! holding bytes), so interest is never tracked beside the state.
 //!
-//! Time is always an argument (`ctx.now`): nothing here reads the clock, so every
-//! transition is unit-tested with synthetic instants and a scripted socket.
+//! Time is always an argument (`ctx.now`, and `ctx.clock` to re-read it after a
+//! read): nothing here calls `Instant::now()`, so every transition is unit-tested
+//! with synthetic instants and a scripted socket (`conn_tests.rs`).
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::fmt;
+use std::io;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace};
 
-use crate::framing::{Decoder, Framing, Response, Step};
+use super::clock::Clock;
+use crate::framing::{Decoder, Framing, ProtocolError, Response, Step};
 use crate::payload::Fields;
 use crate::plan::{Mode, Plan};
 use crate::stats::{ErrorKind, WorkerStats};
-
-/// What the state machine needs from a socket. Implemented by `mio::net::TcpStream`,
-/// and by a scripted fake in the tests.
-pub trait Transport: Read + Write {
-    /// The pending socket error (`SO_ERROR`), which is how a failed connect shows.
-    fn take_error(&self) -> io::Result<Option<io::Error>>;
-    /// The peer's address; `NotConnected` while a connect is still in progress.
-    fn peer_addr(&self) -> io::Result<SocketAddr>;
-    /// Makes the coming close send RST instead of FIN (`--linger0`).
-    fn reset_on_close(&self) -> io::Result<()>;
-}
-
-impl Transport for mio::net::TcpStream {
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        mio::net::TcpStream::take_error(self)
-    }
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        mio::net::TcpStream::peer_addr(self)
-    }
-    fn reset_on_close(&self) -> io::Result<()> {
-        super::dial::reset_on_close(self)
-    }
-}
+use crate::transport::Transport;
 
 /// Full reads (or stream-mode batch writes) one event may do before the connection
 /// yields to the others. A peer that floods us, or a sink that swallows everything,
@@ -69,8 +59,7 @@ impl Transport for mio::net::TcpStream {
 const IO_BUDGET: usize = 16;
 
 /// Where a connection is in its life. Each state carries exactly the data it needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub enum State<S> {
     /// Waiting for the worker's connect pacer to give it a slot.
     Queued,
     /// Waiting out the reconnect backoff.
@@ -78,36 +67,84 @@ pub enum State {
         /// When to queue for a connect again.
         until: Instant,
     },
-    /// `connect()` was called; waiting for the handshake.
+    /// `connect()` was called; waiting for the TCP (or Unix) handshake.
     Connecting {
+        /// The socket being connected.
+        socket: S,
         /// When `connect()` was called (connect latency starts here).
         since: Instant,
     },
-    /// Established: requests go out ([`Sender`]) and responses come back.
-    Open,
+    /// Connected; the transport's own handshake (TLS) is under way.
+    Handshaking {
+        /// The connected socket, with its TLS session.
+        socket: S,
+        /// When `connect()` was called: the handshake counts against the same
+        /// `--connect-timeout`.
+        since: Instant,
+        /// When the socket connected (TLS handshake latency starts here).
+        connected: Instant,
+    },
+    /// Established; the `--first-message` is out and its answer awaited. Requests
+    /// wait for it.
+    Greeting(Box<Open<S>>),
+    /// Established: requests go out and responses come back.
+    Open(Box<Open<S>>),
     /// Closed for good (`--no-reconnect`, or the run is over).
     Closed,
 }
 
-impl State {
-    /// Short name for trace logs.
+impl<S> State<S> {
+    /// Short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
             State::Queued => "Queued",
             State::Backoff { .. } => "Backoff",
             State::Connecting { .. } => "Connecting",
-            State::Open => "Open",
+            State::Handshaking { .. } => "Handshaking",
+            State::Greeting(_) => "Greeting",
+            State::Open(_) => "Open",
             State::Closed => "Closed",
         }
     }
 }
 
-/// The send side of an open connection.
+/// An established connection's data (the `Greeting` and `Open` states).
+pub struct Open<S> {
+    socket: S,
+    sender: Sender,
+    /// Requests written and not yet answered, oldest first (in `Greeting`: the
+    /// first message).
+    in_flight: VecDeque<InFlight>,
+    decoder: Decoder,
+    /// Rendered bytes a short write left behind; empty (and unallocated) otherwise.
+    pending: Vec<u8>,
+}
+
+impl<S: Transport> Open<S> {
+    fn new(socket: S) -> Self {
+        Open {
+            socket,
+            sender: Sender::Ready,
+            in_flight: VecDeque::new(),
+            decoder: Decoder::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether a writable edge means something: a write was blocked, or the
+    /// transport holds bytes (TLS records) for the socket. Stream mode always writes.
+    fn waits_for_writable(&self) -> bool {
+        matches!(self.sender, Sender::Writing { .. }) || self.socket.wants_write()
+    }
+}
+
+/// The send side of an established connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sender {
     /// Free to start requests, as far as the pipeline has room.
     Ready,
-    /// A batch of requests is going out: bytes `done..len` of `Plan::batch` remain.
+    /// A batch is going out: bytes `done..len` remain, of the connection's pending
+    /// bytes if it has any, else of the plan's shared `batch`.
     Writing {
         /// Bytes of the batch written so far.
         done: usize,
@@ -119,7 +156,7 @@ pub enum Sender {
         /// Intended send time of the next request.
         at: Instant,
     },
-    /// The `-n` budget is spent: nothing more to send.
+    /// Nothing more to send: the `-n` budget is spent, or the mode sends nothing.
     Spent,
 }
 
@@ -128,8 +165,6 @@ pub enum Sender {
 struct InFlight {
     /// Its sequence number on this connection (`{seq}`), to render it again for echo.
     seq: u64,
-    /// It is the `--first-message`: awaited and checked, not counted as a request.
-    handshake: bool,
     /// When it should have gone out (open loop's schedule; the send time otherwise).
     intended: Instant,
     /// When its write started.
@@ -151,12 +186,11 @@ pub struct Readiness {
     pub closed: bool,
 }
 
-/// What the worker must do for a connection after a handler ran.
-#[must_use]
+/// What the worker does with a connection after a handler ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum After {
-    /// Nothing beyond re-arming its deadline.
-    Nothing,
+pub enum Next {
+    /// Wait for its next event or deadline.
+    Wait,
     /// It is `Queued`: put it in the connect queue.
     Queue,
     /// It stopped with the socket still ready (its I/O budget ran out): run it again
@@ -167,6 +201,32 @@ pub enum After {
         /// Still writable.
         writable: bool,
     },
+    /// It is `Closed` for good.
+    Closed,
+}
+
+impl Next {
+    /// Both sides' wishes: run again if either side still has work.
+    fn and(self, other: Next) -> Next {
+        match (self, other) {
+            (Next::Again { readable: r1, writable: w1 }, Next::Again { readable: r2, writable: w2 }) => {
+                Next::Again { readable: r1 || r2, writable: w1 || w2 }
+            }
+            (Next::Again { .. }, _) => self,
+            (_, other) => other,
+        }
+    }
+}
+
+/// What one handler call did, for the worker's book-keeping.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct After {
+    /// What to do with the connection next.
+    pub next: Next,
+    /// A connect attempt in progress ended in this call (the connection is
+    /// established, or failed): the worker's connect slot is free again.
+    pub connect_ended: bool,
 }
 
 /// How many requests a worker may still start (`-n`), shared by its connections.
@@ -206,10 +266,10 @@ impl Budget {
 /// The worker-owned things a handler may touch.
 pub struct Ctx<'a> {
     /// The current time: read by the worker per event, and again after each read
-    /// that returned data (see [`Ctx::clock_after_read`]).
+    /// that returned data (see `Ctx::clock_after_read`).
     pub now: Instant,
-    /// Whether `now` follows the real clock. Tests set it false and move `now` by hand.
-    pub live_clock: bool,
+    /// Where `now` comes from, to re-read it after a read.
+    pub clock: &'a dyn Clock,
     /// The run's settings: message, framing, timeouts, reconnect policy, pacing.
     pub plan: &'a Plan,
     /// This worker's statistics.
@@ -231,35 +291,87 @@ impl Ctx<'_> {
     /// waiting when the handler read (common on loopback, right after the request's
     /// write) would be timed with the clock read before the write: 0 µs.
     fn clock_after_read(&mut self) {
-        if self.live_clock {
-            self.now = Instant::now();
+        self.now = self.clock.now();
+    }
+}
+
+/// Whether an established connection still awaits its greeting's answer: which of
+/// the two states holding an [`Open`] it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Greeting,
+    Open,
+}
+
+impl Stage {
+    /// The state that holds `open` at this stage.
+    fn hold<S>(self, open: Box<Open<S>>) -> State<S> {
+        match self {
+            Stage::Greeting => State::Greeting(open),
+            Stage::Open => State::Open(open),
         }
     }
 }
 
-/// One connection slot: a virtual user that keeps a TCP connection open to `target`,
+/// Why an established connection ends.
+enum Ending {
+    /// With one counted error.
+    Failed(ErrorKind, Detail),
+    /// The peer closed with nothing due, or said it would close: no error.
+    Clean,
+    /// Connect mode: the connection did its one job.
+    Churn,
+}
+
+/// What a failure was, for the debug log.
+enum Detail {
+    Io(io::Error),
+    Protocol(ProtocolError),
+    Text(&'static str),
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Io(e) => e.fmt(f),
+            Detail::Protocol(e) => e.fmt(f),
+            Detail::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A socket error on an established connection, classified.
+fn io_failure(e: io::Error) -> Ending {
+    Ending::Failed(ErrorKind::from_io_error(&e), Detail::Io(e))
+}
+
+/// The next state, and what the worker does next.
+type Transition<S> = (State<S>, Next);
+
+/// What the send side starts next.
+enum Batch {
+    /// `len` bytes of the plan's shared batch (a fixed message): nothing to copy.
+    Shared(usize),
+    /// The requests rendered into the worker's buffer.
+    Rendered,
+    /// Nothing now; the send side rests in this state.
+    Nothing(Sender),
+}
+
+/// One connection slot: a virtual user that keeps a connection open to its target,
 /// reconnecting as the policy allows.
-#[derive(Debug)]
 pub struct Conn<S> {
     /// Run-wide connection id (unique across workers).
     pub id: u64,
     /// Slab key, which is also the mio token (for logs).
     pub token: usize,
-    /// Where to connect.
-    pub target: SocketAddr,
-    socket: Option<S>,
-    state: State,
-    sender: Sender,
-    in_flight: VecDeque<InFlight>,
-    decoder: Decoder,
+    /// Where to connect: an index into `Plan::targets`.
+    pub target: usize,
+    state: State<S>,
     /// Open loop: intended send time of this connection's next request.
     next_send: Instant,
     /// Sequence number of the next request (`{seq}`), counted across reconnects.
     seq: u64,
-    /// Rendered bytes a short write left behind; empty (and unallocated) otherwise.
-    pending: Vec<u8>,
-    /// The `--first-message` has gone out on this connection.
-    greeted: bool,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
 }
@@ -267,53 +379,38 @@ pub struct Conn<S> {
 impl<S: Transport> Conn<S> {
     /// A connection slot waiting for its first connect. In open loop, `first_send` is
     /// its first intended send time (staggered across connections by the worker).
-    pub fn new(id: u64, token: usize, target: SocketAddr, first_send: Instant) -> Self {
-        Conn {
-            id,
-            token,
-            target,
-            socket: None,
-            state: State::Queued,
-            sender: Sender::Ready,
-            in_flight: VecDeque::new(),
-            decoder: Decoder::default(),
-            next_send: first_send,
-            seq: 0,
-            pending: Vec::new(),
-            greeted: false,
-            failures: 0,
-        }
+    pub fn new(id: u64, token: usize, target: usize, first_send: Instant) -> Self {
+        Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0 }
     }
 
     /// The current state.
-    pub fn state(&self) -> State {
-        self.state
+    pub fn state(&self) -> &State<S> {
+        &self.state
     }
 
-    /// The send side's state (meaningful while `Open`).
-    pub fn sender(&self) -> Sender {
-        self.sender
+    /// Whether it waits for a connect slot.
+    pub fn is_queued(&self) -> bool {
+        matches!(self.state, State::Queued)
     }
 
-    /// Requests written and not yet answered.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
-    /// The socket, while there is one.
+    /// The socket underneath, while there is one (to register it with the poller).
     pub fn socket_mut(&mut self) -> Option<&mut S> {
-        self.socket.as_mut()
+        match &mut self.state {
+            State::Connecting { socket, .. } | State::Handshaking { socket, .. } => Some(socket),
+            State::Greeting(open) | State::Open(open) => Some(&mut open.socket),
+            State::Queued | State::Backoff { .. } | State::Closed => None,
+        }
     }
 
     /// When this connection next needs the worker even without an event: the earliest
     /// of its connect deadline, backoff end, oldest response deadline, next paced send.
     pub fn deadline(&self, plan: &Plan) -> Option<Instant> {
-        match self.state {
-            State::Backoff { until } => Some(until),
-            State::Connecting { since } => Some(since + plan.connect_timeout),
-            State::Open => {
-                let response = self.in_flight.front().map(|r| r.sent + plan.response_timeout);
-                let paced = match self.sender {
+        match &self.state {
+            State::Backoff { until } => Some(*until),
+            State::Connecting { since, .. } | State::Handshaking { since, .. } => Some(*since + plan.connect_timeout),
+            State::Greeting(open) | State::Open(open) => {
+                let response = open.in_flight.front().map(|r| r.sent + plan.response_timeout);
+                let paced = match open.sender {
                     Sender::Paced { at } => Some(at),
                     _ => None,
                 };
@@ -326,163 +423,297 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    fn set_state(&mut self, next: State) {
-        trace!("conn {} token {}: {} -> {}", self.id, self.token, self.state.name(), next.name());
+    /// Stores the next state: the one place a state changes, logged at trace level.
+    fn enter(&mut self, next: State<S>, from: &'static str) {
+        if next.name() != from {
+            trace!("conn {} token {}: {} -> {}", self.id, self.token, from, next.name());
+        }
         self.state = next;
+    }
+
+    /// Takes the state out to hand its data to a handler, which returns the next one.
+    fn take_state(&mut self) -> State<S> {
+        std::mem::replace(&mut self.state, State::Closed)
     }
 
     /// `connect()` was called on `socket` (nonblocking, so it is in progress).
     pub fn connecting(&mut self, socket: S, now: Instant) {
-        self.socket = Some(socket);
-        self.set_state(State::Connecting { since: now });
+        self.enter(State::Connecting { socket, since: now }, "Queued");
     }
 
     /// Creating or connecting the socket failed outright (before any event).
     pub fn connect_failed(&mut self, err: &io::Error, ctx: &mut Ctx) -> After {
         ctx.stats.counters.conns_failed += 1;
-        self.fail(ErrorKind::from_connect_error(err), err, ctx)
+        let (state, next) = self.fail(ErrorKind::from_connect_error(err), err, ctx);
+        self.enter(state, "Queued");
+        After { next, connect_ended: false }
     }
 
     /// A readiness event for this connection. `scratch` is the worker's read buffer.
     pub fn on_event(&mut self, ready: Readiness, scratch: &mut [u8], ctx: &mut Ctx) -> After {
-        trace!("conn {} token {}: event {ready:?} in {}", self.id, self.token, self.state.name());
-        let Readiness { readable, writable, closed } = ready;
-        match self.state {
-            State::Connecting { since } => self.socket_connected(since, scratch, ctx),
-            State::Open => {
-                // The writable edge only means something for a write that was already
-                // blocked: a batch the read below starts has just been tried, and
-                // trying again would only return WouldBlock.
-                let was_blocked = matches!(self.sender, Sender::Writing { .. });
-                // Read first: completed responses make room for the next requests,
-                // which then go out in one write.
-                let mut after = After::Nothing;
-                if readable {
-                    after = self.socket_readable(scratch, closed, ctx);
-                    if after == After::Queue {
-                        return after;
-                    }
-                }
-                if writable && was_blocked && self.state == State::Open {
-                    return match (after, self.socket_writable(ctx)) {
-                        (After::Again { .. }, After::Again { .. }) => After::Again { readable: true, writable: true },
-                        (After::Again { .. }, After::Nothing) => after,
-                        (_, written) => written,
-                    };
-                }
-                after
-            }
+        let from = self.state.name();
+        trace!("conn {} token {}: event {ready:?} in {from}", self.id, self.token);
+        let connecting = matches!(self.state, State::Connecting { .. } | State::Handshaking { .. });
+        let (state, next) = match self.take_state() {
+            State::Connecting { socket, since } => self.socket_connected(socket, since, scratch, ctx),
+            State::Handshaking { socket, since, connected } => self.handshaking(socket, since, connected, scratch, ctx),
+            State::Greeting(open) => self.socket_ready(open, Stage::Greeting, ready, scratch, ctx),
+            State::Open(open) => self.socket_ready(open, Stage::Open, ready, scratch, ctx),
             // An event for a socket we already dropped (it was still in this batch).
-            State::Queued | State::Backoff { .. } | State::Closed => After::Nothing,
-        }
+            idle => (idle, Next::Wait),
+        };
+        let connect_ended = connecting && !matches!(state, State::Connecting { .. } | State::Handshaking { .. });
+        self.enter(state, from);
+        After { next, connect_ended }
     }
 
     /// The deadline from [`deadline`](Self::deadline) may have passed.
     pub fn on_deadline(&mut self, ctx: &mut Ctx) -> After {
+        let from = self.state.name();
         let now = ctx.now;
-        match self.state {
-            State::Backoff { until } if until <= now => {
-                self.set_state(State::Queued);
-                After::Queue
-            }
-            State::Connecting { since } if since + ctx.plan.connect_timeout <= now => {
+        let connect_deadline = now.checked_sub(ctx.plan.connect_timeout);
+        let mut connect_ended = false;
+        let (state, next) = match self.take_state() {
+            State::Backoff { until } if until <= now => (State::Queued, Next::Queue),
+            State::Connecting { since, .. } | State::Handshaking { since, .. }
+                if connect_deadline.is_some_and(|limit| since <= limit) =>
+            {
+                connect_ended = true;
                 ctx.stats.counters.conns_failed += 1;
-                self.fail(ErrorKind::ConnectTimeout, &"no handshake within --connect-timeout", ctx)
+                // Dropping the socket (with its half-done handshake) closes it.
+                self.fail(ErrorKind::ConnectTimeout, &"not connected within --connect-timeout", ctx)
             }
-            State::Open => {
-                if self.in_flight.front().is_some_and(|r| r.sent + ctx.plan.response_timeout <= now) {
-                    return self.fail(ErrorKind::ResponseTimeout, &"no response within --timeout", ctx);
-                }
-                if matches!(self.sender, Sender::Paced { at } if at <= now) {
-                    self.sender = Sender::Ready;
-                    return self.send_requests(ctx);
-                }
-                After::Nothing
-            }
-            _ => After::Nothing,
-        }
+            State::Greeting(open) => self.open_deadline(open, Stage::Greeting, ctx),
+            State::Open(open) => self.open_deadline(open, Stage::Open, ctx),
+            other => (other, Next::Wait),
+        };
+        self.enter(state, from);
+        After { next, connect_ended }
     }
 
     /// Closes the connection at the end of the run. Counts nothing, not even a close:
     /// the run's end is not the connection's doing, and the final snapshot should
     /// show how many connections were open when the run stopped.
     pub fn shut_down(&mut self) {
-        self.socket = None;
-        self.set_state(State::Closed);
+        let from = self.state.name();
+        self.enter(State::Closed, from);
     }
 
-    /// First event after `connect()`: did the handshake finish, and how?
-    fn socket_connected(&mut self, since: Instant, scratch: &mut [u8], ctx: &mut Ctx) -> After {
-        let Some(socket) = self.socket.as_ref() else { return After::Nothing };
+    /// First event after `connect()`: did it complete, and how?
+    fn socket_connected(&mut self, socket: S, since: Instant, scratch: &mut [u8], ctx: &mut Ctx) -> Transition<S> {
         // A failed connect parks its errno in SO_ERROR and reports the socket ready.
         match socket.take_error() {
-            Ok(Some(err)) | Err(err) => return self.connect_failed(&err, ctx),
+            Ok(Some(err)) | Err(err) => return self.attempt_failed(ErrorKind::from_connect_error(&err), &err, ctx),
             Ok(None) => {}
         }
         // No error yet, but is it connected? An event can arrive for a socket whose
         // connect is still in progress (for instance one left over from the socket
-        // this slot had before); `peer_addr` tells the two apart.
-        match socket.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return After::Nothing,
-            Err(e) => return self.connect_failed(&e, ctx),
+        // this slot had before).
+        match socket.is_connected() {
+            Ok(true) => {}
+            Ok(false) => return (State::Connecting { socket, since }, Next::Wait),
+            Err(err) => return self.attempt_failed(ErrorKind::from_connect_error(&err), &err, ctx),
         }
+        let took = micros(ctx.now.saturating_duration_since(since));
+        ctx.stats.connect_latency.record(took);
+        debug!("conn {} token {}: connected to {} in {took} us", self.id, self.token, ctx.plan.targets[self.target]);
+        self.handshaking(socket, since, ctx.now, scratch, ctx)
+    }
+
+    /// A step of the transport's handshake: at once complete for a plain socket; for
+    /// TLS, one flight each way per step until done.
+    fn handshaking(
+        &mut self,
+        mut socket: S,
+        since: Instant,
+        connected: Instant,
+        scratch: &mut [u8],
+        ctx: &mut Ctx,
+    ) -> Transition<S> {
+        match socket.handshake() {
+            Ok(true) => {}
+            Ok(false) => return (State::Handshaking { socket, since, connected }, Next::Wait),
+            // A certificate rejected, an alert, no common version, a plaintext server,
+            // the peer closing mid-way: all of them are the handshake failing.
+            Err(err) => return self.attempt_failed(ErrorKind::TlsHandshake, &err, ctx),
+        }
+        if let Some(info) = socket.tls_info() {
+            let took = micros(ctx.now.saturating_duration_since(connected));
+            debug!("conn {} token {}: TLS handshake done in {took} us ({info:?})", self.id, self.token);
+            ctx.stats.tls_established(took, info);
+        }
+        self.established(socket, scratch, ctx)
+    }
+
+    /// The connection is ready for traffic: the greeting goes out first, if there is
+    /// one, then requests.
+    fn established(&mut self, socket: S, scratch: &mut [u8], ctx: &mut Ctx) -> Transition<S> {
         ctx.stats.conn_opened();
-        ctx.stats.connect_latency.record(micros(ctx.now.saturating_duration_since(since)));
-        debug!("conn {} token {}: connected to {}", self.id, self.token, self.target);
-        self.set_state(State::Open);
-        self.sender = Sender::Ready;
+        let mut open = Box::new(Open::new(socket));
         if ctx.plan.mode == (Mode::Connect { exchange: false }) {
-            return self.churn(ctx);
+            return self.end(open, Stage::Open, Ending::Churn, ctx);
         }
         // Open loop: sends that fell due while this connection was down were never
         // made; the schedule resumes now rather than bursting to catch up.
         self.next_send = self.next_send.max(ctx.now);
-        let after = self.send_requests(ctx);
-        // Bytes may already be waiting (a server that greets first). Edge-triggered:
-        // this was our one notification for them, so read now.
-        if after == After::Nothing && self.state == State::Open {
-            return self.socket_readable(scratch, true, ctx);
+        let mut stage = Stage::Open;
+        if let Some(first) = &ctx.plan.payload.first {
+            ctx.render.clear();
+            first.render_into(&self.fields(self.seq, ctx), ctx.render);
+            // Awaited where responses are (request and connect modes); stream and recv
+            // modes just send it first.
+            if matches!(ctx.plan.mode, Mode::Request | Mode::Connect { .. }) {
+                let greeting = InFlight { seq: self.seq, intended: ctx.now, sent: ctx.now, first_byte: false };
+                open.in_flight.push_back(greeting);
+                stage = Stage::Greeting;
+            }
+            if let Err(ending) = self.write_rendered(&mut open, ctx) {
+                return self.end(open, stage, ending, ctx);
+            }
         }
-        after
+        // Send what is due, then read: bytes may already be waiting (a server that
+        // speaks first). Edge-triggered: this was our one notification for them, so
+        // read until WouldBlock (`closed`: no short-read shortcut).
+        let sent = self.socket_writable(&mut open, stage, ctx);
+        let read = sent.and_then(|sent| Ok(sent.and(self.socket_readable(&mut open, &mut stage, true, scratch, ctx)?)));
+        match read {
+            Ok(next) => (stage.hold(open), next),
+            Err(ending) => self.end(open, stage, ending, ctx),
+        }
     }
 
-    /// Starts as many requests as are due and fit in the pipeline, and writes them
-    /// in one batch.
-    fn send_requests(&mut self, ctx: &mut Ctx) -> After {
-        if matches!(self.sender, Sender::Writing { .. } | Sender::Spent) {
-            return After::Nothing;
-        }
-        let now = ctx.now;
-        // The handshake goes first, alone, once per connection.
-        if !self.greeted {
-            self.greeted = true;
-            if let Some(first) = &ctx.plan.payload.first {
-                ctx.render.clear();
-                first.render_into(&self.fields(self.seq, ctx), ctx.render);
-                if matches!(ctx.plan.mode, Mode::Request | Mode::Connect { exchange: true }) {
-                    let handshake =
-                        InFlight { seq: self.seq, handshake: true, intended: now, sent: now, first_byte: false };
-                    self.in_flight.push_back(handshake);
-                }
-                return self.write_rendered(ctx);
+    /// An event for an established connection: read first (completed responses make
+    /// room for the next requests, which then go out in one write), then write if a
+    /// write was waiting for the socket.
+    fn socket_ready(
+        &mut self,
+        mut open: Box<Open<S>>,
+        mut stage: Stage,
+        ready: Readiness,
+        scratch: &mut [u8],
+        ctx: &mut Ctx,
+    ) -> Transition<S> {
+        // Only a write that was blocked cares about the writable edge: a batch the
+        // read below starts has just been tried, and trying it again would only
+        // return WouldBlock.
+        let was_blocked = open.waits_for_writable();
+        let mut next = Next::Wait;
+        if ready.readable {
+            match self.socket_readable(&mut open, &mut stage, ready.closed, scratch, ctx) {
+                Ok(read) => next = read,
+                Err(ending) => return self.end(open, stage, ending, ctx),
             }
         }
-        if self.in_flight.front().is_some_and(|r| r.handshake) {
-            return After::Nothing; // Requests wait for the handshake's answer.
+        if ready.writable && was_blocked {
+            match self.socket_writable(&mut open, stage, ctx) {
+                Ok(written) => next = next.and(written),
+                Err(ending) => return self.end(open, stage, ending, ctx),
+            }
+        }
+        (stage.hold(open), next)
+    }
+
+    /// A deadline for an established connection: a response overdue, or a paced
+    /// send due.
+    fn open_deadline(&mut self, mut open: Box<Open<S>>, stage: Stage, ctx: &mut Ctx) -> Transition<S> {
+        let now = ctx.now;
+        if open.in_flight.front().is_some_and(|r| r.sent + ctx.plan.response_timeout <= now) {
+            let detail = Detail::Text("no response within --timeout");
+            return self.end(open, stage, Ending::Failed(ErrorKind::ResponseTimeout, detail), ctx);
+        }
+        if matches!(open.sender, Sender::Paced { at } if at <= now) {
+            open.sender = Sender::Ready;
+            return match self.socket_writable(&mut open, stage, ctx) {
+                Ok(next) => (stage.hold(open), next),
+                Err(ending) => self.end(open, stage, ending, ctx),
+            };
+        }
+        (stage.hold(open), Next::Wait)
+    }
+
+    /// The send side, and the one place that writes requests: finishes the batch in
+    /// progress, then starts and writes new ones while requests are due and the
+    /// pipeline has room, until nothing is due or the socket is full.
+    fn socket_writable(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Result<Next, Ending> {
+        // Bytes the transport holds (TLS records) go out before anything new.
+        if open.socket.wants_write() && !open.socket.flush().map_err(io_failure)? {
+            return Ok(Next::Wait);
+        }
+        let mut batches = 0;
+        loop {
+            if !matches!(open.sender, Sender::Writing { .. }) {
+                match self.start_batch(open, stage, ctx) {
+                    Batch::Shared(len) => open.sender = Sender::Writing { done: 0, len },
+                    Batch::Rendered => {
+                        if self.write_rendered(open, ctx)? {
+                            continue; // All out: more may be due.
+                        }
+                        return Ok(Next::Wait);
+                    }
+                    Batch::Nothing(rest) => {
+                        open.sender = rest;
+                        return Ok(Next::Wait);
+                    }
+                }
+            }
+            // Stream mode never runs out of batches: yield to the other connections
+            // after a while (the next batch is started, not yet written).
+            if batches == IO_BUDGET {
+                return Ok(Next::Again { readable: false, writable: true });
+            }
+            let Sender::Writing { done, len } = open.sender else { unreachable!("a batch was just started") };
+            let bytes = if open.pending.is_empty() { &ctx.plan.batch[..len] } else { &open.pending[..] };
+            let done = done + write_some(&mut open.socket, &bytes[done..], self.id, ctx.stats)?;
+            if done < len {
+                // The socket is full: the writable edge will bring us back.
+                open.sender = Sender::Writing { done, len };
+                return Ok(Next::Wait);
+            }
+            // Give the memory back: most connections never need a pending buffer.
+            open.pending = Vec::new();
+            open.sender = Sender::Ready;
+            if ctx.plan.mode == Mode::Stream {
+                ctx.stats.counters.requests_sent += (len / ctx.plan.message.len()) as u64;
+                batches += 1;
+            }
+        }
+    }
+
+    /// Writes the bytes rendered into the worker's buffer. Whatever the socket does not
+    /// take now is copied into the connection's `pending` (the only per-connection
+    /// buffer, and only until it drains). `Ok(true)` when everything went out.
+    fn write_rendered(&mut self, open: &mut Open<S>, ctx: &mut Ctx) -> Result<bool, Ending> {
+        let written = write_some(&mut open.socket, ctx.render, self.id, ctx.stats)?;
+        if written == ctx.render.len() {
+            open.sender = Sender::Ready;
+            return Ok(true);
+        }
+        open.pending.clear();
+        open.pending.extend_from_slice(&ctx.render[written..]);
+        open.sender = Sender::Writing { done: 0, len: open.pending.len() };
+        Ok(false)
+    }
+
+    /// Decides the next batch: the plan's batch in stream mode, nothing in recv mode,
+    /// and in request mode as many requests as are due and fit in the pipeline.
+    fn start_batch(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Batch {
+        if stage == Stage::Greeting {
+            return Batch::Nothing(Sender::Ready); // Requests wait for the greeting's answer.
         }
         match ctx.plan.mode {
-            Mode::Request | Mode::Connect { exchange: true } => {}
+            Mode::Request | Mode::Connect { exchange: true } => self.start_requests(open, ctx),
             // Stream: the send side never rests.
-            Mode::Stream => {
-                self.sender = Sender::Writing { done: 0, len: ctx.plan.batch.len() };
-                return self.socket_writable(ctx);
-            }
-            Mode::Recv | Mode::Connect { exchange: false } => {
-                self.sender = Sender::Spent;
-                return After::Nothing;
-            }
+            Mode::Stream => Batch::Shared(ctx.plan.batch.len()),
+            Mode::Recv | Mode::Connect { exchange: false } => Batch::Nothing(Sender::Spent),
         }
+    }
+
+    /// Starts as many requests as are due and fit in the pipeline, as one batch.
+    fn start_requests(&mut self, open: &mut Open<S>, ctx: &mut Ctx) -> Batch {
+        if open.sender == Sender::Spent {
+            return Batch::Nothing(Sender::Spent);
+        }
+        let now = ctx.now;
         // Templated or alternating messages are rendered into the worker's buffer;
         // a single fixed message is written straight from the plan's batch.
         let rendered = ctx.plan.message.is_empty();
@@ -490,12 +721,12 @@ impl<S: Transport> Conn<S> {
             ctx.render.clear();
         }
         let mut batch = 0;
-        let mut idle = Sender::Ready;
-        while self.in_flight.len() < ctx.plan.pipeline {
+        let mut rest = Sender::Ready;
+        while open.in_flight.len() < ctx.plan.pipeline {
             let intended = match ctx.plan.send_interval {
                 None => now,
                 Some(_) if self.next_send > now => {
-                    idle = Sender::Paced { at: self.next_send };
+                    rest = Sender::Paced { at: self.next_send };
                     break;
                 }
                 Some(gap) => {
@@ -510,7 +741,7 @@ impl<S: Transport> Conn<S> {
                 if let Some(gap) = ctx.plan.send_interval {
                     self.next_send -= gap;
                 }
-                idle = Sender::Spent;
+                rest = Sender::Spent;
                 break;
             }
             let seq = self.seq;
@@ -518,19 +749,18 @@ impl<S: Transport> Conn<S> {
             if rendered {
                 ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
             }
-            self.in_flight.push_back(InFlight { seq, handshake: false, intended, sent: now, first_byte: false });
+            open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false });
             batch += 1;
         }
         if batch == 0 {
-            self.sender = idle;
-            return After::Nothing;
+            return Batch::Nothing(rest);
         }
         ctx.stats.counters.requests_sent += batch as u64;
         if rendered {
-            return self.write_rendered(ctx);
+            Batch::Rendered
+        } else {
+            Batch::Shared(batch * ctx.plan.message.len())
         }
-        self.sender = Sender::Writing { done: 0, len: batch * ctx.plan.message.len() };
-        self.socket_writable(ctx)
     }
 
     /// The template fields of request `seq` on this connection.
@@ -538,287 +768,257 @@ impl<S: Transport> Conn<S> {
         Fields { conn: self.id, seq, worker: ctx.worker }
     }
 
-    /// Writes what was rendered into the worker's buffer. Whatever the socket does not
-    /// take now is copied into this connection's `pending` (the only per-connection
-    /// buffer, and only until it drains).
-    fn write_rendered(&mut self, ctx: &mut Ctx) -> After {
-        let Some(socket) = self.socket.as_mut() else { return After::Nothing };
-        let bytes = &ctx.render[..];
-        let mut done = 0;
-        let failed = loop {
-            if done == bytes.len() {
-                break None;
-            }
-            match socket.write(&bytes[done..]) {
-                Ok(0) => break Some((ErrorKind::Other, io::Error::from(io::ErrorKind::WriteZero))),
-                Ok(n) => {
-                    ctx.stats.counters.bytes_sent += n as u64;
-                    done += n;
-                }
-                // Send buffer full: keep the rest for the writable edge.
-                Err(e) if would_block(&e) => break None,
-                // A signal interrupted the call: retry.
-                Err(e) if interrupted(&e) => continue,
-                Err(e) => break Some((ErrorKind::from_io_error(&e), e)),
-            }
-        };
-        if let Some((kind, e)) = failed {
-            return self.fail(kind, &e, ctx);
-        }
-        if done < bytes.len() {
-            self.pending.clear();
-            self.pending.extend_from_slice(&bytes[done..]);
-            self.sender = Sender::Writing { done: 0, len: self.pending.len() };
-            return After::Nothing;
-        }
-        self.sender = Sender::Ready;
-        self.send_requests(ctx)
-    }
-
-    /// Writes the rest of the current batch, until it is all out or the socket's send
-    /// buffer is full.
-    fn socket_writable(&mut self, ctx: &mut Ctx) -> After {
-        let Sender::Writing { mut done, len } = self.sender else { return After::Nothing };
-        let stream = ctx.plan.mode == Mode::Stream;
-        let mut batches = 0;
-        enum Outcome {
-            AllOut,
-            Blocked,
-            Yield,
-            Failed(ErrorKind, io::Error),
-        }
-        let outcome = loop {
-            let Some(socket) = self.socket.as_mut() else { return After::Nothing };
-            // Rendered bytes left by a short write, or the plan's shared batch.
-            let source: &[u8] = if self.pending.is_empty() { &ctx.plan.batch[..len] } else { &self.pending };
-            match socket.write(&source[done..]) {
-                // A zero-byte write of a non-empty buffer: the socket cannot take data.
-                Ok(0) => break Outcome::Failed(ErrorKind::Other, io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    ctx.stats.counters.bytes_sent += n as u64;
-                    done += n;
-                    if done < len {
-                        // A partial write means the send buffer is full: another write
-                        // now would only return WouldBlock. The writable edge will wake us.
-                        break Outcome::Blocked;
-                    }
-                    if !stream {
-                        break Outcome::AllOut;
-                    }
-                    // Stream mode: a whole batch of messages is out; go again, but
-                    // yield to the other connections after a while.
-                    ctx.stats.counters.requests_sent += (len / ctx.plan.message.len()) as u64;
-                    done = 0;
-                    batches += 1;
-                    if batches == IO_BUDGET {
-                        break Outcome::Yield;
-                    }
-                }
-                // Send buffer full: the writable edge will bring us back.
-                Err(e) if would_block(&e) => break Outcome::Blocked,
-                // A signal interrupted the call before anything was written: retry.
-                Err(e) if interrupted(&e) => continue,
-                Err(e) => break Outcome::Failed(ErrorKind::from_io_error(&e), e),
-            }
-        };
-        match outcome {
-            Outcome::AllOut => {
-                // Give the memory back: most connections never need a pending buffer.
-                self.pending = Vec::new();
-                // All out: more requests may be due (open loop, pipeline room).
-                self.sender = Sender::Ready;
-                self.send_requests(ctx)
-            }
-            Outcome::Blocked => {
-                self.sender = Sender::Writing { done, len };
-                After::Nothing
-            }
-            Outcome::Yield => {
-                self.sender = Sender::Writing { done, len };
-                After::Again { readable: false, writable: true }
-            }
-            Outcome::Failed(kind, e) => self.fail(kind, &e, ctx),
-        }
-    }
-
-    /// Reads everything the socket has, feeding it to the framing decoder, then sends
-    /// the requests that the completed responses made room for, in one write.
-    fn socket_readable(&mut self, scratch: &mut [u8], closed: bool, ctx: &mut Ctx) -> After {
+    /// The receive side: reads everything the socket has, feeding it to the
+    /// framing decoder, then lets the send side start what the completed responses
+    /// made room for.
+    fn socket_readable(
+        &mut self,
+        open: &mut Open<S>,
+        stage: &mut Stage,
+        closed: bool,
+        scratch: &mut [u8],
+        ctx: &mut Ctx,
+    ) -> Result<Next, Ending> {
         for _ in 0..IO_BUDGET {
-            let Some(socket) = self.socket.as_mut() else { return After::Nothing };
-            match socket.read(scratch) {
+            match open.socket.read(scratch) {
                 // EOF: the peer closed its side.
-                Ok(0) => return self.peer_closed(ctx),
+                Ok(0) => return Err(self.peer_closed(open, *stage, ctx)),
                 Ok(n) => {
                     ctx.clock_after_read();
                     ctx.stats.counters.bytes_received += n as u64;
-                    if let Some(after) = self.consume(&scratch[..n], ctx) {
-                        return after;
-                    }
-                    // A short read on TCP means the receive queue is drained: skip the
-                    // extra read that would only return WouldBlock. New data brings a
-                    // new edge, so nothing is missed. Not so when the event also said
-                    // the peer closed: its EOF is already here and brings no new edge.
-                    if n < scratch.len() && !closed {
-                        return self.send_requests(ctx);
+                    trace!("conn {}: read {n} bytes", self.id);
+                    self.consume(open, stage, &scratch[..n], ctx)?;
+                    // A short read means the socket's receive queue is drained: skip
+                    // the extra read that would only return WouldBlock. New data
+                    // brings a new edge, so nothing is missed. Not so when the event
+                    // also said the peer closed: its EOF is already here and brings no
+                    // new edge.
+                    if n < scratch.len() && !closed && open.socket.drained() {
+                        return self.send_more(open, *stage, ctx);
                     }
                 }
                 // Drained: the next readable edge will bring us back.
-                Err(e) if would_block(&e) => return self.send_requests(ctx),
+                Err(e) if would_block(&e) => return self.send_more(open, *stage, ctx),
                 // A signal interrupted the call before anything was read: retry.
                 Err(e) if interrupted(&e) => continue,
-                Err(e) => return self.fail(ErrorKind::from_io_error(&e), &e, ctx),
+                Err(e) => return Err(io_failure(e)),
             }
         }
         // Still data after a budget of full reads: let the others have a turn.
-        After::Again { readable: true, writable: false }
+        Ok(Next::Again { readable: true, writable: false })
+    }
+
+    /// After a read: start the requests that completed responses made room for. A
+    /// write that is blocked waits for its writable edge instead (trying it now would
+    /// only return WouldBlock).
+    fn send_more(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Result<Next, Ending> {
+        if open.waits_for_writable() {
+            return Ok(Next::Wait);
+        }
+        self.socket_writable(open, stage, ctx)
     }
 
     /// Feeds one read's bytes to the decoder, completing as many responses as they
-    /// hold. Returns `Some` when the connection ended (stop reading).
-    fn consume(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Option<After> {
-        if matches!(ctx.plan.mode, Mode::Stream | Mode::Recv) {
-            return None; // No framing: the bytes were counted, and that is all.
-        }
+    /// hold; the greeting's answer moves the connection from `Greeting` to `Open`.
+    fn consume(
+        &mut self,
+        open: &mut Open<S>,
+        stage: &mut Stage,
+        mut input: &[u8],
+        ctx: &mut Ctx,
+    ) -> Result<(), Ending> {
+        let plan = ctx.plan;
         while !input.is_empty() {
-            let Some(oldest) = self.in_flight.front_mut() else {
-                let detail = format!("{} bytes arrived with no request outstanding", input.len());
-                return Some(self.fail(ErrorKind::Protocol, &detail, ctx));
+            if *stage == Stage::Open && matches!(plan.mode, Mode::Stream | Mode::Recv) {
+                return Ok(()); // No framing: the bytes were counted, and that is all.
+            }
+            let Some(oldest) = open.in_flight.front_mut() else {
+                let detail = ProtocolError(format!("{} bytes arrived with no request outstanding", input.len()));
+                return Err(Ending::Failed(ErrorKind::Protocol, Detail::Protocol(detail)));
             };
-            if !oldest.first_byte {
+            if !oldest.first_byte && *stage == Stage::Open {
                 oldest.first_byte = true;
                 ctx.stats.first_byte.record(micros(ctx.now.saturating_duration_since(oldest.sent)));
             }
-            let (seq, handshake) = (oldest.seq, oldest.handshake);
-            // Echo compares with the request; rendered requests are rendered again.
-            let request: &[u8] = if ctx.plan.framing != Framing::Echo {
-                &[]
-            } else if !handshake && !ctx.plan.message.is_empty() {
-                &ctx.plan.message
-            } else {
-                let payload = &ctx.plan.payload;
-                let template = if handshake {
-                    payload.first.as_ref().unwrap_or(payload.message(seq))
-                } else {
-                    payload.message(seq)
-                };
-                ctx.expect.clear();
-                template.render_into(&Fields { conn: self.id, seq, worker: ctx.worker }, ctx.expect);
-                &ctx.expect[..]
+            let seq = oldest.seq;
+            let framing = match stage {
+                Stage::Greeting => plan.first_framing.as_ref().unwrap_or(&plan.framing),
+                Stage::Open => &plan.framing,
             };
-            let step = self.decoder.feed(&ctx.plan.framing, input, request, ctx.plan.max_response);
+            let request = self.expected_echo(*stage, seq, framing, plan, ctx.worker, ctx.expect);
+            let step = open.decoder.feed(framing, input, request, plan.max_response);
             match step {
-                Err(e) => return Some(self.fail(ErrorKind::Protocol, &e, ctx)),
-                Ok(Step::NeedMore) => return None,
+                Err(e) => return Err(Ending::Failed(ErrorKind::Protocol, Detail::Protocol(e))),
+                Ok(Step::NeedMore) => return Ok(()),
                 Ok(Step::Complete { consumed, response }) => {
                     input = &input[consumed.min(input.len())..];
-                    self.response_complete(response, ctx);
-                    if let Mode::Connect { .. } = ctx.plan.mode {
-                        return Some(self.churn(ctx));
+                    if *stage == Stage::Greeting {
+                        // Checked by its framing; not a request.
+                        open.in_flight.pop_front();
+                        trace!("conn {}: greeting answered", self.id);
+                        *stage = Stage::Open;
+                        continue;
+                    }
+                    self.response_complete(open, response, ctx);
+                    if let Mode::Connect { .. } = plan.mode {
+                        return Err(Ending::Churn);
                     }
                     if response.close {
-                        return Some(self.close_cleanly(ctx));
+                        return Err(Ending::Clean);
                     }
                 }
             }
         }
-        None
+        Ok(())
+    }
+
+    /// The bytes an echo response must repeat: the plan's fixed message, or the
+    /// request (or greeting) rendered again into `expect`. Other framings compare
+    /// nothing.
+    fn expected_echo<'c>(
+        &self,
+        stage: Stage,
+        seq: u64,
+        framing: &Framing,
+        plan: &'c Plan,
+        worker: u64,
+        expect: &'c mut Vec<u8>,
+    ) -> &'c [u8] {
+        if *framing != Framing::Echo {
+            return &[];
+        }
+        let payload = &plan.payload;
+        let template = match stage {
+            Stage::Open if !plan.message.is_empty() => return &plan.message,
+            Stage::Open => payload.message(seq),
+            Stage::Greeting => payload.first.as_ref().unwrap_or(payload.message(seq)),
+        };
+        expect.clear();
+        template.render_into(&Fields { conn: self.id, seq, worker }, expect);
+        &expect[..]
     }
 
     /// Books the oldest request's complete response.
-    fn response_complete(&mut self, response: Response, ctx: &mut Ctx) {
-        let Some(done) = self.in_flight.pop_front() else { return };
-        if done.handshake {
-            return; // Checked by the framing; not a request.
-        }
+    fn response_complete(&mut self, open: &mut Open<S>, response: Response, ctx: &mut Ctx) {
+        let Some(done) = open.in_flight.pop_front() else { return };
         let stats = &mut *ctx.stats;
         stats.counters.requests_completed += 1;
+        stats.record_reply(&response);
         if let Some(status) = response.status {
             if let Some(class) = stats.counters.http_status.get_mut(usize::from(status / 100).wrapping_sub(1)) {
                 *class += 1;
             }
         }
-        stats.latency.record(micros(ctx.now.saturating_duration_since(done.intended)));
+        let latency = micros(ctx.now.saturating_duration_since(done.intended));
+        stats.latency.record(latency);
         // In closed loop the intended send time *is* the send time, so the two
         // latencies are one number: record it once (callgrind: ~50 instructions, 3%
         // of a request) and let the report use it for both.
         if ctx.plan.send_interval.is_some() {
             stats.latency_uncorrected.record(micros(ctx.now.saturating_duration_since(done.sent)));
         }
+        trace!("conn {}: response {} complete in {latency} us", self.id, done.seq);
         self.failures = 0;
     }
 
     /// The peer closed its side: an error if a response was due, else a clean close.
-    fn peer_closed(&mut self, ctx: &mut Ctx) -> After {
+    fn peer_closed(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Ending {
         // A response whose end is the close itself (an HTTP body without a length).
-        if let Some(response) = self.decoder.on_eof(&ctx.plan.framing) {
-            self.response_complete(response, ctx);
+        if stage == Stage::Open {
+            if let Some(response) = open.decoder.on_eof(&ctx.plan.framing) {
+                self.response_complete(open, response, ctx);
+            }
         }
-        if !self.in_flight.is_empty() {
-            return self.fail(ErrorKind::Eof, &"peer closed while a response was due", ctx);
-        }
-        self.close_cleanly(ctx)
-    }
-
-    /// Closes without an error (the peer said it would close) and reconnects at once.
-    fn close_cleanly(&mut self, ctx: &mut Ctx) -> After {
-        debug!("conn {} token {}: closed by {}", self.id, self.token, self.target);
-        self.drop_socket(ctx);
-        if ctx.plan.reconnect.is_some() {
-            self.set_state(State::Queued);
-            After::Queue
+        if open.in_flight.is_empty() {
+            Ending::Clean
         } else {
-            self.set_state(State::Closed);
-            After::Nothing
+            Ending::Failed(ErrorKind::Eof, Detail::Text("peer closed while a response was due"))
         }
     }
 
-    /// Connect mode: the connection did its one job; close it (with RST under
-    /// `--linger0`) and queue the next connect at once.
-    fn churn(&mut self, ctx: &mut Ctx) -> After {
-        if ctx.plan.socket.linger0 {
-            if let Some(socket) = &self.socket {
-                if let Err(e) = socket.reset_on_close() {
-                    debug!("conn {} token {}: SO_LINGER 0 failed: {e}", self.id, self.token);
+    /// Leaves an established connection. It is no longer open, and the requests it
+    /// still owed never complete, so their budget goes back. Dropping `open` at the
+    /// end closes the socket, which also removes it from epoll.
+    // Taking the box by value is the point: the connection's data ends here.
+    #[allow(clippy::boxed_local)]
+    fn end(&mut self, open: Box<Open<S>>, stage: Stage, ending: Ending, ctx: &mut Ctx) -> Transition<S> {
+        ctx.stats.conn_closed();
+        if stage == Stage::Open {
+            ctx.budget.give_back(open.in_flight.len() as u64);
+        }
+        match ending {
+            Ending::Failed(kind, detail) => self.fail(kind, &detail, ctx),
+            Ending::Clean => {
+                debug!("conn {} token {}: closed by {}", self.id, self.token, ctx.plan.targets[self.target]);
+                if ctx.plan.reconnect.is_some() {
+                    (State::Queued, Next::Queue)
+                } else {
+                    (State::Closed, Next::Closed)
                 }
             }
+            Ending::Churn => {
+                // Connect mode: close (with RST under --linger0) and queue the next
+                // connect at once.
+                if ctx.plan.socket.linger0 {
+                    if let Err(e) = open.socket.reset_on_close() {
+                        debug!("conn {} token {}: SO_LINGER 0 failed: {e}", self.id, self.token);
+                    }
+                }
+                (State::Queued, Next::Queue)
+            }
         }
-        self.drop_socket(ctx);
-        self.set_state(State::Queued);
-        After::Queue
     }
 
-    /// Ends the connection with one counted error, then backs off or closes for good.
-    fn fail(&mut self, kind: ErrorKind, detail: &dyn std::fmt::Display, ctx: &mut Ctx) -> After {
-        debug!("conn {} token {} peer {}: {} ({detail})", self.id, self.token, self.target, kind.name());
+    /// A connect attempt failed (refused, TLS handshake, ...): counted as failed.
+    fn attempt_failed(&mut self, kind: ErrorKind, detail: &dyn fmt::Display, ctx: &mut Ctx) -> Transition<S> {
+        ctx.stats.counters.conns_failed += 1;
+        self.fail(kind, detail, ctx)
+    }
+
+    /// Counts one error, then backs off or closes for good.
+    fn fail(&mut self, kind: ErrorKind, detail: &dyn fmt::Display, ctx: &mut Ctx) -> Transition<S> {
+        debug!(
+            "conn {} token {} peer {}: {} ({detail})",
+            self.id,
+            self.token,
+            ctx.plan.targets[self.target],
+            kind.name()
+        );
         ctx.stats.error(kind);
-        self.drop_socket(ctx);
         self.failures = self.failures.saturating_add(1);
         match ctx.plan.reconnect {
-            Some(backoff) => {
-                let until = ctx.now + backoff.delay(self.failures);
-                self.set_state(State::Backoff { until });
-            }
-            None => self.set_state(State::Closed),
+            Some(backoff) => (State::Backoff { until: ctx.now + backoff.delay(self.failures) }, Next::Wait),
+            None => (State::Closed, Next::Closed),
         }
-        After::Nothing
     }
+}
 
-    /// Closes the socket and forgets the partial response. Requests still in flight
-    /// will never complete, so their budget is returned.
-    fn drop_socket(&mut self, ctx: &mut Ctx) {
-        if self.state == State::Open {
-            ctx.stats.conn_closed();
+/// Writes `bytes` until all are out or the socket is full, and returns how many went
+/// out. The one loop that calls `write` on a connection's socket.
+fn write_some<S: Transport>(socket: &mut S, bytes: &[u8], id: u64, stats: &mut WorkerStats) -> Result<usize, Ending> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match socket.write(&bytes[done..]) {
+            // A zero-byte write of a non-empty buffer: the socket cannot take data.
+            Ok(0) => return Err(Ending::Failed(ErrorKind::Other, Detail::Io(io::ErrorKind::WriteZero.into()))),
+            Ok(n) => {
+                stats.counters.bytes_sent += n as u64;
+                trace!("conn {id}: wrote {n} bytes");
+                done += n;
+                // A partial write means the send buffer is full: another write now
+                // would only return WouldBlock. The writable edge will wake us.
+                if done < bytes.len() {
+                    break;
+                }
+            }
+            // Send buffer full: the writable edge will bring us back.
+            Err(e) if would_block(&e) => break,
+            // A signal interrupted the call before anything was written: retry.
+            Err(e) if interrupted(&e) => continue,
+            Err(e) => return Err(io_failure(e)),
         }
-        ctx.budget.give_back(self.in_flight.iter().filter(|r| !r.handshake).count() as u64);
-        self.in_flight.clear();
-        self.pending = Vec::new();
-        self.greeted = false;
-        self.sender = Sender::Ready;
-        // Dropping the mio stream closes the fd, which also removes it from epoll.
-        self.socket = None;
-        self.decoder.reset();
     }
+    Ok(done)
 }
 
 /// Microseconds, saturating (histograms record whole microseconds).

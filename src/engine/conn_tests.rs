@@ -4,6 +4,8 @@
 use super::*;
 use crate::payload::{Payload, Template};
 use crate::plan::Backoff;
+use crate::transport::{Target, TlsInfo};
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 /// A socket whose every call is scripted.
@@ -17,9 +19,18 @@ struct FakeSocket {
     written: Vec<u8>,
     so_error: Option<i32>,
     connected: bool,
+    /// Results of successive handshake steps; empty means "done" (a plain socket).
+    handshakes: VecDeque<io::Result<bool>>,
+    /// What the handshake negotiated (a TLS socket), once `handshakes` is empty.
+    tls: Option<TlsInfo>,
+    /// Bytes the transport holds for the socket (TLS records), flushed on `flush`.
+    held: usize,
+    /// Results of successive `flush` calls while bytes are held: `Ok(true)` sends
+    /// them all; empty means "the socket takes them".
+    flushes: VecDeque<io::Result<bool>>,
 }
 
-impl Read for FakeSocket {
+impl Transport for FakeSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.reads.pop_front() {
             None => Err(io::ErrorKind::WouldBlock.into()),
@@ -30,9 +41,6 @@ impl Read for FakeSocket {
             Some(Err(e)) => Err(e),
         }
     }
-}
-
-impl Write for FakeSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.writes.pop_front() {
             None => {
@@ -47,29 +55,53 @@ impl Write for FakeSocket {
             Some(Err(e)) => Err(e),
         }
     }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn flush(&mut self) -> io::Result<bool> {
+        match self.flushes.pop_front() {
+            None | Some(Ok(true)) => {
+                self.held = 0;
+                Ok(true)
+            }
+            Some(other) => other,
+        }
     }
-}
-
-impl Transport for FakeSocket {
+    fn wants_write(&self) -> bool {
+        self.held > 0
+    }
+    fn handshake(&mut self) -> io::Result<bool> {
+        self.handshakes.pop_front().unwrap_or(Ok(true))
+    }
+    fn drained(&self) -> bool {
+        true
+    }
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.so_error.map(io::Error::from_raw_os_error))
+    }
+    fn is_connected(&self) -> io::Result<bool> {
+        Ok(self.connected)
     }
     fn reset_on_close(&self) -> io::Result<()> {
         Ok(())
     }
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        if self.connected {
-            Ok("127.0.0.1:7001".parse().unwrap())
-        } else {
-            Err(io::ErrorKind::NotConnected.into())
-        }
+    fn tls_info(&self) -> Option<TlsInfo> {
+        self.tls.clone()
+    }
+}
+
+/// A clock the test moves by hand. `after_read` is what a re-read of the clock
+/// after a read returns (by default the rig's `now`).
+struct FakeClock {
+    after_read: Cell<Option<Instant>>,
+    now: Cell<Instant>,
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.after_read.get().unwrap_or(self.now.get())
     }
 }
 
 fn plan() -> Plan {
-    let mut plan = Plan::new(vec!["127.0.0.1:7001".parse().unwrap()]);
+    let mut plan = Plan::new(vec![Target::Tcp("127.0.0.1:7001".parse().unwrap())]);
     plan.connections = 1;
     plan.reconnect = Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) });
     plan
@@ -84,6 +116,7 @@ fn pipelined(plan: &mut Plan, depth: usize) {
 /// Everything one test needs: the plan, stats, budget, a clock and a scratch buffer.
 struct Rig {
     plan: Plan,
+    clock: FakeClock,
     stats: WorkerStats,
     budget: Budget,
     now: Instant,
@@ -94,11 +127,13 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
+        let now = Instant::now();
         Rig {
             plan: plan(),
+            clock: FakeClock { after_read: Cell::new(None), now: Cell::new(now) },
             stats: WorkerStats::default(),
             budget: Budget::new(None),
-            now: Instant::now(),
+            now,
             scratch: vec![0; 64],
             render: Vec::new(),
             expect: Vec::new(),
@@ -107,9 +142,10 @@ impl Rig {
 
     /// Runs `f` with a handler context over the rig's state and its scratch buffer.
     fn with_ctx<R>(&mut self, f: impl FnOnce(&mut Ctx, &mut [u8]) -> R) -> R {
+        self.clock.now.set(self.now);
         let mut ctx = Ctx {
             now: self.now,
-            live_clock: false,
+            clock: &self.clock,
             plan: &self.plan,
             stats: &mut self.stats,
             budget: &mut self.budget,
@@ -120,12 +156,17 @@ impl Rig {
         f(&mut ctx, &mut self.scratch)
     }
 
-    fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
+    /// An event; returns what the worker is told to do next.
+    fn event(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> Next {
+        self.event_after(conn, readable, writable).next
+    }
+
+    fn event_after(&mut self, conn: &mut Conn<FakeSocket>, readable: bool, writable: bool) -> After {
         self.with_ctx(|ctx, scratch| conn.on_event(Readiness { readable, writable, closed: false }, scratch, ctx))
     }
 
-    fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> After {
-        self.with_ctx(|ctx, _| conn.on_deadline(ctx))
+    fn deadline(&mut self, conn: &mut Conn<FakeSocket>) -> Next {
+        self.with_ctx(|ctx, _| conn.on_deadline(ctx)).next
     }
 
     fn advance(&mut self, ms: u64) {
@@ -134,10 +175,10 @@ impl Rig {
 
     /// A connection that has just completed its handshake and written its first request.
     fn established(&mut self) -> Conn<FakeSocket> {
-        let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), self.now);
+        let mut conn = Conn::new(1, 0, 0, self.now);
         conn.connecting(FakeSocket { connected: true, ..Default::default() }, self.now);
         self.advance(1);
-        assert_eq!(self.event(&mut conn, false, true), After::Nothing);
+        assert_eq!(self.event(&mut conn, false, true), Next::Wait);
         conn
     }
 }
@@ -146,11 +187,38 @@ fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
     conn.socket_mut().expect("socket")
 }
 
+/// The data of an established connection (`Greeting` or `Open`).
+fn open(conn: &Conn<FakeSocket>) -> &Open<FakeSocket> {
+    match conn.state() {
+        State::Greeting(open) | State::Open(open) => open,
+        other => panic!("not established: {}", other.name()),
+    }
+}
+
+fn sender(conn: &Conn<FakeSocket>) -> Sender {
+    open(conn).sender
+}
+
+fn in_flight(conn: &Conn<FakeSocket>) -> usize {
+    open(conn).in_flight.len()
+}
+
+fn name(conn: &Conn<FakeSocket>) -> &'static str {
+    conn.state().name()
+}
+
+fn backoff_until(conn: &Conn<FakeSocket>) -> Option<Instant> {
+    match conn.state() {
+        State::Backoff { until } => Some(*until),
+        _ => None,
+    }
+}
+
 #[test]
 fn connect_completes_on_writable_and_sends_the_first_request() {
     let mut rig = Rig::new();
     let mut conn = rig.established();
-    assert_eq!((conn.state(), conn.sender(), conn.in_flight()), (State::Open, Sender::Ready, 1));
+    assert_eq!((name(&conn), sender(&conn), in_flight(&conn)), ("Open", Sender::Ready, 1));
     assert_eq!(socket(&mut conn).written, b"hello\n");
     assert_eq!(rig.stats.counters.conns_established, 1);
     assert_eq!(rig.stats.counters.requests_sent, 1);
@@ -161,52 +229,52 @@ fn connect_completes_on_writable_and_sends_the_first_request() {
 #[test]
 fn refused_connect_counts_connect_refused_and_backs_off() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     conn.connecting(FakeSocket { so_error: Some(libc::ECONNREFUSED), ..Default::default() }, rig.now);
-    assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
+    assert_eq!(rig.event(&mut conn, true, true), Next::Wait);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectRefused), 1);
     assert_eq!(rig.stats.counters.conns_failed, 1);
     assert_eq!(rig.stats.open, 0);
-    assert_eq!(conn.state(), State::Backoff { until: rig.now + Duration::from_millis(10) });
+    assert_eq!(backoff_until(&conn), Some(rig.now + Duration::from_millis(10)));
     // The backoff ends in the connect queue.
     rig.advance(10);
-    assert_eq!(rig.deadline(&mut conn), After::Queue);
-    assert_eq!(conn.state(), State::Queued);
+    assert_eq!(rig.deadline(&mut conn), Next::Queue);
+    assert_eq!(name(&conn), "Queued");
 }
 
 #[test]
 fn backoff_doubles_with_each_failure_in_a_row() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     for expected_ms in [10, 20, 40] {
         conn.connecting(FakeSocket { so_error: Some(libc::ECONNREFUSED), ..Default::default() }, rig.now);
         let _ = rig.event(&mut conn, false, true);
-        assert_eq!(conn.state(), State::Backoff { until: rig.now + Duration::from_millis(expected_ms) });
+        assert_eq!(backoff_until(&conn), Some(rig.now + Duration::from_millis(expected_ms)));
     }
 }
 
 #[test]
 fn spurious_event_while_connecting_is_ignored() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     conn.connecting(FakeSocket::default(), rig.now);
-    assert_eq!(rig.event(&mut conn, false, true), After::Nothing);
-    assert!(matches!(conn.state(), State::Connecting { .. }));
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    assert_eq!(name(&conn), "Connecting");
     assert_eq!(rig.stats.counters.errors.total(), 0);
 }
 
 #[test]
 fn connect_timeout_fires_only_after_the_deadline() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     conn.connecting(FakeSocket::default(), rig.now);
     rig.advance(2999);
-    assert_eq!(rig.deadline(&mut conn), After::Nothing);
-    assert!(matches!(conn.state(), State::Connecting { .. }));
+    assert_eq!(rig.deadline(&mut conn), Next::Wait);
+    assert_eq!(name(&conn), "Connecting");
     rig.advance(1);
     let _ = rig.deadline(&mut conn);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectTimeout), 1);
-    assert!(matches!(conn.state(), State::Backoff { .. }));
+    assert_eq!(name(&conn), "Backoff");
 }
 
 #[test]
@@ -215,13 +283,13 @@ fn echo_response_completes_the_request_and_sends_the_next() {
     let mut conn = rig.established();
     rig.advance(2);
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
-    assert_eq!(rig.event(&mut conn, true, false), After::Nothing);
+    assert_eq!(rig.event(&mut conn, true, false), Next::Wait);
     assert_eq!(rig.stats.counters.requests_completed, 1);
     assert_eq!(rig.stats.counters.requests_sent, 2);
     assert_eq!(rig.stats.latency.count(), 1);
     assert!((2000..2010).contains(&rig.stats.latency.max()), "latency is 2 ms");
     assert_eq!(socket(&mut conn).written, b"hello\nhello\n");
-    assert_eq!(conn.in_flight(), 1);
+    assert_eq!(in_flight(&conn), 1);
     // The new request's response deadline runs from now.
     assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.response_timeout));
 }
@@ -241,21 +309,21 @@ fn a_response_split_across_reads_completes_once() {
 #[test]
 fn partial_write_waits_for_writable_then_finishes() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     let mut fake = FakeSocket { connected: true, ..Default::default() };
     fake.writes.push_back(Ok(2));
     fake.writes.push_back(Err(io::ErrorKind::WouldBlock.into()));
     conn.connecting(fake, rig.now);
     let _ = rig.event(&mut conn, false, true);
-    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
+    assert_eq!(sender(&conn), Sender::Writing { done: 2, len: 6 });
     // A readable event with nothing to read leaves the write pending.
     let _ = rig.event(&mut conn, true, false);
-    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
+    assert_eq!(sender(&conn), Sender::Writing { done: 2, len: 6 });
     // Writable resumes where it stopped. The WouldBlock is scripted next.
     let _ = rig.event(&mut conn, false, true);
-    assert_eq!(conn.sender(), Sender::Writing { done: 2, len: 6 });
+    assert_eq!(sender(&conn), Sender::Writing { done: 2, len: 6 });
     let _ = rig.event(&mut conn, false, true);
-    assert_eq!(conn.sender(), Sender::Ready);
+    assert_eq!(sender(&conn), Sender::Ready);
     assert_eq!(socket(&mut conn).written, b"hello\n");
     assert_eq!(rig.stats.counters.bytes_sent, 6);
 }
@@ -263,12 +331,12 @@ fn partial_write_waits_for_writable_then_finishes() {
 #[test]
 fn interrupted_calls_are_retried() {
     let mut rig = Rig::new();
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     let mut fake = FakeSocket { connected: true, ..Default::default() };
     fake.writes.push_back(Err(io::ErrorKind::Interrupted.into()));
     conn.connecting(fake, rig.now);
     let _ = rig.event(&mut conn, false, true);
-    assert_eq!((conn.sender(), conn.in_flight()), (Sender::Ready, 1));
+    assert_eq!((sender(&conn), in_flight(&conn)), (Sender::Ready, 1));
     socket(&mut conn).reads.push_back(Err(io::ErrorKind::Interrupted.into()));
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
     let _ = rig.event(&mut conn, true, false);
@@ -286,7 +354,7 @@ fn eof_while_awaiting_counts_eof_and_returns_the_budget() {
     let _ = rig.event(&mut conn, true, false);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
     assert_eq!(rig.stats.open, 0);
-    assert!(matches!(conn.state(), State::Backoff { .. }));
+    assert_eq!(name(&conn), "Backoff");
     assert!(rig.budget.take(), "the lost request goes back into the budget");
 }
 
@@ -316,11 +384,11 @@ fn response_timeout_fires_after_the_deadline() {
     let mut conn = rig.established();
     rig.advance(4999);
     let _ = rig.deadline(&mut conn);
-    assert_eq!((conn.state(), conn.in_flight()), (State::Open, 1));
+    assert_eq!((name(&conn), in_flight(&conn)), ("Open", 1));
     rig.advance(1);
     let _ = rig.deadline(&mut conn);
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::ResponseTimeout), 1);
-    assert!(matches!(conn.state(), State::Backoff { .. }));
+    assert_eq!(name(&conn), "Backoff");
 }
 
 #[test]
@@ -330,7 +398,7 @@ fn a_spent_budget_stops_the_send_side() {
     let mut conn = rig.established();
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
     let _ = rig.event(&mut conn, true, false);
-    assert_eq!((conn.state(), conn.sender()), (State::Open, Sender::Spent));
+    assert_eq!((name(&conn), sender(&conn)), ("Open", Sender::Spent));
     assert_eq!(rig.stats.counters.requests_sent, 1);
     assert_eq!(rig.stats.counters.requests_completed, 1);
     assert_eq!(conn.deadline(&rig.plan), None);
@@ -343,7 +411,7 @@ fn without_reconnect_a_failed_connection_stays_closed() {
     let mut conn = rig.established();
     socket(&mut conn).reads.push_back(Ok(Vec::new()));
     let _ = rig.event(&mut conn, true, false);
-    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(name(&conn), "Closed");
     assert_eq!(conn.deadline(&rig.plan), None);
 }
 
@@ -357,8 +425,8 @@ fn a_clean_close_with_nothing_due_requeues_without_an_error() {
     let _ = rig.event(&mut conn, true, false);
     // The response filled only 6 of 64 scratch bytes: a short read, so the EOF waits
     // for the next edge.
-    assert_eq!(conn.sender(), Sender::Spent);
-    assert_eq!(rig.event(&mut conn, true, false), After::Queue);
+    assert_eq!(sender(&conn), Sender::Spent);
+    assert_eq!(rig.event(&mut conn, true, false), Next::Queue);
     assert_eq!(rig.stats.counters.errors.total(), 0);
     assert_eq!(rig.stats.open, 0);
 }
@@ -366,9 +434,9 @@ fn a_clean_close_with_nothing_due_requeues_without_an_error() {
 #[test]
 fn events_for_a_dropped_socket_are_ignored() {
     let mut rig = Rig::new();
-    let mut conn: Conn<FakeSocket> = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
-    assert_eq!(rig.event(&mut conn, true, true), After::Nothing);
-    assert_eq!(conn.state(), State::Queued);
+    let mut conn: Conn<FakeSocket> = Conn::new(1, 0, 0, rig.now);
+    assert_eq!(rig.event(&mut conn, true, true), Next::Wait);
+    assert_eq!(name(&conn), "Queued");
 }
 
 #[test]
@@ -376,7 +444,7 @@ fn a_pipeline_sends_its_requests_in_one_write_and_refills_in_one_write() {
     let mut rig = Rig::new();
     pipelined(&mut rig.plan, 3);
     let mut conn = rig.established();
-    assert_eq!(conn.in_flight(), 3);
+    assert_eq!(in_flight(&conn), 3);
     assert_eq!(socket(&mut conn).written, b"hello\nhello\nhello\n");
     assert_eq!(rig.stats.counters.requests_sent, 3);
     // Two responses in one read: two requests complete, two new ones go out together.
@@ -385,7 +453,7 @@ fn a_pipeline_sends_its_requests_in_one_write_and_refills_in_one_write() {
     let _ = rig.event(&mut conn, true, false);
     assert_eq!(rig.stats.counters.requests_completed, 2);
     assert_eq!(rig.stats.counters.requests_sent, 5);
-    assert_eq!(conn.in_flight(), 3);
+    assert_eq!(in_flight(&conn), 3);
     assert_eq!(socket(&mut conn).written.len(), 5 * 6);
     assert!(socket(&mut conn).writes.is_empty(), "the refill was a single write call");
 }
@@ -412,7 +480,7 @@ fn open_loop_waits_for_the_schedule_and_measures_from_the_intended_time() {
     rig.advance(2);
     let _ = rig.event(&mut conn, true, false);
     let first_due = rig.now - Duration::from_millis(2) + Duration::from_millis(10);
-    assert_eq!(conn.sender(), Sender::Paced { at: first_due });
+    assert_eq!(sender(&conn), Sender::Paced { at: first_due });
     assert_eq!(conn.deadline(&rig.plan), Some(first_due));
     // Nothing happens before the due time.
     rig.advance(5);
@@ -491,16 +559,17 @@ fn templated_requests_are_rendered_and_their_echo_checked() {
 fn a_short_write_of_rendered_bytes_keeps_only_the_rest() {
     let mut rig = Rig::new();
     templated(&mut rig.plan, "req {seq}\n", None);
-    let mut conn = Conn::new(1, 0, "127.0.0.1:7001".parse().unwrap(), rig.now);
+    let mut conn = Conn::new(1, 0, 0, rig.now);
     let mut fake = FakeSocket { connected: true, ..Default::default() };
     fake.writes.push_back(Ok(3));
-    fake.writes.push_back(Err(io::ErrorKind::WouldBlock.into()));
     conn.connecting(fake, rig.now);
     let _ = rig.event(&mut conn, false, true);
-    assert_eq!(conn.sender(), Sender::Writing { done: 0, len: 3 });
+    // A partial write means the socket is full: no second write until writable.
+    assert_eq!(sender(&conn), Sender::Writing { done: 0, len: 3 });
+    assert_eq!(socket(&mut conn).written, b"req");
     let _ = rig.event(&mut conn, false, true);
     assert_eq!(socket(&mut conn).written, b"req 0\n");
-    assert_eq!(conn.sender(), Sender::Ready);
+    assert_eq!(sender(&conn), Sender::Ready);
 }
 
 #[test]
@@ -528,5 +597,165 @@ fn data_and_eof_in_one_event_are_both_seen() {
     let ready = Readiness { readable: true, writable: false, closed: true };
     let _ = rig.with_ctx(|ctx, scratch| conn.on_event(ready, scratch, ctx));
     assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
-    assert!(matches!(conn.state(), State::Backoff { .. }));
+    assert_eq!(name(&conn), "Backoff");
+}
+
+#[test]
+fn latency_stops_at_the_clock_read_after_the_read() {
+    // The response was already waiting when the handler ran: the event's `now` is
+    // from before the read. The clock re-read after the read decides the latency,
+    // so it is not 0 µs (the bug this guards against).
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    let sent = rig.now;
+    rig.clock.after_read.set(Some(sent + Duration::from_micros(250)));
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.latency.count(), 1);
+    assert!((250..=251).contains(&rig.stats.latency.max()), "latency {}", rig.stats.latency.max());
+}
+
+#[test]
+fn the_connect_slot_is_freed_once_when_the_connect_ends() {
+    let mut rig = Rig::new();
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket::default(), rig.now);
+    // Still connecting: the slot stays taken.
+    assert!(!rig.event_after(&mut conn, false, true).connect_ended);
+    socket(&mut conn).connected = true;
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!(after, After { next: Next::Wait, connect_ended: true });
+    // Established: later events say nothing about connects.
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    assert!(!rig.event_after(&mut conn, true, false).connect_ended);
+}
+
+/// A connection whose socket connected and whose transport needs a handshake of
+/// `steps` more steps, each answered by an event.
+fn tls_like(rig: &mut Rig, steps: usize, resumed: bool) -> Conn<FakeSocket> {
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    let mut fake = FakeSocket { connected: true, ..Default::default() };
+    fake.handshakes.extend((0..steps).map(|_| Ok(false)));
+    fake.tls = Some(TlsInfo { version: "TLSv1.3", cipher: "TLS13_AES_128_GCM_SHA256", alpn: None, resumed });
+    conn.connecting(fake, rig.now);
+    conn
+}
+
+#[test]
+fn a_handshake_holds_requests_and_the_connect_slot_until_it_is_done() {
+    let mut rig = Rig::new();
+    let mut conn = tls_like(&mut rig, 2, false);
+    rig.advance(1);
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!((name(&conn), after.connect_ended), ("Handshaking", false));
+    assert_eq!(rig.stats.connect_latency.count(), 1, "the TCP connect is done and timed");
+    assert!(socket(&mut conn).written.is_empty(), "no request before the handshake");
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(name(&conn), "Handshaking");
+    rig.advance(3);
+    let after = rig.event_after(&mut conn, true, false);
+    assert_eq!((name(&conn), after.connect_ended), ("Open", true));
+    assert_eq!(socket(&mut conn).written, b"hello\n");
+    assert_eq!(rig.stats.counters.conns_established, 1);
+    assert_eq!((rig.stats.counters.tls_full, rig.stats.counters.tls_resumed), (1, 0));
+    // The handshake's latency runs from the TCP connect: 2 + 3 ms.
+    assert!((5000..5010).contains(&rig.stats.tls_handshake.max()), "{}", rig.stats.tls_handshake.max());
+    assert_eq!(rig.stats.tls_info.as_ref().map(|i| i.version), Some("TLSv1.3"));
+}
+
+#[test]
+fn a_failed_handshake_counts_tls_handshake_and_a_failed_connect() {
+    let mut rig = Rig::new();
+    let mut conn = tls_like(&mut rig, 0, false);
+    socket(&mut conn).handshakes.push_back(Err(io::Error::new(io::ErrorKind::InvalidData, "unknown issuer")));
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!((name(&conn), after.connect_ended), ("Backoff", true));
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::TlsHandshake), 1);
+    assert_eq!((rig.stats.counters.conns_failed, rig.stats.counters.conns_established), (1, 0));
+    assert_eq!(rig.stats.open, 0);
+}
+
+#[test]
+fn a_stalled_handshake_times_out_as_a_connect() {
+    let mut rig = Rig::new();
+    let mut conn = tls_like(&mut rig, 5, false);
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.connect_timeout));
+    rig.advance(3000);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectTimeout), 1);
+    assert_eq!(name(&conn), "Backoff");
+}
+
+#[test]
+fn a_resumed_handshake_is_counted_as_resumed() {
+    let mut rig = Rig::new();
+    let mut conn = tls_like(&mut rig, 0, true);
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!((rig.stats.counters.tls_full, rig.stats.counters.tls_resumed), (0, 1));
+}
+
+#[test]
+fn held_transport_bytes_wait_for_writable_then_go_first() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    // The transport holds records the socket did not take (a full socket).
+    socket(&mut conn).held = 100;
+    socket(&mut conn).flushes.push_back(Ok(false));
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    // The response completed, but the next request waits behind the held bytes.
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(socket(&mut conn).written, b"hello\n");
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(socket(&mut conn).flushes.len(), 0);
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(socket(&mut conn).held, 0);
+    assert_eq!(socket(&mut conn).written, b"hello\nhello\n");
+}
+
+#[test]
+fn the_greeting_has_its_own_framing() {
+    // memcached: `version\r\n` is answered by one line; requests end with END.
+    let mut rig = Rig::new();
+    templated(&mut rig.plan, "get k\r\n", Some("version\r\n"));
+    rig.plan.framing = Framing::Delim(b"END\r\n".to_vec());
+    rig.plan.first_framing = Some(Framing::Line);
+    let mut conn = rig.established();
+    assert_eq!(name(&conn), "Greeting");
+    socket(&mut conn).reads.push_back(Ok(b"VERSION 1.6.18\r\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(name(&conn), "Open");
+    assert_eq!(socket(&mut conn).written, b"version\r\nget k\r\n");
+    socket(&mut conn).reads.push_back(Ok(b"END\r\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn a_greeting_that_fails_its_framing_counts_protocol_and_returns_no_budget() {
+    let mut rig = Rig::new();
+    rig.budget = Budget::new(Some(1));
+    templated(&mut rig.plan, "hello\n", Some("AUTH secret\n"));
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"NOPE\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
+    assert_eq!(name(&conn), "Backoff");
+    assert!(rig.budget.take(), "the budget was never touched by the greeting");
+    assert!(!rig.budget.take());
+}
+
+#[test]
+fn connect_mode_without_an_exchange_churns_at_once() {
+    let mut rig = Rig::new();
+    rig.plan.mode = Mode::Connect { exchange: false };
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket { connected: true, ..Default::default() }, rig.now);
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!(after, After { next: Next::Queue, connect_ended: true });
+    assert_eq!(name(&conn), "Queued");
+    assert_eq!((rig.stats.counters.conns_established, rig.stats.open), (1, 0));
 }

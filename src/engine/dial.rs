@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use socket2::{Domain, SockRef, Socket};
+use socket2::{Domain, Protocol, SockRef, Socket};
 
 use crate::plan::SocketOptions;
 
@@ -17,7 +17,7 @@ use crate::plan::SocketOptions;
 /// socket2 is used instead of `mio::net::TcpStream::connect` so that options can be
 /// set before `connect()`.
 pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
+    let socket = crate::stream_socket::nonblocking(Domain::for_address(addr), Some(Protocol::TCP))?;
     if options.nodelay {
         // Requests are small and latency-sensitive: don't let Nagle hold them back.
         socket.set_tcp_nodelay(true)?;

@@ -15,24 +15,25 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::conn::{After, Budget, Conn, Ctx, Readiness, State};
+use super::clock::SystemClock;
+use super::conn::{After, Budget, Conn, Ctx, Next, Readiness};
 use super::dial::dial;
 use super::pacing::{first_send, RateLimiter};
 use super::timer::Timers;
 use super::wakeup::Wakeup;
 use crate::plan::Plan;
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
+use crate::transport::{dial_unix, Link, Socket, Target};
 
 /// The token of the waker the coordinator uses to stop this worker. Slab keys start at
 /// 0, so the waker and the wake-up timer take the top of the range.
@@ -64,8 +65,9 @@ pub struct Shared {
 pub struct Assignment {
     /// Worker number.
     pub index: usize,
-    /// Run-wide ids of this worker's connections, with their targets.
-    pub conns: Vec<(u64, SocketAddr)>,
+    /// Run-wide ids of this worker's connections, with their targets (indexes
+    /// into `Plan::targets`).
+    pub conns: Vec<(u64, usize)>,
     /// Requests this worker must complete (its share of `-n`), if bounded.
     pub quota: Option<u64>,
 }
@@ -84,7 +86,7 @@ impl HandlerState {
     fn ctx<'a>(&'a mut self, now: Instant, plan: &'a Plan) -> Ctx<'a> {
         Ctx {
             now,
-            live_clock: true,
+            clock: &SystemClock,
             plan,
             stats: &mut self.stats,
             budget: &mut self.budget,
@@ -101,7 +103,7 @@ pub struct Worker {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     poll: Poll,
-    conns: Slab<Conn<TcpStream>>,
+    conns: Slab<Conn<Link>>,
     timers: Timers,
     /// Connections waiting for a connect slot, oldest first.
     connect_queue: VecDeque<usize>,
@@ -281,10 +283,9 @@ impl Worker {
             trace!("worker {}: event for unknown token {key}", self.index);
             return;
         };
-        let before = conn.state();
         let mut ctx = self.state.ctx(Instant::now(), &self.plan);
         let after = conn.on_event(ready, &mut self.scratch, &mut ctx);
-        self.settle(key, before, after);
+        self.settle(key, after);
         if self.state.stats.ramp_done_at.is_none() && self.state.stats.open == self.conns.len() as u64 {
             self.state.stats.ramp_done_at = Some(Instant::now());
         }
@@ -296,33 +297,28 @@ impl Worker {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            let before = conn.state();
             let mut ctx = self.state.ctx(now, &self.plan);
             let after = conn.on_deadline(&mut ctx);
-            self.settle(key, before, after);
+            self.settle(key, after);
         }
     }
 
-    /// Book-keeping after a connection's handler ran: connect-slot and closed counts,
-    /// the connect queue, and its deadline.
-    fn settle(&mut self, key: usize, before: State, after: After) {
-        let conn = &self.conns[key];
-        let now_state = conn.state();
-        if matches!(before, State::Connecting { .. }) && !matches!(now_state, State::Connecting { .. }) {
+    /// Book-keeping after a connection's handler ran, from what it says happened:
+    /// connect slots, the connect queue, closed connections, and its deadline.
+    fn settle(&mut self, key: usize, after: After) {
+        if after.connect_ended {
             self.connecting -= 1;
         }
-        if now_state == State::Closed && before != State::Closed {
-            self.closed += 1;
-        }
-        match after {
-            After::Nothing => {}
-            After::Queue => self.connect_queue.push_back(key),
+        match after.next {
+            Next::Wait => {}
+            Next::Queue => self.connect_queue.push_back(key),
             // The queue is not drained: no short-read shortcut on the next round.
-            After::Again { readable, writable } => {
+            Next::Again { readable, writable } => {
                 self.again.push((key, Readiness { readable, writable, closed: readable }))
             }
+            Next::Closed => self.closed += 1,
         }
-        self.timers.arm(key, conn.deadline(&self.plan));
+        self.timers.arm(key, self.conns[key].deadline(&self.plan));
     }
 
     /// Starts connects from the queue while the in-flight bound allows.
@@ -337,33 +333,36 @@ impl Worker {
                 break;
             };
             let conn = &mut self.conns[key];
-            if conn.state() != State::Queued {
+            if !conn.is_queued() {
                 continue; // Queued twice, or the run is stopping.
             }
             self.state.stats.counters.conns_attempted += 1;
             let sources = &self.plan.socket.sources;
             let source = (!sources.is_empty()).then(|| sources[conn.id as usize % sources.len()]);
-            let opened = dial(conn.target, &self.plan.socket, source).and_then(|mut stream| {
+            let opened = open_link(&self.plan, conn.target, source).and_then(|mut link| {
                 // Registered once, for both directions, edge-triggered: no request
                 // ever needs another epoll_ctl.
-                self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
-                Ok(stream)
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                self.poll.registry().register(link.socket_mut(), Token(key), interest)?;
+                Ok(link)
             });
-            let before = conn.state();
             let after = match opened {
-                Ok(stream) => {
-                    conn.connecting(stream, now);
+                Ok(link) => {
+                    conn.connecting(link, now);
                     self.connecting += 1;
-                    After::Nothing
+                    // Waits for its first event; `settle` arms its connect deadline.
+                    After { next: Next::Wait, connect_ended: false }
                 }
                 Err(e) => {
-                    debug!("conn {} token {key}: connect to {} failed at once: {e}", conn.id, conn.target);
+                    debug!(
+                        "conn {} token {key}: connect to {} failed at once: {e}",
+                        conn.id, self.plan.targets[conn.target]
+                    );
                     let mut ctx = self.state.ctx(now, &self.plan);
                     conn.connect_failed(&e, &mut ctx)
                 }
             };
-            // `before` is Queued, so `settle` only arms the deadline and queue.
-            self.settle(key, before, after);
+            self.settle(key, after);
         }
     }
 
@@ -381,5 +380,18 @@ impl Worker {
         // send error means it panicked; there is nobody left to tell.
         let _ = self.to_coordinator.send(snapshot);
         let _ = self.coordinator.wake();
+    }
+}
+
+/// Opens a connection's transport: a nonblocking socket to `target` (TCP, bound to
+/// `source` if given, or Unix), wrapped in a TLS session when the plan has TLS.
+fn open_link(plan: &Plan, target: usize, source: Option<IpAddr>) -> io::Result<Link> {
+    let socket = match &plan.targets[target] {
+        Target::Tcp(addr) => Socket::Tcp(dial(*addr, &plan.socket, source)?),
+        Target::Unix(path) => dial_unix(path)?,
+    };
+    match &plan.tls {
+        Some(tls) => Ok(Link::Tls(Box::new(tls.wrap(socket, target)?))),
+        None => Ok(Link::Plain(socket)),
     }
 }

@@ -134,7 +134,7 @@ impl Http {
             // An interim response (100 Continue): the real one follows.
             return Ok((used, false));
         }
-        self.response = Response { status: Some(status), close: head.close };
+        self.response = Response { status: Some(status), close: head.close, ..Response::default() };
         self.part = if status == 204 || status == 304 {
             return Ok((used, true));
         } else if head.chunked {

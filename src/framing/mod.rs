@@ -13,16 +13,22 @@
 //! | `bytes:N` | exactly N bytes |
 //! | `len:u16be`, `len:u32be`, `len:u32le` | a length prefix, then that many body bytes |
 //! | `http` | an HTTP/1.1 response: Content-Length, chunked, or until close |
+//! | `resp` | a Redis reply, RESP2 or RESP3, nested to any depth |
+//! | `memcache` | a memcached text-protocol reply (`VALUE`... `END`, `STORED`...) |
 //! | `none` | nothing is awaited (stream and recv modes) |
 
 mod delimited;
 mod http;
 mod length;
+mod memcache;
+mod resp;
+mod word;
 
 use std::fmt;
 
 pub use delimited::MAX_DELIMITER;
 pub use length::LenPrefix;
+pub use resp::{error_word_name, ERROR_WORDS as RESP_ERROR_WORDS, OTHER_ERROR as RESP_OTHER_ERROR};
 
 /// How responses are delimited (`--expect SPEC`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,18 +47,24 @@ pub enum Framing {
     Len(LenPrefix),
     /// An HTTP/1.1 response.
     Http,
+    /// A Redis reply (RESP2 or RESP3).
+    Resp,
+    /// A memcached text-protocol reply.
+    Memcache,
 }
 
 impl Framing {
     /// Parses an `--expect` value.
     pub fn parse(spec: &str) -> Result<Framing, String> {
-        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, none";
+        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, resp, memcache, none";
         let framing = match spec.split_once(':') {
             None => match spec {
                 "none" => Framing::None,
                 "echo" => Framing::Echo,
                 "line" => Framing::Line,
                 "http" => Framing::Http,
+                "resp" => Framing::Resp,
+                "memcache" => Framing::Memcache,
                 _ => return Err(format!("unknown framing '{spec}' (expected: {known})")),
             },
             Some(("bytes", n)) => match n.parse::<usize>() {
@@ -89,6 +101,8 @@ impl Framing {
             Framing::Len(LenPrefix::U32Be) => "len:u32be".into(),
             Framing::Len(LenPrefix::U32Le) => "len:u32le".into(),
             Framing::Http => "http".into(),
+            Framing::Resp => "resp".into(),
+            Framing::Memcache => "memcache".into(),
         }
     }
 }
@@ -110,6 +124,104 @@ pub struct Response {
     pub status: Option<u16>,
     /// The peer will close after this response (`Connection: close`).
     pub close: bool,
+    /// The kind of reply, where the protocol names one (RESP, memcached).
+    pub reply: Reply,
+}
+
+/// The kind of reply a protocol's response was, counted by `WorkerStats::record_reply`.
+/// Small and `Copy`, so naming it costs no allocation per response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing to count beyond the response itself.
+    #[default]
+    Plain,
+    /// A RESP error reply, by its first word: an index into [`RESP_ERROR_WORDS`], or
+    /// [`RESP_OTHER_ERROR`] for any other word.
+    RespError(u8),
+    /// A memcached reply.
+    Memcache(MemcacheReply),
+}
+
+/// What a memcached reply said. The order is the order of the report's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemcacheReply {
+    /// A retrieval with at least one `VALUE` block.
+    Hit,
+    /// A retrieval answered with `END` alone.
+    Miss,
+    /// `STORED`.
+    Stored,
+    /// `NOT_STORED`.
+    NotStored,
+    /// `EXISTS` (a cas conflict).
+    Exists,
+    /// `NOT_FOUND`.
+    NotFound,
+    /// `DELETED`.
+    Deleted,
+    /// `TOUCHED`.
+    Touched,
+    /// A number (incr/decr).
+    Number,
+    /// `OK`.
+    Ok,
+    /// `VERSION ...`.
+    Version,
+    /// `STAT` lines up to `END`.
+    Stats,
+    /// `ERROR` (an unknown command).
+    Error,
+    /// `CLIENT_ERROR ...`.
+    ClientError,
+    /// `SERVER_ERROR ...`.
+    ServerError,
+}
+
+impl MemcacheReply {
+    /// Every reply, in counter order.
+    pub const ALL: [MemcacheReply; 15] = [
+        MemcacheReply::Hit,
+        MemcacheReply::Miss,
+        MemcacheReply::Stored,
+        MemcacheReply::NotStored,
+        MemcacheReply::Exists,
+        MemcacheReply::NotFound,
+        MemcacheReply::Deleted,
+        MemcacheReply::Touched,
+        MemcacheReply::Number,
+        MemcacheReply::Ok,
+        MemcacheReply::Version,
+        MemcacheReply::Stats,
+        MemcacheReply::Error,
+        MemcacheReply::ClientError,
+        MemcacheReply::ServerError,
+    ];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemcacheReply::Hit => "get_hits",
+            MemcacheReply::Miss => "get_misses",
+            MemcacheReply::Stored => "stored",
+            MemcacheReply::NotStored => "not_stored",
+            MemcacheReply::Exists => "exists",
+            MemcacheReply::NotFound => "not_found",
+            MemcacheReply::Deleted => "deleted",
+            MemcacheReply::Touched => "touched",
+            MemcacheReply::Number => "number",
+            MemcacheReply::Ok => "ok",
+            MemcacheReply::Version => "version",
+            MemcacheReply::Stats => "stats",
+            MemcacheReply::Error => "error",
+            MemcacheReply::ClientError => "client_error",
+            MemcacheReply::ServerError => "server_error",
+        }
+    }
+
+    /// True for the replies that say the request failed.
+    pub fn is_error(self) -> bool {
+        matches!(self, MemcacheReply::Error | MemcacheReply::ClientError | MemcacheReply::ServerError)
+    }
 }
 
 /// The outcome of feeding bytes to a [`Decoder`].
@@ -153,6 +265,10 @@ enum State {
     Len(length::Progress),
     /// `http`: somewhere in a response (or after an interim 1xx one).
     Http(http::Http),
+    /// `resp`: somewhere in a reply.
+    Resp(resp::Progress),
+    /// `memcache`: somewhere in a reply.
+    Memcache(memcache::Progress),
 }
 
 impl Decoder {
@@ -244,6 +360,26 @@ impl Decoder {
                     None => Ok(Step::NeedMore),
                 }
             }
+            Framing::Resp => {
+                let mut progress = if let State::Resp(p) = self.state { p } else { Default::default() };
+                match progress.feed(input, max)? {
+                    Some((consumed, reply)) => Ok(self.complete_reply(consumed, reply)),
+                    None => {
+                        self.state = State::Resp(progress);
+                        Ok(Step::NeedMore)
+                    }
+                }
+            }
+            Framing::Memcache => {
+                let mut progress = if let State::Memcache(p) = self.state { p } else { Default::default() };
+                match progress.feed(input, max)? {
+                    Some((consumed, reply)) => Ok(self.complete_reply(consumed, reply)),
+                    None => {
+                        self.state = State::Memcache(progress);
+                        Ok(Step::NeedMore)
+                    }
+                }
+            }
         }
     }
 
@@ -261,10 +397,15 @@ impl Decoder {
 
     /// The current response ended after `consumed` bytes of this input.
     fn complete(&mut self, consumed: usize) -> Step {
+        self.complete_reply(consumed, Reply::Plain)
+    }
+
+    /// The current response, a reply of kind `reply`, ended after `consumed` bytes.
+    fn complete_reply(&mut self, consumed: usize, reply: Reply) -> Step {
         if !matches!(self.state, State::Idle) {
             self.state = State::Idle;
         }
-        Step::Complete { consumed, response: Response::default() }
+        Step::Complete { consumed, response: Response { reply, ..Response::default() } }
     }
 
     /// The peer closed. For a response whose end *is* the close (an HTTP body with

@@ -4,6 +4,9 @@
 use super::*;
 use proptest::prelude::*;
 
+mod memcache_replies;
+mod resp_replies;
+
 const MAX: usize = 1 << 20;
 
 /// Feeds `chunks` in order and returns the length and status of every response
@@ -60,7 +63,19 @@ fn parse(spec: &str) -> Framing {
 
 #[test]
 fn specs_parse_and_name_themselves() {
-    for spec in ["echo", "none", "line", "http", "bytes:12", "len:u16be", "len:u32be", "len:u32le", "delim:\\r\\n"] {
+    for spec in [
+        "echo",
+        "none",
+        "line",
+        "http",
+        "resp",
+        "memcache",
+        "bytes:12",
+        "len:u16be",
+        "len:u32be",
+        "len:u32le",
+        "delim:\\r\\n",
+    ] {
         assert_eq!(parse(spec).name(), spec);
     }
     assert_eq!(parse("delim:END"), Framing::Delim(b"END".to_vec()));
@@ -145,7 +160,7 @@ const HTTP_CHUNKED: &[u8] =
 #[test]
 fn http_content_length_and_chunked_responses_complete() {
     let one = decode(&Framing::Http, b"", &[HTTP_CL]).unwrap();
-    assert_eq!(one, [(HTTP_CL.len(), Response { status: Some(200), close: false })]);
+    assert_eq!(one, [(HTTP_CL.len(), Response { status: Some(200), close: false, ..Response::default() })]);
     let chunked = decode(&Framing::Http, b"", &[HTTP_CHUNKED]).unwrap();
     assert_eq!(lengths(&chunked), [HTTP_CHUNKED.len()]);
 }
@@ -165,17 +180,20 @@ fn an_http_zero_length_body_and_an_interim_response_are_handled() {
     assert_eq!(lengths(&decode(&Framing::Http, b"", &[empty]).unwrap()), [empty.len()]);
     let interim = [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], HTTP_CL].concat();
     let out = decode(&Framing::Http, b"", &[&interim]).unwrap();
-    assert_eq!(out, [(interim.len(), Response { status: Some(200), close: false })]);
+    assert_eq!(out, [(interim.len(), Response { status: Some(200), close: false, ..Response::default() })]);
 }
 
 #[test]
 fn http_connection_close_and_close_delimited_bodies() {
     let close = b"HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 2\r\n\r\nno";
-    assert_eq!(decode(&Framing::Http, b"", &[close]).unwrap()[0].1, Response { status: Some(503), close: true });
+    assert_eq!(
+        decode(&Framing::Http, b"", &[close]).unwrap()[0].1,
+        Response { status: Some(503), close: true, ..Response::default() }
+    );
     let mut d = Decoder::default();
     let step = d.feed(&Framing::Http, b"HTTP/1.0 200 OK\r\n\r\nbody until close", b"", MAX).unwrap();
     assert_eq!(step, Step::NeedMore);
-    assert_eq!(d.on_eof(&Framing::Http), Some(Response { status: Some(200), close: true }));
+    assert_eq!(d.on_eof(&Framing::Http), Some(Response { status: Some(200), close: true, ..Response::default() }));
     assert_eq!(Decoder::default().on_eof(&Framing::Http), None);
 }
 
@@ -300,7 +318,7 @@ fn a_close_delimited_body_completes_only_at_eof_and_other_bodies_do_not() {
     let mut d = Decoder::default();
     assert_eq!(d.feed(&Framing::Http, b"HTTP/1.1 200 OK\r\n\r\npart", b"", MAX).unwrap(), Step::NeedMore);
     assert_eq!(d.feed(&Framing::Http, b" more", b"", MAX).unwrap(), Step::NeedMore);
-    assert_eq!(d.on_eof(&Framing::Http), Some(Response { status: Some(200), close: true }));
+    assert_eq!(d.on_eof(&Framing::Http), Some(Response { status: Some(200), close: true, ..Response::default() }));
     // The decoder is idle again: the next response is read from its first byte.
     assert!(
         matches!(d.feed(&Framing::Http, HTTP_CL, b"", MAX).unwrap(), Step::Complete { consumed, .. } if consumed == HTTP_CL.len())
@@ -349,8 +367,19 @@ fn cut<'a>(stream: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     parts
 }
 
-const ALL_SPECS: [&str; 9] =
-    ["echo", "line", "delim:\\r\\n\\r\\n", "delim:aab", "bytes:7", "len:u16be", "len:u32be", "len:u32le", "http"];
+const ALL_SPECS: [&str; 11] = [
+    "echo",
+    "line",
+    "delim:\\r\\n\\r\\n",
+    "delim:aab",
+    "bytes:7",
+    "len:u16be",
+    "len:u32be",
+    "len:u32le",
+    "http",
+    "resp",
+    "memcache",
+];
 
 proptest! {
     #[test]

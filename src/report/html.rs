@@ -159,7 +159,10 @@ fn summary_tables(page: &mut String, r: &Report) {
         ),
         ("bytes", format!("{} out, {} in", r.bytes.sent, r.bytes.received)),
         ("errors", r.errors.total.to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(r.reply_lines())
+    {
         let _ = writeln!(page, "<tr><td>{}</td><td>{}</td></tr>", k, escape(&v));
     }
     let _ = writeln!(page, "</table><table><tr><th>latency</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>count</th></tr>");
@@ -168,11 +171,17 @@ fn summary_tables(page: &mut String, r: &Report) {
         ("uncorrected", &r.latency_uncorrected_us),
         ("first byte", &r.first_byte_us),
         ("connect", &r.connect_latency_us),
-    ] {
+    ]
+    .into_iter()
+    .chain(r.tls.as_ref().map(|tls| ("TLS handshake", &tls.handshake_latency_us)))
+    {
         let cells: String = latency_cells(l).iter().map(|c| format!("<td>{c}</td>")).collect();
         let _ = writeln!(page, "<tr><td>{name}</td>{cells}<td>{}</td></tr>", l.count);
     }
     let _ = writeln!(page, "</table>");
+    if let Some(tls) = &r.tls {
+        let _ = writeln!(page, "<p>TLS: {}</p>", escape(&super::text::tls_summary(tls)));
+    }
 }
 
 /// An SVG line chart. With `log_x`, x values are log10 positions with their own labels.

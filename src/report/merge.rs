@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, Row, RunConfig, SCHEMA};
+use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
 use crate::stats::LatencyHistogram;
 
 /// Merges `reports` (named by `names` in error messages).
@@ -79,8 +79,11 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         latency_uncorrected_us: hist(|r| &r.latency_uncorrected_us)?,
         first_byte_us: hist(|r| &r.first_byte_us)?,
         connect_latency_us: hist(|r| &r.connect_latency_us)?,
+        tls: merge_tls(reports)?,
         errors: Errors { total: sum(|r| r.errors.total), by_kind },
-        http_status: merge_status(reports),
+        http_status: merge_counts(reports.iter().filter_map(|r| r.http_status.as_ref())),
+        resp: merge_resp(reports),
+        memcache: merge_counts(reports.iter().filter_map(|r| r.memcache.as_ref())),
         timeline: merge_timelines(reports, start),
         // Each shard's warnings, named by its file: a merged report must not hide one.
         warnings: reports
@@ -91,15 +94,43 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
     })
 }
 
-fn merge_status(reports: &[Report]) -> Option<BTreeMap<String, u64>> {
+/// TLS sections add like connections: counts sum, handshake histograms add exactly;
+/// what was negotiated is taken from the first shard that has it.
+fn merge_tls(reports: &[Report]) -> Result<Option<Tls>, String> {
+    let sections: Vec<&Tls> = reports.iter().filter_map(|r| r.tls.as_ref()).collect();
+    let Some(first) = sections.iter().find(|t| t.version.is_some()).or(sections.first()) else {
+        return Ok(None);
+    };
+    let mut latency = LatencyHistogram::new();
+    for tls in &sections {
+        latency.merge(&LatencyHistogram::from_base64(&tls.handshake_latency_us.hdr)?);
+    }
+    Ok(Some(Tls {
+        handshake_latency_us: Latency::from_histogram(&latency),
+        handshakes_full: sections.iter().map(|t| t.handshakes_full).sum(),
+        handshakes_resumed: sections.iter().map(|t| t.handshakes_resumed).sum(),
+        ..(*first).clone()
+    }))
+}
+
+/// Adds count maps key by key; `None` when no report had one.
+fn merge_counts<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> Option<BTreeMap<String, u64>> {
     let mut out: Option<BTreeMap<String, u64>> = None;
-    for classes in reports.iter().filter_map(|r| r.http_status.as_ref()) {
+    for counts in maps {
         let acc = out.get_or_insert_with(BTreeMap::new);
-        for (k, n) in classes {
+        for (k, n) in counts {
             *acc.entry(k.clone()).or_default() += n;
         }
     }
     out
+}
+
+fn merge_resp(reports: &[Report]) -> Option<RespReplies> {
+    let words = merge_counts(reports.iter().filter_map(|r| r.resp.as_ref()).map(|r| &r.errors_by_word))?;
+    Some(RespReplies {
+        errors: reports.iter().filter_map(|r| r.resp.as_ref()).map(|r| r.errors).sum(),
+        errors_by_word: words,
+    })
 }
 
 /// Rows land in the wall-clock second (since the earliest start) in which they ended.
@@ -131,4 +162,33 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
         }
     }
     buckets.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        serde_json::from_str(include_str!("../../tests/data/report-small.json")).expect("fixture parses")
+    }
+
+    #[test]
+    fn reply_counts_add_key_by_key() {
+        let mut a = report();
+        a.resp = Some(RespReplies {
+            errors: 3,
+            errors_by_word: [("ERR".to_string(), 1), ("WRONGTYPE".to_string(), 2)].into(),
+        });
+        a.memcache = Some([("get_hits".to_string(), 10), ("get_misses".to_string(), 4)].into());
+        let mut b = report();
+        b.resp = Some(RespReplies { errors: 1, errors_by_word: [("ERR".to_string(), 1)].into() });
+        b.memcache = Some([("get_hits".to_string(), 5), ("get_misses".to_string(), 0)].into());
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap();
+        let resp = merged.resp.unwrap();
+        assert_eq!(resp.errors, 4);
+        assert_eq!(resp.errors_by_word, [("ERR".to_string(), 2), ("WRONGTYPE".to_string(), 2)].into());
+        assert_eq!(merged.memcache.unwrap(), [("get_hits".to_string(), 15), ("get_misses".to_string(), 4)].into());
+        let plain = merge(&[report(), report()], &["a".into(), "b".into()]).unwrap();
+        assert_eq!((plain.resp, plain.memcache), (None, None), "no reply counts appear from nowhere");
+    }
 }

@@ -27,7 +27,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunResult;
-use crate::framing::Framing;
+use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
 
@@ -77,11 +77,22 @@ pub struct Report {
     pub first_byte_us: Latency,
     /// Connect latency in microseconds.
     pub connect_latency_us: Latency,
+    /// TLS: handshake latency (from the TCP connect to the handshake's end), counts
+    /// of full and resumed handshakes, and what was negotiated. `null` without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Errors by kind.
     pub errors: Errors,
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<BTreeMap<String, u64>>,
+    /// RESP error replies; present with `--expect resp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resp: Option<RespReplies>,
+    /// memcached replies by kind (`get_hits`, `get_misses`, `stored`...), zeros
+    /// included; present with `--expect memcache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcache: Option<BTreeMap<String, u64>>,
     /// One row per second.
     pub timeline: Vec<Row>,
     /// Reasons to distrust or read more into the figures, one sentence each: a
@@ -207,6 +218,23 @@ impl Latency {
     }
 }
 
+/// `tls` in the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tls {
+    /// TLS handshake latency in microseconds, whole run.
+    pub handshake_latency_us: Latency,
+    /// Handshakes that completed in full.
+    pub handshakes_full: u64,
+    /// Handshakes that resumed a session (`--tls-resume`).
+    pub handshakes_resumed: u64,
+    /// The negotiated protocol version (`TLSv1.3`), from the first handshake.
+    pub version: Option<String>,
+    /// The negotiated cipher suite, from the first handshake.
+    pub cipher_suite: Option<String>,
+    /// The ALPN protocol agreed, if any.
+    pub alpn: Option<String>,
+}
+
 /// `errors` in the report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Errors {
@@ -214,6 +242,17 @@ pub struct Errors {
     pub total: u64,
     /// Every kind of the taxonomy, zeros included, so consumers need no defaults.
     pub by_kind: BTreeMap<String, u64>,
+}
+
+/// `resp` in the report: Redis error replies (`-ERR ...`), which are replies and
+/// complete their request, not connection errors.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RespReplies {
+    /// Error replies.
+    pub errors: u64,
+    /// Error replies by first word (`ERR`, `WRONGTYPE`...; `other` for words loadmux
+    /// does not name), only the words seen.
+    pub errors_by_word: BTreeMap<String, u64>,
 }
 
 /// One timeline row.
@@ -339,14 +378,63 @@ impl Report {
             }),
             first_byte_us: Latency::from_histogram(&run.totals.first_byte),
             connect_latency_us: Latency::from_histogram(&run.totals.connect_latency),
+            tls: plan.tls.is_some().then(|| {
+                let info = run.totals.tls_info.as_ref();
+                Tls {
+                    handshake_latency_us: Latency::from_histogram(&run.totals.tls_handshake),
+                    handshakes_full: c.tls_full,
+                    handshakes_resumed: c.tls_resumed,
+                    version: info.map(|i| i.version.to_string()),
+                    cipher_suite: info.map(|i| i.cipher.to_string()),
+                    alpn: info.and_then(|i| i.alpn.clone()),
+                }
+            }),
             errors: Errors {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
             },
             http_status: (plan.framing == Framing::Http)
                 .then(|| c.http_status.iter().enumerate().map(|(i, n)| (format!("{}xx", i + 1), *n)).collect()),
+            resp: (plan.framing == Framing::Resp).then(|| RespReplies {
+                errors: c.resp_errors.iter().sum(),
+                errors_by_word: c
+                    .resp_errors
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (error_word_name(i).to_string(), *n))
+                    .collect(),
+            }),
+            memcache: (plan.framing == Framing::Memcache)
+                .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: run.timeline.iter().map(Row::from).collect(),
         }
+    }
+
+    /// Reply counts by class, one `(label, counts)` line per protocol that has them
+    /// (HTTP status classes, RESP error words, memcached replies): shared by the text
+    /// summary and the HTML report.
+    pub fn reply_lines(&self) -> Vec<(&'static str, String)> {
+        let nonzero = |counts: &BTreeMap<String, u64>| {
+            let parts: Vec<String> = counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+            if parts.is_empty() {
+                "-".to_string()
+            } else {
+                parts.join(", ")
+            }
+        };
+        let mut lines = Vec::new();
+        if let Some(classes) = &self.http_status {
+            lines.push(("http status", nonzero(classes)));
+        }
+        if let Some(resp) = &self.resp {
+            let words = if resp.errors > 0 { format!(" ({})", nonzero(&resp.errors_by_word)) } else { String::new() };
+            lines.push(("resp errors", format!("{}{words}", resp.errors)));
+        }
+        if let Some(replies) = &self.memcache {
+            lines.push(("memcache", nonzero(replies)));
+        }
+        lines
     }
 
     /// The count for one error kind.

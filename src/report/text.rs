@@ -51,7 +51,13 @@ pub fn render_text(report: &Report, header: &str) -> String {
     }
     latency_row(&mut out, "1st byte", &r.first_byte_us);
     latency_row(&mut out, "connect", &r.connect_latency_us);
+    if let Some(tls) = &r.tls {
+        latency_row(&mut out, "tls hshake", &tls.handshake_latency_us);
+    }
     let _ = writeln!(out);
+    if let Some(tls) = &r.tls {
+        let _ = writeln!(out, "  tls           {}", tls_summary(tls));
+    }
     let _ = write!(out, "  errors        {}", r.errors.total);
     let nonzero: Vec<String> =
         r.errors.by_kind.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
@@ -59,14 +65,26 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let _ = write!(out, " ({})", nonzero.join(", "));
     }
     let _ = writeln!(out);
-    if let Some(classes) = &r.http_status {
-        let parts: Vec<String> = classes.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "  http status   {}", if parts.is_empty() { "-".to_string() } else { parts.join(", ") });
+    for (label, counts) in r.reply_lines() {
+        let _ = writeln!(out, "  {label:<14}{counts}");
     }
     for warning in &r.warnings {
         let _ = writeln!(out, "  warning       {warning}");
     }
     out
+}
+
+/// `TLSv1.3 TLS13_AES_256_GCM_SHA384, alpn http/1.1, handshakes 200 full, 0 resumed`.
+pub fn tls_summary(tls: &super::Tls) -> String {
+    let mut text = match (&tls.version, &tls.cipher_suite) {
+        (Some(version), Some(cipher)) => format!("{version} {cipher}"),
+        _ => "no handshake completed".to_string(),
+    };
+    if let Some(alpn) = &tls.alpn {
+        let _ = write!(text, ", alpn {alpn}");
+    }
+    let _ = write!(text, ", handshakes {} full, {} resumed", tls.handshakes_full, tls.handshakes_resumed);
+    text
 }
 
 fn latency_row(out: &mut String, name: &str, l: &Latency) {

@@ -13,18 +13,20 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
-use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::chaos::{ChaosConn, Fault};
 use super::http::HttpRequests;
+use super::socket::Listener;
+use super::tls::TlsAcceptor;
+use super::transport::Transport;
 use super::{Mode, ServerConfig, ServerCounters};
 use crate::io_kind::{interrupted, would_block};
 
@@ -46,7 +48,8 @@ static STREAM_BYTES: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
 /// One accepted connection.
 struct ServerConn {
-    stream: TcpStream,
+    /// The socket, or TLS over it: the modes read and write plaintext through it.
+    stream: Transport,
     /// Bytes owed to the client that the socket has not taken yet. Empty, and
     /// unallocated, for most connections most of the time.
     pending: Vec<u8>,
@@ -59,7 +62,9 @@ struct ServerConn {
 /// A server thread's state.
 pub struct EventLoop {
     poll: Poll,
-    listener: TcpListener,
+    listener: Listener,
+    /// `--tls`: wraps each accepted socket.
+    tls: Option<TlsAcceptor>,
     config: ServerConfig,
     stop: Arc<AtomicBool>,
     started: Instant,
@@ -80,7 +85,8 @@ impl EventLoop {
     /// `--never-accept`).
     pub fn new(
         poll: Poll,
-        listener: TcpListener,
+        listener: Listener,
+        tls: Option<TlsAcceptor>,
         config: ServerConfig,
         stop: Arc<AtomicBool>,
         started: Instant,
@@ -90,6 +96,7 @@ impl EventLoop {
         EventLoop {
             poll,
             listener,
+            tls,
             config,
             stop,
             started,
@@ -176,24 +183,35 @@ impl EventLoop {
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok(mut socket) => {
                     self.counters.accepted += 1;
                     if self.config.mode == Mode::Chaos && self.config.chaos.accept_close {
                         self.counters.faults += 1;
                         self.counters.closed += 1;
-                        continue; // Dropped at once: the client sees EOF.
+                        // Dropped at once: the client sees EOF (under TLS, in the
+                        // middle of its handshake).
+                        continue;
                     }
                     let entry = self.conns.vacant_entry();
                     let token = Token(entry.key());
                     // Registered once for both directions; never re-registered.
                     if let Err(e) =
-                        self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        self.poll.registry().register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
                     {
-                        warn!("server: cannot register {peer}: {e}");
+                        warn!("server: cannot register {}: {e}", socket.peer());
                         continue;
                     }
-                    let _ = stream.set_nodelay(true);
-                    debug!("server: accepted {peer} as token {}", token.0);
+                    debug!("server: accepted {} as token {}", socket.peer(), token.0);
+                    let stream = match &self.tls {
+                        None => Transport::Plain(socket),
+                        Some(acceptor) => match acceptor.accept(socket) {
+                            Ok(tls) => Transport::Tls(Box::new(tls)),
+                            Err(e) => {
+                                warn!("server: cannot start TLS on token {}: {e}", token.0);
+                                continue;
+                            }
+                        },
+                    };
                     let http =
                         (self.config.mode == Mode::Http).then(|| Box::new(HttpRequests::new(self.config.http_body)));
                     let chaos = (self.config.mode == Mode::Chaos).then(|| Box::new(ChaosConn::default()));
@@ -217,6 +235,11 @@ impl EventLoop {
     fn serve(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         let now = Instant::now();
+        // TLS ciphertext left over from the last turn goes first (the writable edge
+        // that brought us here may be for it alone).
+        if let Err(e) = conn.stream.flush() {
+            return self.close(key, Goodbye::Abrupt, &e.to_string());
+        }
         let outcome = match self.config.mode {
             Mode::Echo => echo(conn, &mut self.scratch, &mut self.counters),
             Mode::Sink => sink(conn, &mut self.scratch, &mut self.counters),
@@ -225,25 +248,35 @@ impl EventLoop {
             Mode::Chaos => chaos(conn, &self.config, now, &mut self.rng, &mut self.scratch, &mut self.counters),
         };
         match outcome {
+            // The client's end came in with its last data: read again next turn to
+            // see it (when nothing owed is holding the reads back).
+            Ok(Served::Done) if conn.stream.end_unreported() && conn.pending.is_empty() => self.again.push(key),
             Ok(Served::Done) => {}
             Ok(Served::Again) => self.again.push(key),
             Ok(Served::At(due)) => self.timers.push(Reverse((due, key))),
             Ok(Served::Close(fault)) => {
                 if fault == Fault::Reset {
                     // SO_LINGER 0: the close sends RST instead of FIN.
-                    let _ = socket2::SockRef::from(&conn.stream).set_linger(Some(Duration::ZERO));
+                    conn.stream.socket().reset_on_close();
                 }
                 self.counters.faults += 1;
-                self.close(key, "fault injected");
+                // A fault is abrupt on purpose: no TLS close_notify either.
+                self.close(key, Goodbye::Abrupt, "fault injected");
             }
-            // EOF or an error: the connection is over either way.
-            Err(e) => self.close(key, &e.to_string()),
+            // EOF (the client's close_notify included), the end of an HTTP
+            // "Connection: close" exchange, or an error: the connection is over.
+            Err(e) => self.close(key, Goodbye::Orderly, &e.to_string()),
         }
     }
 
-    fn close(&mut self, key: usize, why: &str) {
+    /// Ends a connection; an orderly end first says close_notify under TLS (the
+    /// answer to the client's own, or an HTTP close).
+    fn close(&mut self, key: usize, goodbye: Goodbye, why: &str) {
         debug!("server: token {key} closed: {why}");
-        self.conns.remove(key);
+        let mut conn = self.conns.remove(key);
+        if goodbye == Goodbye::Orderly {
+            conn.stream.close_notify();
+        }
         self.counters.closed += 1;
     }
 
@@ -261,6 +294,15 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// How a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Goodbye {
+    /// TLS says close_notify first (after a fatal alert rustls sends nothing more).
+    Orderly,
+    /// Just close the socket: a chaos fault, or a socket that already failed.
+    Abrupt,
 }
 
 /// What serving a connection left to do.
@@ -397,9 +439,9 @@ fn chaos(
 }
 
 /// Reads once. `Ok(None)`: nothing to read now. EOF is an error (the caller closes).
-fn read_some(stream: &mut TcpStream, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Option<usize>> {
+fn read_some(stream: &mut Transport, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Option<usize>> {
     loop {
-        return match stream.read(scratch) {
+        return match stream.read(scratch, counters) {
             Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()), // The client closed.
             Ok(n) => {
                 counters.bytes_received += n as u64;
@@ -426,7 +468,7 @@ fn flush(conn: &mut ServerConn, counters: &mut ServerCounters) -> io::Result<()>
 }
 
 /// Writes as much of `bytes` as the socket takes now; returns how much that was.
-fn write_some(stream: &mut TcpStream, bytes: &[u8], counters: &mut ServerCounters) -> io::Result<usize> {
+fn write_some(stream: &mut Transport, bytes: &[u8], counters: &mut ServerCounters) -> io::Result<usize> {
     let mut done = 0;
     while done < bytes.len() {
         match stream.write(&bytes[done..]) {

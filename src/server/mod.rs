@@ -3,25 +3,44 @@
 //!
 //! Each of the `threads` event loops has its own `mio::Poll` and its own listening
 //! socket on the same address (SO_REUSEPORT), so the kernel spreads new connections
-//! over the threads and they share nothing.
+//! over the threads and they share nothing. A Unix socket has no SO_REUSEPORT: the
+//! threads share one listener instead (`socket.rs`).
+//!
+//! Every mode runs over TCP or a Unix socket, in plaintext or TLS (`--tls`): the
+//! modes read and write through a transport (`transport.rs`) and never see
+//! the difference.
 
+#[cfg(feature = "tls")]
+pub mod cert;
 mod chaos;
 mod event_loop;
 mod http;
+mod listen_addr;
+mod socket;
+mod socket_file;
+#[cfg_attr(not(feature = "tls"), path = "tls_disabled.rs")]
+mod tls;
+mod transport;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
-use socket2::Domain;
 
 use event_loop::{EventLoop, LISTENER, WAKER};
+pub use listen_addr::{ListenAddr, UNIX_PREFIX};
+use socket::Listener;
+use socket_file::SocketFile;
+use tls::TlsAcceptor;
+
+/// The one-line refusal of `--tls` in a build without the `tls` feature.
+pub const NO_TLS: &str = "this loadmux was built without TLS (cargo build --features tls)";
 
 /// Listen backlog: enough for tests that open ~20 000 connections at once (the kernel
 /// caps it at net.core.somaxconn).
@@ -74,13 +93,44 @@ pub struct Chaos {
     pub seed: u64,
 }
 
+/// Where `serve --tls` gets its certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsIdentity {
+    /// A certificate chain and its private key, PEM files (`--cert`, `--key`).
+    Files {
+        /// The certificate chain, server certificate first.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// Made at start: a new CA and a server certificate for localhost, 127.0.0.1
+    /// and ::1. The CA is written here, for clients' `--cacert`.
+    Generated {
+        /// Where the CA certificate is written.
+        ca_out: PathBuf,
+    },
+}
+
+/// TLS settings of a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The server's certificate.
+    pub identity: TlsIdentity,
+    /// ALPN protocols offered, most preferred first (empty: no ALPN).
+    pub alpn: Vec<String>,
+    /// Require a client certificate signed by a CA in this PEM file.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A validated server configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// What to do with each connection.
     pub mode: Mode,
-    /// Address to listen on; port 0 picks a free port.
-    pub listen: SocketAddr,
+    /// Address to listen on; TCP port 0 picks a free port.
+    pub listen: ListenAddr,
+    /// TLS on every connection, or plaintext.
+    pub tls: Option<TlsSettings>,
     /// Event-loop threads.
     pub threads: usize,
     /// Body size of the HTTP server's responses.
@@ -92,7 +142,14 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// An echo server on `listen` with one thread.
     pub fn echo(listen: SocketAddr) -> ServerConfig {
-        ServerConfig { mode: Mode::Echo, listen, threads: 1, http_body: 6, chaos: Chaos::default() }
+        ServerConfig {
+            mode: Mode::Echo,
+            listen: ListenAddr::Tcp(listen),
+            tls: None,
+            threads: 1,
+            http_body: 6,
+            chaos: Chaos::default(),
+        }
     }
 }
 
@@ -111,6 +168,10 @@ pub struct ServerCounters {
     pub requests: u64,
     /// Faults injected (chaos mode).
     pub faults: u64,
+    /// TLS handshakes completed (`--tls`), resumed ones included.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (ticket or session ID).
+    pub tls_resumed: u64,
 }
 
 impl ServerCounters {
@@ -121,6 +182,8 @@ impl ServerCounters {
         self.bytes_sent += other.bytes_sent;
         self.requests += other.requests;
         self.faults += other.faults;
+        self.tls_handshakes += other.tls_handshakes;
+        self.tls_resumed += other.tls_resumed;
     }
 }
 
@@ -130,22 +193,32 @@ impl fmt::Display for ServerCounters {
             f,
             "accepted {} connections ({} closed), received {} bytes, sent {} bytes, {} http requests, {} faults",
             self.accepted, self.closed, self.bytes_received, self.bytes_sent, self.requests, self.faults
-        )
+        )?;
+        if self.tls_handshakes > 0 {
+            write!(f, ", {} TLS handshakes ({} resumed)", self.tls_handshakes, self.tls_resumed)?;
+        }
+        Ok(())
     }
 }
 
-/// A running server: its address, and the means to stop it.
+/// A running server: its address, and the means to stop it. Dropping it stops the
+/// server too.
 pub struct ServerHandle {
-    local_addr: SocketAddr,
+    local_addr: ListenAddr,
     stop: Arc<AtomicBool>,
     wakers: Vec<Waker>,
     threads: Vec<JoinHandle<ServerCounters>>,
+    /// A Unix listener's file, removed when the server stops.
+    socket_file: Option<SocketFile>,
+    /// The CA of a generated certificate, written for clients.
+    generated_ca: Option<PathBuf>,
 }
 
 impl ServerHandle {
-    /// The address the server listens on (the real port when port 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The address the server listens on: with the real port when TCP port 0 was
+    /// asked for, or the Unix socket's path.
+    pub fn local_addr(&self) -> ListenAddr {
+        self.local_addr.clone()
     }
 
     /// The server threads that have ended although the server was not stopped:
@@ -159,57 +232,95 @@ impl ServerHandle {
         dead.map(|(index, _)| format!("built-in server thread {index}")).collect()
     }
 
-    /// Stops every server thread, joins them, and returns the summed counters.
-    pub fn stop(self) -> ServerCounters {
+    /// Where the CA of a generated TLS certificate was written (`serve --tls`
+    /// without `--cert`): what clients pass as `--cacert`.
+    pub fn generated_ca(&self) -> Option<&std::path::Path> {
+        self.generated_ca.as_deref()
+    }
+
+    /// Stops every server thread, joins them, removes a Unix socket's file, and
+    /// returns the summed counters.
+    pub fn stop(mut self) -> ServerCounters {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> ServerCounters {
         self.stop.store(true, Ordering::Relaxed);
         for waker in &self.wakers {
             let _ = waker.wake();
         }
         let mut total = ServerCounters::default();
-        for thread in self.threads {
+        for thread in self.threads.drain(..) {
             if let Ok(counters) = thread.join() {
                 total.merge(&counters);
             }
         }
+        // The listeners are closed now (their threads have ended): the file can go.
+        self.socket_file = None;
         total
     }
 }
 
-/// Binds the listeners and starts the server threads. Returns once every thread's
-/// listener is bound, so connections can be made at once.
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Binds the listeners, prepares TLS, and starts the server threads. Returns once
+/// every thread's listener is bound, so connections can be made at once. Errors
+/// say what failed ("cannot listen on ...", a certificate file, ...).
 pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut addr = config.listen;
-    let mut wakers = Vec::new();
-    let mut threads = Vec::new();
-    let started = Instant::now();
+    let tls = match &config.tls {
+        Some(settings) => Some(TlsAcceptor::new(settings)?),
+        None => None,
+    };
+    let generated_ca = match &config.tls {
+        Some(TlsSettings { identity: TlsIdentity::Generated { ca_out }, .. }) => Some(ca_out.clone()),
+        _ => None,
+    };
     let backlog = if config.chaos.never_accept { 1 } else { BACKLOG };
-    for index in 0..config.threads.max(1) {
-        let mut listener = bind(addr, backlog)?;
-        // Port 0 on the first listener picks the port; the others join it.
-        addr = listener.local_addr()?;
+    let cannot_listen = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen));
+    let (first, socket_file) = match &config.listen {
+        ListenAddr::Tcp(addr) => (Listener::bind_tcp(*addr, backlog).map_err(cannot_listen)?, None),
+        ListenAddr::Unix(path) => {
+            socket_file::clear_stale(path).map_err(cannot_listen)?;
+            let listener = Listener::bind_unix(path, backlog).map_err(cannot_listen)?;
+            (listener, Some(SocketFile::created(path)?))
+        }
+    };
+    // Port 0 picks the port; the other threads' listeners join it.
+    let local_addr = match first.tcp_addr()? {
+        Some(addr) => ListenAddr::Tcp(addr),
+        None => config.listen.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handle = ServerHandle {
+        local_addr,
+        stop: stop.clone(),
+        wakers: Vec::new(),
+        threads: Vec::new(),
+        socket_file,
+        generated_ca,
+    };
+    let mut listeners = vec![first];
+    for _ in 1..config.threads.max(1) {
+        listeners.push(listeners[0].for_another_thread(backlog).map_err(cannot_listen)?);
+    }
+    let started = Instant::now();
+    for (index, mut listener) in listeners.into_iter().enumerate() {
         let poll = Poll::new()?;
         // --never-accept: the listener is never polled, so the backlog fills and stays full.
         if !(config.mode == Mode::Chaos && config.chaos.never_accept) {
             poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         }
-        wakers.push(Waker::new(poll.registry(), WAKER)?);
-        let event_loop = EventLoop::new(poll, listener, config.clone(), stop.clone(), started, index as u64);
-        threads.push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || {
+        handle.wakers.push(Waker::new(poll.registry(), WAKER)?);
+        let event_loop =
+            EventLoop::new(poll, listener, tls.clone(), config.clone(), stop.clone(), started, index as u64);
+        handle.threads.push(std::thread::Builder::new().name(format!("loadmux-serve-{index}")).spawn(move || {
             crate::fault::server_started(index);
             event_loop.run()
         })?);
     }
-    Ok(ServerHandle { local_addr: addr, stop, wakers, threads })
-}
-
-/// A nonblocking listener with SO_REUSEADDR and SO_REUSEPORT, so several threads can
-/// each have one on the same port.
-fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(TcpListener::from_std(socket.into()))
+    Ok(handle)
 }

@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::transport::TlsInfo;
+
 use super::{Counters, LatencyHistogram, Snapshot};
 
 /// Which part of the run a timeline row belongs to.
@@ -80,6 +82,10 @@ pub struct Totals {
     pub first_byte: LatencyHistogram,
     /// Connect latency, whole run.
     pub connect_latency: LatencyHistogram,
+    /// TLS handshake latency, whole run.
+    pub tls_handshake: LatencyHistogram,
+    /// What TLS negotiated (the first handshake reported).
+    pub tls_info: Option<TlsInfo>,
     /// Sum of the workers' peaks of established connections.
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
@@ -127,12 +133,20 @@ impl Collector {
         t.counters.conns_attempted += s.delta.conns_attempted;
         t.counters.conns_established += s.delta.conns_established;
         t.counters.conns_failed += s.delta.conns_failed;
+        t.counters.tls_full += s.delta.tls_full;
+        t.counters.tls_resumed += s.delta.tls_resumed;
         t.connect_latency.merge(&s.connect_latency);
+        t.tls_handshake.merge(&s.tls_handshake);
+        if t.tls_info.is_none() {
+            t.tls_info = s.tls_info;
+        }
         if s.interval.measured {
             let mut traffic = s.delta;
             traffic.conns_attempted = 0;
             traffic.conns_established = 0;
             traffic.conns_failed = 0;
+            traffic.tls_full = 0;
+            traffic.tls_resumed = 0;
             t.counters.merge(&traffic);
             t.latency.merge(&s.latency);
             t.latency_uncorrected.merge(&s.latency_uncorrected);
@@ -288,6 +302,8 @@ mod tests {
             latency,
             first_byte: LatencyHistogram::new(),
             connect_latency: LatencyHistogram::new(),
+            tls_handshake: LatencyHistogram::new(),
+            tls_info: None,
             open: 5,
             max_open: 5,
             ramp_done_at: None,

@@ -31,13 +31,18 @@ pub enum ErrorKind {
     Eof,
     /// The response broke the framing rules, failed verification, or was too large.
     Protocol,
+    /// The TLS handshake failed: a certificate rejected, an alert, no common version
+    /// or cipher suite, a plaintext server answering, or the peer closing mid-way.
+    TlsHandshake,
+    /// A TLS record or alert failure after the handshake.
+    Tls,
     /// Anything else; the debug log names the underlying error.
     Other,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectUnreachable,
@@ -48,6 +53,8 @@ impl ErrorKind {
         ErrorKind::ResponseTimeout,
         ErrorKind::Eof,
         ErrorKind::Protocol,
+        ErrorKind::TlsHandshake,
+        ErrorKind::Tls,
         ErrorKind::Other,
     ];
 
@@ -67,6 +74,8 @@ impl ErrorKind {
             ErrorKind::ResponseTimeout => "response_timeout",
             ErrorKind::Eof => "eof",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::Tls => "tls",
             ErrorKind::Other => "other",
         }
     }
@@ -87,7 +96,9 @@ impl ErrorKind {
     /// apart (`EMFILE`, `EADDRNOTAVAIL`, `EHOSTUNREACH`) share or lack a stable kind.
     pub fn from_connect_error(err: &io::Error) -> ErrorKind {
         match err.raw_os_error() {
-            Some(libc::ECONNREFUSED) => ErrorKind::ConnectRefused,
+            // ENOENT: no socket file at a Unix target's path. EAGAIN: a Unix
+            // listener's queue is full (a Unix connect never waits).
+            Some(libc::ECONNREFUSED) | Some(libc::ENOENT) | Some(libc::EAGAIN) => ErrorKind::ConnectRefused,
             Some(libc::ETIMEDOUT) => ErrorKind::ConnectTimeout,
             Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) | Some(libc::ENETDOWN) => ErrorKind::ConnectUnreachable,
             Some(libc::EADDRNOTAVAIL) | Some(libc::EADDRINUSE) => ErrorKind::AddrUnavailable,
@@ -99,6 +110,9 @@ impl ErrorKind {
 
     /// Classifies an error from reading or writing an established connection.
     pub fn from_io_error(err: &io::Error) -> ErrorKind {
+        if crate::transport::tls::is_tls_error(err) {
+            return ErrorKind::Tls;
+        }
         match err.raw_os_error() {
             Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => ErrorKind::Reset,
             Some(libc::EPIPE) => ErrorKind::BrokenPipe,

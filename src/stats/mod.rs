@@ -16,6 +16,13 @@ pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
 
 use std::time::Instant;
 
+use crate::transport::TlsInfo;
+
+use crate::framing::{MemcacheReply, Reply, Response, RESP_ERROR_WORDS};
+
+/// RESP error-reply counters: one per named word, then `other`.
+pub const RESP_ERROR_COUNTERS: usize = RESP_ERROR_WORDS.len() + 1;
+
 /// Plain counters of one worker (or, after merging, of the whole run).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -37,6 +44,15 @@ pub struct Counters {
     pub errors: ErrorCounts,
     /// HTTP responses by status class: index 0 is 1xx, 4 is 5xx (HTTP framing only).
     pub http_status: [u64; 5],
+    /// TLS handshakes that completed in full.
+    pub tls_full: u64,
+    /// TLS handshakes that resumed a session (`--tls-resume`).
+    pub tls_resumed: u64,
+    /// RESP error replies by first word: index `i` is `RESP_ERROR_WORDS[i]`, the last
+    /// is any other word (RESP framing only).
+    pub resp_errors: [u64; RESP_ERROR_COUNTERS],
+    /// memcached replies by kind, in `MemcacheReply::ALL` order (memcache framing only).
+    pub memcache: [u64; MemcacheReply::ALL.len()],
 }
 
 impl Counters {
@@ -53,6 +69,14 @@ impl Counters {
         for (a, b) in self.http_status.iter_mut().zip(other.http_status) {
             *a += b;
         }
+        self.tls_full += other.tls_full;
+        self.tls_resumed += other.tls_resumed;
+        for (a, b) in self.resp_errors.iter_mut().zip(other.resp_errors) {
+            *a += b;
+        }
+        for (a, b) in self.memcache.iter_mut().zip(other.memcache) {
+            *a += b;
+        }
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -67,6 +91,10 @@ impl Counters {
             bytes_received: self.bytes_received - earlier.bytes_received,
             errors: self.errors.since(&earlier.errors),
             http_status: std::array::from_fn(|i| self.http_status[i] - earlier.http_status[i]),
+            tls_full: self.tls_full - earlier.tls_full,
+            tls_resumed: self.tls_resumed - earlier.tls_resumed,
+            resp_errors: std::array::from_fn(|i| self.resp_errors[i] - earlier.resp_errors[i]),
+            memcache: std::array::from_fn(|i| self.memcache[i] - earlier.memcache[i]),
         }
     }
 }
@@ -87,6 +115,11 @@ pub struct WorkerStats {
     pub first_byte: LatencyHistogram,
     /// Connect latency this interval: from `connect()` to the handshake completing.
     pub connect_latency: LatencyHistogram,
+    /// TLS handshake latency this interval: from the TCP connect to the TLS
+    /// handshake completing.
+    pub tls_handshake: LatencyHistogram,
+    /// What the first TLS handshake negotiated.
+    pub tls_info: Option<TlsInfo>,
     /// Connections established right now.
     pub open: u64,
     /// The most connections this worker had established at once.
@@ -113,6 +146,33 @@ impl WorkerStats {
         self.counters.errors.add(kind);
     }
 
+    /// Counts one completed TLS handshake that took `us` microseconds.
+    pub fn tls_established(&mut self, us: u64, info: TlsInfo) {
+        self.tls_handshake.record(us);
+        if info.resumed {
+            self.counters.tls_resumed += 1;
+        } else {
+            self.counters.tls_full += 1;
+        }
+        if self.tls_info.is_none() {
+            self.tls_info = Some(info);
+        }
+    }
+
+    /// Counts a complete response's reply kind, where its protocol names one: RESP
+    /// error replies by first word, memcached replies by kind. One array increment;
+    /// nothing is allocated.
+    pub fn record_reply(&mut self, response: &Response) {
+        let counter = match response.reply {
+            Reply::Plain => return,
+            Reply::RespError(word) => self.counters.resp_errors.get_mut(usize::from(word)),
+            Reply::Memcache(kind) => self.counters.memcache.get_mut(kind as usize),
+        };
+        if let Some(n) = counter {
+            *n += 1;
+        }
+    }
+
     /// Cuts the snapshot for the interval that just ended: counter deltas since
     /// `previous` (the counters at the last cut), and the interval's histograms, which
     /// are swapped out for empty ones.
@@ -126,6 +186,8 @@ impl WorkerStats {
             latency_uncorrected: std::mem::take(&mut self.latency_uncorrected),
             first_byte: std::mem::take(&mut self.first_byte),
             connect_latency: std::mem::take(&mut self.connect_latency),
+            tls_handshake: std::mem::take(&mut self.tls_handshake),
+            tls_info: self.tls_info.clone(),
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
@@ -167,6 +229,10 @@ pub struct Snapshot {
     pub first_byte: LatencyHistogram,
     /// Connect latencies recorded during the interval.
     pub connect_latency: LatencyHistogram,
+    /// TLS handshake latencies recorded during the interval.
+    pub tls_handshake: LatencyHistogram,
+    /// What the worker's first TLS handshake negotiated, once there was one.
+    pub tls_info: Option<TlsInfo>,
     /// Connections established at the end of the interval.
     pub open: u64,
     /// The worker's peak of established connections so far.
@@ -207,9 +273,25 @@ mod tests {
     }
 
     #[test]
+    fn replies_are_counted_by_kind_and_plain_responses_not_at_all() {
+        let mut s = WorkerStats::default();
+        let reply = |reply| Response { reply, ..Response::default() };
+        s.record_reply(&reply(Reply::Plain));
+        s.record_reply(&reply(Reply::RespError(1)));
+        s.record_reply(&reply(Reply::RespError(crate::framing::RESP_OTHER_ERROR as u8)));
+        s.record_reply(&reply(Reply::Memcache(MemcacheReply::Miss)));
+        assert_eq!(s.counters.resp_errors[1], 1, "WRONGTYPE");
+        assert_eq!(s.counters.resp_errors[RESP_ERROR_COUNTERS - 1], 1, "other");
+        assert_eq!(s.counters.memcache[MemcacheReply::Miss as usize], 1);
+        assert_eq!(s.counters.resp_errors.iter().chain(&s.counters.memcache).sum::<u64>(), 3);
+    }
+
+    #[test]
     fn counters_since_is_the_inverse_of_merge() {
         let mut a = Counters { requests_sent: 5, bytes_received: 100, ..Counters::default() };
         a.errors.add(ErrorKind::Eof);
+        a.resp_errors[0] = 2;
+        a.memcache[3] = 7;
         let mut b = a;
         b.merge(&a);
         assert_eq!(b.since(&a), a);

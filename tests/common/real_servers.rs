@@ -1,5 +1,5 @@
-//! Real servers nobody here wrote (Debian's redis-server and nginx), started on free
-//! loopback ports with throwaway config in a temp dir, and stopped by pid on drop.
+//! Real servers nobody here wrote (Debian's redis-server, memcached and nginx), started
+//! on free loopback ports with throwaway config in a temp dir, and stopped by pid on drop.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -122,6 +122,76 @@ impl Redis {
             .find_map(|l| l.strip_prefix(&format!("{field}:")))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {field} in INFO stats:\n{info}"))
+    }
+}
+
+impl Redis {
+    /// How many times Redis ran `command` (lowercase), from `INFO commandstats`.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let info = self.cli(&["INFO", "commandstats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0) // A command never run has no line.
+    }
+
+    /// Sends `command` (raw bytes) on a fresh connection and returns everything the
+    /// server answers within 300 ms: a reply read without loadmux's decoder.
+    pub fn raw_reply(&self, command: &[u8]) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut socket = TcpStream::connect(self.addr).unwrap();
+        socket.write_all(command).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = socket.read(&mut buf) {
+            reply.extend_from_slice(&buf[..n]);
+        }
+        reply
+    }
+}
+
+/// A memcached on a free loopback port, UDP off.
+pub struct Memcached {
+    pub addr: SocketAddr,
+    _child: Owned,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Memcached {
+    pub fn start() -> Option<Memcached> {
+        let bin = require("memcached")?;
+        let guard = one_at_a_time();
+        let (addr, child) = start_on_free_port("memcached", |port| {
+            Command::new(&bin)
+                // -u: memcached refuses to run as root without a user to switch to.
+                .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-u", "nobody", "-m", "64"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn memcached")
+        });
+        Some(Memcached { addr, _child: Owned(child), _guard: guard })
+    }
+
+    /// A counter of memcached's `stats` (e.g. `get_hits`, `cmd_set`).
+    pub fn stat(&self, name: &str) -> u64 {
+        use std::io::{BufRead, BufReader, Write};
+        let mut socket = TcpStream::connect(self.addr).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        socket.write_all(b"stats\r\n").unwrap();
+        let reader = BufReader::new(socket);
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if line.trim_end() == "END" {
+                break;
+            }
+            if let Some(value) = line.strip_prefix(&format!("STAT {name} ")) {
+                return value.trim().parse().unwrap_or_else(|_| panic!("stat {name} = {value:?}"));
+            }
+        }
+        panic!("memcached has no stat {name}");
     }
 }
 

@@ -1,15 +1,17 @@
-//! Creating the TCP sockets both event loops use (the load engine's connections and
-//! the built-in servers' listeners), the same way on every platform.
+//! Creating the stream sockets (TCP or Unix) both event loops use, the load
+//! engine's connections and the built-in servers' listeners, the same way on every
+//! platform.
 
 use std::io;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// A nonblocking TCP socket, close-on-exec. On Linux and the BSDs both flags are
+/// A nonblocking stream socket (TCP with `Some(Protocol::TCP)`, Unix with `None`),
+/// close-on-exec. On Linux and the BSDs both flags are
 /// set by the `socket()` call itself (SOCK_NONBLOCK | SOCK_CLOEXEC): no extra
 /// syscall per connection. macOS has no SOCK_NONBLOCK, so there the socket is made
 /// nonblocking right after (and socket2 sets FD_CLOEXEC).
-pub fn nonblocking(domain: Domain) -> io::Result<Socket> {
+pub fn nonblocking(domain: Domain, protocol: Option<Protocol>) -> io::Result<Socket> {
     #[cfg(any(
         target_os = "linux",
         target_os = "android",
@@ -18,7 +20,7 @@ pub fn nonblocking(domain: Domain) -> io::Result<Socket> {
         target_os = "openbsd",
         target_os = "dragonfly"
     ))]
-    let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), protocol)?;
     #[cfg(not(any(
         target_os = "linux",
         target_os = "android",
@@ -28,7 +30,7 @@ pub fn nonblocking(domain: Domain) -> io::Result<Socket> {
         target_os = "dragonfly"
     )))]
     let socket = {
-        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        let socket = Socket::new(domain, Type::STREAM, protocol)?;
         socket.set_nonblocking(true)?;
         socket
     };
