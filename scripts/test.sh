@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real servers the integration tests load (Redis, nginx, memcached, a Python
-# WebSocket server), the browser that screenshots the HTML report, network-namespace
-# tools for the netns tests, man to render `loadmux man`, and clang for the
-# cross-platform checks (Debian packages; docs/testing.md says which test needs which).
-PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets chromium nftables iproute2 man-db clang)
+# Real servers the integration tests load, the browser that screenshots the HTML
+# report, network-namespace tools for the netns tests, man to render `loadmux man`,
+# the TLS clients that check the TLS servers (curl, openssl s_client, python3's
+# ssl), and clang for the cross-platform checks (Debian packages; docs/testing.md
+# says which test needs which).
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl openssl python3 chromium nftables iproute2 man-db clang)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

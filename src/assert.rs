@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::report::{Latency, Report};
+use crate::stats::ErrorKind;
 
 /// A comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,11 +44,17 @@ pub enum Metric {
     Latency(Stat),
     /// The same for connect latency: `connect_p99`...
     ConnectLatency(Stat),
+    /// The same for the TLS handshake: `tls_p99`... (a run without TLS fails it).
+    TlsLatency(Stat),
     /// Errors as a count (`errors<5`).
     Errors,
     /// Errors as a share of attempts (`errors<0.1%`): errors.total / (requests.sent +
     /// connections.failed), or of 1 when nothing was attempted.
     ErrorRate,
+    /// Errors of one kind as a count (`errors.tls_handshake<5`).
+    KindErrors(ErrorKind),
+    /// Errors of one kind as a share of attempts (`errors.reset<0.1%`).
+    KindErrorRate(ErrorKind),
     /// Completed requests per second.
     Rps,
     /// Completed requests.
@@ -90,8 +97,9 @@ pub struct Outcome {
     pub line: String,
 }
 
-const METRICS: &str = "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, errors, \
-                       rps, completed, resp_errors";
+const METRICS: &str = "p50, p90, p99, p99.9 (any pN), mean, min, max, connect_pN, connect_mean, connect_max, tls_pN, \
+                       tls_mean, tls_max, errors, errors.KIND (errors.reset, errors.tls_handshake...), rps, \
+                       completed, resp_errors";
 
 impl Threshold {
     /// Parses `METRIC OP VALUE`.
@@ -116,14 +124,15 @@ impl Threshold {
         }
         let metric = parse_metric(name).ok_or_else(|| bad(&format!("unknown metric '{name}' (known: {METRICS})")))?;
         let (metric, bound) = match metric {
-            Metric::Latency(_) | Metric::ConnectLatency(_) => (
+            Metric::Latency(_) | Metric::ConnectLatency(_) | Metric::TlsLatency(_) => (
                 metric,
                 parse_micros(value)
                     .ok_or_else(|| bad(&format!("'{value}' is not a duration (try 10ms, 500us, 1s)")))?,
             ),
-            Metric::Errors | Metric::RespErrors => {
+            Metric::Errors | Metric::RespErrors | Metric::KindErrors(_) => {
                 let (count, share) = match metric {
                     Metric::Errors => (Metric::Errors, Metric::ErrorRate),
+                    Metric::KindErrors(kind) => (metric, Metric::KindErrorRate(kind)),
                     _ => (Metric::RespErrors, Metric::RespErrorRate),
                 };
                 match value.strip_suffix('%') {
@@ -140,7 +149,7 @@ impl Threshold {
         if bound < 0.0 {
             return Err(bad(&format!("'{value}' is negative (allowed: 0 or more)")));
         }
-        if metric == Metric::ErrorRate && bound > 1.0 {
+        if matches!(metric, Metric::ErrorRate | Metric::KindErrorRate(_)) && bound > 1.0 {
             return Err(bad(&format!("'{value}' is more than 100% (allowed: 0% to 100%)")));
         }
         Ok(Threshold { text: expr.trim().to_string(), metric, op, bound })
@@ -157,12 +166,15 @@ impl Threshold {
             Metric::ConnectLatency(stat) => {
                 latency(&report.connect_latency_us, stat).map_err(|e| format!("{self}: connect_latency_us {e}"))?
             }
+            Metric::TlsLatency(stat) => match &report.tls {
+                Some(tls) => latency(&tls.handshake_latency_us, stat)
+                    .map_err(|e| format!("{self}: tls.handshake_latency_us {e}"))?,
+                None => return Err(format!("{self}: this run had no TLS (no handshake latency to check)")),
+            },
             Metric::Errors => (report.errors.total as f64, report.errors.total.to_string()),
-            Metric::ErrorRate => {
-                let attempts = (report.requests.sent + report.connections.failed).max(1);
-                let rate = report.errors.total as f64 / attempts as f64;
-                (rate, format!("{:.3}%", rate * 100.0))
-            }
+            Metric::ErrorRate => error_rate(report, report.errors.total),
+            Metric::KindErrors(kind) => (report.errors_of(kind) as f64, report.errors_of(kind).to_string()),
+            Metric::KindErrorRate(kind) => error_rate(report, report.errors_of(kind)),
             Metric::Rps => (report.requests.per_s, format!("{:.1}", report.requests.per_s)),
             Metric::Completed => (report.requests.completed as f64, report.requests.completed.to_string()),
             // Without --expect resp there are no RESP replies, so none are errors.
@@ -191,18 +203,25 @@ impl fmt::Display for Threshold {
     }
 }
 
+/// `errors` as a share of attempts: requests sent plus connections that failed.
+fn error_rate(report: &Report, errors: u64) -> (f64, String) {
+    let attempts = (report.requests.sent + report.connections.failed).max(1);
+    let rate = errors as f64 / attempts as f64;
+    (rate, format!("{:.3}%", rate * 100.0))
+}
+
 fn parse_metric(name: &str) -> Option<Metric> {
+    if let Some(kind) = name.strip_prefix("errors.") {
+        return ErrorKind::from_name(kind).map(Metric::KindErrors);
+    }
+    if let Some(stat) = name.strip_prefix("tls_").and_then(parse_stat) {
+        return Some(Metric::TlsLatency(stat));
+    }
     let (connect, stat) = match name.strip_prefix("connect_") {
         Some(rest) => (true, rest),
         None => (false, name),
     };
-    let stat = match stat {
-        "mean" => Some(Stat::Mean),
-        "min" => Some(Stat::Min),
-        "max" => Some(Stat::Max),
-        _ => stat.strip_prefix('p').and_then(number).filter(|p| (0.0..=100.0).contains(p)).map(Stat::Percentile),
-    };
-    match (connect, stat, name) {
+    match (connect, parse_stat(stat), name) {
         (true, Some(s), _) => Some(Metric::ConnectLatency(s)),
         (false, Some(s), _) => Some(Metric::Latency(s)),
         (false, None, "errors") => Some(Metric::Errors),
@@ -210,6 +229,16 @@ fn parse_metric(name: &str) -> Option<Metric> {
         (false, None, "completed") => Some(Metric::Completed),
         (false, None, "resp_errors") => Some(Metric::RespErrors),
         _ => None,
+    }
+}
+
+/// `mean`, `min`, `max` or `pN`.
+fn parse_stat(stat: &str) -> Option<Stat> {
+    match stat {
+        "mean" => Some(Stat::Mean),
+        "min" => Some(Stat::Min),
+        "max" => Some(Stat::Max),
+        _ => stat.strip_prefix('p').and_then(number).filter(|p| (0.0..=100.0).contains(p)).map(Stat::Percentile),
     }
 }
 
@@ -319,5 +348,43 @@ mod tests {
         assert!(!check("rps>1000000000").passed);
         let line = check("p99<1us").line;
         assert!(line.starts_with("FAIL p99<1us (p99 = "), "{line}");
+    }
+
+    #[test]
+    fn errors_of_one_kind_are_a_count_or_a_share_of_attempts() {
+        let mut r = report();
+        r.errors.by_kind.insert("tls_handshake".into(), 3);
+        r.requests.sent = 97;
+        r.connections.failed = 3;
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r).unwrap();
+        assert!(check("errors.tls_handshake=3").passed);
+        assert!(!check("errors.tls_handshake<3").passed);
+        assert!(check("errors.tls_handshake<=3%").passed, "3 of 100 attempts");
+        assert!(!check("errors.tls_handshake<2.9%").passed);
+        assert_eq!(
+            check("errors.tls_handshake<1%").line,
+            "FAIL errors.tls_handshake<1% (errors.tls_handshake = 3.000%)"
+        );
+        assert!(check("errors.reset=0").passed, "a kind with no count is 0");
+        let unknown = Threshold::parse("errors.nonsense<1").unwrap_err();
+        assert!(unknown.contains("unknown metric 'errors.nonsense'") && unknown.contains("errors.KIND"), "{unknown}");
+        assert!(Threshold::parse("errors.reset<101%").unwrap_err().contains("100%"));
+    }
+
+    #[test]
+    fn tls_handshake_latency_is_checked_from_its_histogram_and_needs_tls() {
+        let mut r = report();
+        let err = Threshold::parse("tls_p99<50ms").unwrap().check(&r).unwrap_err();
+        assert!(err.contains("no TLS"), "{err}");
+        let mut h = crate::stats::LatencyHistogram::new();
+        for us in [1_000, 2_000, 40_000] {
+            h.record(us);
+        }
+        let handshake_latency_us = crate::report::Latency::from_histogram(&h);
+        r.tls = Some(crate::report::Tls { handshake_latency_us, ..Default::default() });
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r).unwrap();
+        assert!(check("tls_p50<5ms").passed);
+        assert!(!check("tls_p99<5ms").passed, "the 40 ms handshake is the p99");
+        assert!(check("tls_max<41ms").passed, "40 ms, to the histogram's 3 significant digits");
     }
 }

@@ -22,12 +22,10 @@
 //! use loadmux::plan::Plan;
 //! use loadmux::report::{self, Report};
 //! use loadmux::server::{self, ServerConfig};
-//! use loadmux::transport::Target;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = server::start(ServerConfig::echo("127.0.0.1:0".parse()?))?;
-//! let addr = server.local_addr().tcp().ok_or("the echo server listens on TCP")?;
-//! let mut plan = Plan::new(vec![Target::Tcp(addr)]);
+//! let mut plan = Plan::new(vec![server.local_addr()]);
 //! plan.connections = 4;
 //! plan.duration = Duration::from_millis(200);
 //! let plan = Arc::new(plan.with_rate(Some(1000.0))); // open loop, 1000 requests/s
@@ -52,10 +50,12 @@ pub mod io_kind;
 pub mod payload;
 pub mod plan;
 pub mod rate_search;
+pub mod replay;
 pub mod report;
 pub mod server;
 pub mod session;
+pub mod sources;
 pub mod stats;
-pub mod stream_socket;
+pub mod tcp_socket;
 pub mod transport;
 pub mod units;

@@ -15,6 +15,8 @@ fn main() {
         Command::Serve(args) => loadmux::cli::serve_command(*args),
         Command::Report(args) => loadmux::cli::report_command(args),
         Command::Merge(args) => loadmux::cli::merge_command(args),
+        Command::Record(args) => loadmux::cli::record_command(args),
+        Command::ReplayInfo(args) => loadmux::cli::replay_info_command(args),
         Command::Completions(args) => loadmux::cli::completions_command(args),
         Command::Man(args) => loadmux::cli::man_command(args),
     };

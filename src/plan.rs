@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
+use crate::replay::ReplayScript;
 use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
@@ -108,8 +109,24 @@ pub struct SocketOptions {
     pub rcvbuf: Option<usize>,
     /// Close with RST (SO_LINGER 0) in connect mode.
     pub linger0: bool,
-    /// Local addresses to bind, round-robin by connection id; empty lets the kernel pick.
+    /// Local addresses to bind, spread evenly over each worker's connections; empty
+    /// lets the kernel pick.
     pub sources: Vec<std::net::IpAddr>,
+    /// Who picks each connection's source port (`--local-ports`).
+    pub ports: PortChoice,
+}
+
+/// Who picks a connection's source port (`--local-ports`; see `engine/ports.rs` and
+/// docs/tuning.md for why and the measurement behind `Auto`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortChoice {
+    /// loadmux where the kernel's search would be slow, the kernel elsewhere.
+    #[default]
+    Auto,
+    /// Always the kernel, at `connect()`.
+    Kernel,
+    /// Always loadmux: an explicit bind to the next port of its own cycle.
+    Loadmux,
 }
 
 /// Bytes a stream-mode batch aims for: enough copies of the message to make each
@@ -192,6 +209,8 @@ pub struct Plan {
     /// 64 KiB's worth in stream mode), so a batch goes out in one `write` without
     /// being assembled per connection.
     pub batch: Arc<[u8]>,
+    /// `--replay`: the recorded sessions the connections play instead of `payload`.
+    pub replay: Option<Arc<ReplayScript>>,
     /// How responses end.
     pub framing: Framing,
     /// How the `--first-message`'s answer ends, if not as `framing` says.
@@ -237,6 +256,7 @@ impl Plan {
             pipeline: 1,
             batch: message.clone(),
             message,
+            replay: None,
             framing: Framing::Echo,
             first_framing: None,
             max_response: 1 << 20,

@@ -354,3 +354,83 @@ mod every_flag {
         }
     }
 }
+
+/// A small valid recording: one session, one step.
+fn valid_recording() -> Vec<u8> {
+    use loadmux::replay::format::{Kind, RecordWriter};
+    use std::time::Duration;
+    let mut w = RecordWriter::new(Vec::new()).unwrap();
+    w.write(Kind::Open, 0, Duration::ZERO, &[]).unwrap();
+    w.write(Kind::Client, 0, Duration::from_millis(1), b"PING\r\n").unwrap();
+    w.write(Kind::Server, 0, Duration::from_millis(1), b"+PONG\r\n").unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn a_truncated_foreign_or_newer_recording_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.lmxrec");
+    let p = path.to_str().unwrap();
+    let good = valid_recording();
+    std::fs::write(&path, &good).unwrap();
+    let out = loadmux().args(["replay-info", p]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 sessions, 1 steps, 6 request bytes, 7 answer bytes"));
+
+    std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+    assert_usage_error(&["replay-info", p], "truncated");
+    std::fs::write(&path, b"{\"tool\":\"loadmux\",\"schema\":1}").unwrap();
+    assert_usage_error(&["replay-info", p], "not a loadmux recording");
+    let mut newer = good.clone();
+    newer[8] = 9;
+    std::fs::write(&path, &newer).unwrap();
+    assert_usage_error(&["replay-info", p], "version 9 is newer");
+    assert_usage_error(&["replay-info", "/nonexistent/r.lmxrec"], "cannot read");
+}
+
+#[test]
+fn record_with_a_bad_upstream_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.lmxrec");
+    let o = out.to_str().unwrap();
+    assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "nohostport", "-o", o], "--upstream");
+    assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "unix:", "-o", o], "needs a path");
+    assert_usage_error(
+        &["record", "--listen", "127.0.0.1:0", "--upstream", "tls://127.0.0.1:1", "-o", o],
+        "not supported",
+    );
+    assert_usage_error(
+        &["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "-o", "/nonexistent/x"],
+        "cannot create",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn replay_flags_that_do_not_fit_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.lmxrec");
+    std::fs::write(&path, valid_recording()).unwrap();
+    let p = path.to_str().unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "replay"], "needs --replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--mode", "stream"], "request mode");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--expect", "echo"], "--expect echo");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--replay-speed=-1"], "--replay-speed");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "-m", "PING"], "--replay");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p, "--max-response", "4"], "above --max-response");
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay-speed", "2"], "--replay");
+    std::fs::write(&path, &valid_recording()[..20]).unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--replay", p], "truncated");
+}
+
+#[test]
+fn a_bad_resp_command_or_value_field_is_a_usage_error() {
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", ""], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "  \\r\\n"], "the command is empty");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET \"k v"], "quote");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--first-message", "\"", "-m", "PING"], "--first-message");
+    assert_usage_error(&["run", "127.0.0.1:1", "-m", "SET k {value:0}\\r\\n"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "-m", "SET k {value:99999999999}"], "{value:N}");
+    assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--message-size", "10"], "--resp");
+    assert_usage_error(&["run", "127.0.0.1:1", "--expect", "resp:3"], "--expect");
+}

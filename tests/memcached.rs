@@ -35,7 +35,8 @@ fn set_then_get_hits_and_misses_match_memcached_stats() {
     assert_eq!(memcached.stat("cmd_set"), 1000, "memcached stored exactly what loadmux counted");
     assert_eq!(count(&set, "/bytes/received"), 1000 * "STORED\r\n".len() as u64);
 
-    // Every other get asks for a key never set: at least half are misses.
+    // Every other get asks for a key never set: about half are misses (give or take
+    // one per connection, as connections need not send even counts).
     let get = run_ok(&[
         "run",
         &addr,
@@ -55,7 +56,7 @@ fn set_then_get_hits_and_misses_match_memcached_stats() {
     assert_eq!(count(&get, "/errors/total"), 0, "{get}");
     let (hits, misses) = (count(&get, "/memcache/get_hits"), count(&get, "/memcache/get_misses"));
     assert_eq!(hits + misses, 1000);
-    assert!(hits > 0 && misses >= 500, "{hits} hits, {misses} misses");
+    assert!(hits > 0 && misses >= 495, "{hits} hits, {misses} misses");
     assert_eq!((memcached.stat("get_hits"), memcached.stat("get_misses")), (hits, misses));
     assert_eq!(memcached.stat("cmd_get"), 1000);
 }

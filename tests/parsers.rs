@@ -36,6 +36,19 @@ proptest! {
     }
 
     #[test]
+    fn the_recording_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = loadmux::replay::Recording::parse(&bytes);
+    }
+
+    #[test]
+    fn a_recording_header_then_any_bytes_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..300)) {
+        // Past the magic, so the record parser itself is exercised, not just the check.
+        let mut bytes = b"LMXREC\r\n\x01\x00".to_vec();
+        bytes.extend_from_slice(&tail);
+        let _ = loadmux::replay::Recording::parse(&bytes);
+    }
+
+    #[test]
     fn the_report_reader_never_panics(json in "\\{.{0,200}\\}") {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");

@@ -140,10 +140,15 @@ fn wrongtype_is_a_reply_error_not_a_connection_error() {
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     assert_eq!(count(&report, "/connections/attempted"), 3, "no connection was closed over an error reply");
     assert_eq!(count(&report, "/requests/completed"), 300);
-    assert_eq!(count(&report, "/resp/errors"), 150);
-    assert_eq!(count(&report, "/resp/errors_by_word/WRONGTYPE"), 150);
-    assert_eq!(redis.info_stat("total_error_replies"), 150, "Redis sent exactly the errors loadmux counted");
-    // --assert sees them: half the replies were errors.
+    // Each connection alternates GET and PING, so about half are GETs (exactly half
+    // only if every connection sent an even number): compare with Redis's counts.
+    let gets = redis.command_calls("get");
+    assert_eq!(gets + redis.command_calls("ping"), 300);
+    assert!((148..=152).contains(&gets), "{gets} GETs");
+    assert_eq!(count(&report, "/resp/errors"), gets, "every GET of a list is an error reply");
+    assert_eq!(count(&report, "/resp/errors_by_word/WRONGTYPE"), gets);
+    assert_eq!(redis.info_stat("total_error_replies"), gets, "Redis sent exactly the errors loadmux counted");
+    // --assert sees them: about half the replies were errors.
     let (report, code) = run(&[&args[..], &["--assert", "resp_errors<1%"]].concat());
     assert_eq!(code, Some(1), "{report}");
     let (_, code) = run(&[&args[..], &["--assert", "resp_errors<60%", "--assert", "errors=0"]].concat());
@@ -175,5 +180,6 @@ fn pipelined_16_deep_set_get_mix_matches_commandstats() {
     assert_eq!(count(&report, "/resp/errors"), 0, "{report}");
     assert_eq!(count(&report, "/requests/completed"), 16000);
     assert_eq!(redis.command_calls("set") + redis.command_calls("get"), 16000);
-    assert_eq!(redis.command_calls("set"), 8000, "messages alternate per connection");
+    // Messages alternate on each connection: half are SETs, give or take one each.
+    assert!(redis.command_calls("set").abs_diff(8000) <= 8, "{} SETs", redis.command_calls("set"));
 }

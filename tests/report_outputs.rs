@@ -26,9 +26,9 @@ fn csv_has_a_header_and_one_row_per_second_and_matches_the_json_timeline() {
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with(
-        "t_s,phase,requests,bytes_sent,bytes_received,errors,open,p50_us,p99_us,max_us,err_connect_refused"
+        "t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us,err_connect_refused"
     ));
-    assert_eq!(header.split(',').count(), 10 + loadmux::stats::ErrorKind::COUNT);
+    assert_eq!(header.split(',').count(), 11 + loadmux::stats::ErrorKind::COUNT);
     assert!(header.contains(",err_tls_handshake,err_tls,"), "{header}");
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);
@@ -110,7 +110,8 @@ fn three_shards_merge_exactly() {
         .map(|i| {
             let path = dir.path().join(format!("shard-{i}.json"));
             let child = loadmux()
-                .args(["run", &server.addr.to_string(), "-c", "10", "-d", "2s", "-q", "-t", "1"])
+                // Open loop, so each shard also has send lags and per-second connects to merge.
+                .args(["run", &server.addr.to_string(), "-c", "10", "-d", "2s", "-q", "-t", "1", "-r", "300"])
                 .args(["--shard", &format!("{i}/3"), "--start-at", &start_at, "--json"])
                 .arg(&path)
                 .stdout(Stdio::null())
@@ -143,6 +144,22 @@ fn three_shards_merge_exactly() {
         all.merge(&LatencyHistogram::from_base64(r["latency_us"]["hdr"].as_str().unwrap()).unwrap());
     }
     assert_eq!(count(&merged, "/latency_us/p99"), all.percentile(99.0));
+    // Send lags merge exactly too, histogram by histogram.
+    let mut lags = LatencyHistogram::new();
+    for r in &reports {
+        lags.merge(&LatencyHistogram::from_base64(r["send_lag_us"]["hdr"].as_str().unwrap()).unwrap());
+    }
+    assert!(lags.count() > 0, "open-loop shards record send lags");
+    assert_eq!(count(&merged, "/send_lag_us/count"), lags.count());
+    assert_eq!(count(&merged, "/send_lag_us/p99"), lags.percentile(99.0));
+    assert_eq!(count(&merged, "/send_lag_us/max"), lags.max());
+    assert_eq!(count(&merged, "/requests/sends_dropped"), sum("/requests/sends_dropped"));
+    // Per-second connects add up across shards, as every other count does.
+    let connects = |r: &serde_json::Value| {
+        r["timeline"].as_array().unwrap().iter().map(|row| row["connects"].as_u64().unwrap()).sum::<u64>()
+    };
+    assert_eq!(connects(&merged), reports.iter().map(connects).sum::<u64>());
+    assert_eq!(connects(&merged), 10, "every connection opened once");
     // The shards started together, so the merged timeline spans about 2 s.
     let rows = merged["timeline"].as_array().unwrap().len();
     assert!((2..=3).contains(&rows), "{rows} merged rows");

@@ -11,6 +11,7 @@ mod completions_command;
 mod man_command;
 mod merge_command;
 mod outputs;
+mod record;
 mod report_command;
 mod run;
 mod run_command;
@@ -21,8 +22,9 @@ pub use completions_command::{completions_command, CompletionsArgs, Shell};
 pub use man_command::{man_command, ManArgs};
 pub use merge_command::{merge_command, MergeArgs};
 pub use outputs::Outputs;
+pub use record::{record_command, replay_info_command, RecordArgs, ReplayInfoArgs};
 pub use report_command::{report_command, ReportArgs};
-pub use run::{ModeArg, Progress, ProgressArg, RunArgs, RunCommand};
+pub use run::{LocalPortsArg, ModeArg, Progress, ProgressArg, RunArgs, RunCommand};
 pub use run_command::run_command;
 pub use serve::ServeArgs;
 
@@ -48,6 +50,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Combine JSON reports from independent runs (shards) into one, exactly.
     Merge(MergeArgs),
+    /// Proxy a real client to its server and record the sessions for `run --replay`.
+    Record(RecordArgs),
+    /// Print what a recording holds: sessions, steps, sizes and timing.
+    ReplayInfo(ReplayInfoArgs),
     /// Print the shell completion script (bash, zsh or fish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff), of loadmux or of one subcommand.
@@ -69,9 +75,14 @@ pub fn report_parse_error(e: clap::Error) -> i32 {
         }
         _ => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("loadmux: {first} (see --help)");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            // "the following required arguments were not provided:" names them on the
+            // next line: keep it, or the one line says nothing useful.
+            match lines.next().filter(|_| first.ends_with(':')) {
+                Some(named) => eprintln!("loadmux: {first} {named} (see --help)"),
+                None => eprintln!("loadmux: {first} (see --help)"),
+            }
             crate::exit::USAGE
         }
     }

@@ -12,7 +12,10 @@ use super::outputs::Outputs;
 use crate::assert::Threshold;
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
-use crate::plan::{self, err, Backoff, Mode, Plan, PlanError, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES};
+use crate::plan::{
+    self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
+};
+use crate::replay::{Recording, ReplayScript};
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
@@ -42,14 +45,28 @@ pub enum ModeArg {
     Connect,
 }
 
+/// `--local-ports` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalPortsArg {
+    /// loadmux where the kernel's port search would be slow, the kernel elsewhere.
+    Auto,
+    /// The kernel, at connect().
+    Kernel,
+    /// loadmux: each worker cycles through its slice of ip_local_port_range.
+    Loadmux,
+}
+
 /// Flags of `loadmux run`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     loadmux run                                   # demo: loads the built-in echo server\n  \
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
-    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n\n\
+    loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n  \
+    loadmux run tls://127.0.0.1:7443 --cacert ca.pem -c 200   # TLS\n  \
+    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n\n\
     Error kinds (each failed connection counts under exactly one, in every report):\n  \
-    connect_refused      the peer answered the SYN with RST: nothing listens there\n  \
+    connect_refused      the peer answered the SYN with RST: nothing listens there\n                       \
+    (Unix: no socket file, or its listen queue is full)\n  \
     connect_timeout      the connect did not complete within --connect-timeout\n  \
     connect_unreachable  no route to the network or host\n  \
     addr_unavailable     no local address or ephemeral port was free\n  \
@@ -60,15 +77,17 @@ pub enum ModeArg {
     eof                  the peer closed while a response was due\n  \
     protocol             the response broke the framing, failed the echo check, or\n                       \
     passed --max-response\n  \
-    tls_handshake        the TLS handshake failed: a rejected certificate, an alert, no\n                       \
-    common version, a plaintext server\n  \
+    tls_handshake        the TLS handshake failed: certificate rejected, an alert,\n                       \
+    no common version, a plaintext server, the peer closing\n  \
     tls                  a TLS record or alert failure after the handshake\n  \
     other                anything else (RUST_LOG=loadmux=debug names it)\n\n\
     Exit codes: 0 done, 1 an --assert failed, 2 bad usage (nothing run), 3 a loadmux\n\
     thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
 pub struct RunArgs {
-    /// Targets as HOST:PORT (IPv6 as \[ADDR\]:PORT). With none, loadmux starts its
-    /// built-in echo server on 127.0.0.1 and loads that.
+    /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
+    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// 127.0.0.1 (over TLS with --tls) and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -144,8 +163,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "request")]
     pub mode: ModeArg,
 
-    /// In connect mode, close with RST (SO_LINGER 0) instead of FIN: no TIME_WAIT on
-    /// the client, but the server sees resets (see the README).
+    /// In connect mode (and at the end of each --replay session), close with RST
+    /// (SO_LINGER 0) instead of FIN: no TIME_WAIT on the client, but the server sees
+    /// resets (see the README).
     #[arg(long)]
     pub linger0: bool,
 
@@ -161,10 +181,18 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub rcvbuf: Option<usize>,
 
-    /// Local address to connect from; repeat to spread connections round-robin over
-    /// several (e.g. 127.0.0.2 .. 127.0.0.9 to get past one address's ephemeral ports).
-    #[arg(long = "source", value_name = "IP")]
-    pub sources: Vec<std::net::IpAddr>,
+    /// Local addresses to connect from: an address, a range (127.0.0.2-127.0.0.9) or a
+    /// CIDR block (10.1.0.0/29); repeat to add more. Each thread spreads its
+    /// connections evenly over them, to get past one address's ephemeral ports. A
+    /// loopback run too big for one address spreads over 127.0.0.x by itself.
+    #[arg(long = "source", value_name = "IP|IP-IP|IP/BITS")]
+    pub sources: Vec<crate::sources::SourceSpec>,
+
+    /// Who picks each connection's source port. The kernel's search slows down as
+    /// the ports to one destination fill up (quadratic past ~14 000 connections);
+    /// loadmux's own choice costs the same for every connect. See docs/tuning.md.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHO")]
+    pub local_ports: LocalPortsArg,
 
     /// The --first-message's answer ends as this framing says (same values as
     /// --expect) [default: the --expect framing]. E.g. memcached's `version\r\n` is
@@ -214,11 +242,28 @@ pub struct RunArgs {
     /// byte), line (up to and including \n), delim:STR (up to and including STR,
     /// escapes allowed), bytes:N (exactly N bytes), len:u16be, len:u32be or len:u32le
     /// (a length prefix, then that many body bytes), http (an HTTP/1.1 response:
-    /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3,
-    /// nested to any depth), memcache (a memcached text-protocol reply: VALUE... END,
-    /// STORED...), none (nothing awaited: stream and recv modes).
-    #[arg(long, default_value = "echo", value_name = "FRAMING")]
-    pub expect: String,
+    /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3),
+    /// memcache (a memcached text reply), replay (as long as the recorded answer),
+    /// none (nothing awaited: stream and recv modes). Default: echo, or replay with
+    /// --replay.
+    #[arg(long, value_name = "FRAMING")]
+    pub expect: Option<String>,
+
+    /// Replay a recording made by `loadmux record`: each connection plays one recorded
+    /// session (round-robin), step by step, and starts it again on a new connection
+    /// when it is over.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["message", "message_file", "message_size", "first_message"])]
+    pub replay: Option<PathBuf>,
+
+    /// --replay: play think times this many times faster (2 = half the recorded pauses,
+    /// 0 = no pauses). Ignored under -r, whose schedule paces the steps.
+    #[arg(long, default_value_t = 1.0, value_name = "X", requires = "replay")]
+    pub replay_speed: f64,
+
+    /// --replay: fill in {conn}, {seq}, {worker} and {rand:N} in the recorded requests,
+    /// so that keys differ per connection.
+    #[arg(long, requires = "replay")]
+    pub replay_template: bool,
 
     /// Largest response accepted (e.g. 64k, 4MiB); a bigger one is a protocol error
     /// and its connection closes, so memory stays bounded whatever a server sends.
@@ -422,10 +467,14 @@ impl RunArgs {
         if mode == Mode::Stream && message.is_empty() {
             return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
-        if self.linger0 && !matches!(mode, Mode::Connect { .. }) {
-            return err("--linger0 applies to --mode connect");
+        if self.linger0 && !matches!(mode, Mode::Connect { .. }) && self.replay.is_none() {
+            return err("--linger0 applies to --mode connect and --replay");
         }
-        let framing = Framing::parse(&self.expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let expect = self.expect.as_deref().unwrap_or(if self.replay.is_some() { "replay" } else { "echo" });
+        let framing = Framing::parse(expect).map_err(|e| PlanError(format!("--expect: {e}")))?;
+        let replay = self.replay_script(mode, &framing)?;
+        // Replayed requests are rendered per step, never the shared fixed message.
+        let message = if replay.is_some() { Vec::new() } else { message };
         let first_framing = match &self.first_expect {
             Some(spec) => Some(Framing::parse(spec).map_err(|e| PlanError(format!("--first-expect: {e}")))?),
             None => None,
@@ -436,7 +485,7 @@ impl RunArgs {
             (_, Some(Framing::Bytes(n))) if *n > self.max_response => {
                 Some((*n, format!("--first-expect {}", self.first_expect.as_deref().unwrap_or_default())))
             }
-            (Framing::Bytes(n), _) => Some((*n, format!("--expect {}", self.expect))),
+            (Framing::Bytes(n), _) => Some((*n, format!("--expect {expect}"))),
             // A fixed message's echo is exactly as long as the message.
             (Framing::Echo, _) if !message.is_empty() => {
                 Some((message.len(), "--expect echo of the message".to_string()))
@@ -468,7 +517,8 @@ impl RunArgs {
             return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
         }
         let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
-        for ip in &self.sources {
+        let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
+        for ip in &sources {
             if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
                 return err(format!("--source {ip}: the targets use the other IP family"));
             }
@@ -509,9 +559,15 @@ impl RunArgs {
                 sndbuf: self.sndbuf,
                 rcvbuf: self.rcvbuf,
                 linger0: self.linger0,
-                sources: self.sources.clone(),
+                sources,
+                ports: match self.local_ports {
+                    LocalPortsArg::Auto => PortChoice::Auto,
+                    LocalPortsArg::Kernel => PortChoice::Kernel,
+                    LocalPortsArg::Loadmux => PortChoice::Loadmux,
+                },
             },
             message: message.into(),
+            replay,
             framing,
             first_framing,
             max_response: self.max_response,
@@ -606,19 +662,34 @@ impl RunArgs {
     /// The TLS client for `--tls` and its flags: certificates are loaded now, so a bad
     /// file is a one-line error before any socket opens.
     fn tls_client(&self, hosts: &[String]) -> Result<TlsClient, PlanError> {
+        self.tls_client_trusting(hosts, self.cacert.clone())
+    }
+
+    /// The TLS client for the built-in demo server (`run --tls` with no target): it
+    /// trusts the CA the server generated, unless `--cacert` or `--insecure` says
+    /// otherwise.
+    pub fn demo_tls_client(&self, generated_ca: &std::path::Path) -> Result<TlsClient, PlanError> {
+        let cacert = match (&self.cacert, self.insecure) {
+            (None, false) => Some(generated_ca.to_path_buf()),
+            (given, _) => given.clone(),
+        };
+        self.tls_client_trusting(&["localhost".to_string()], cacert)
+    }
+
+    fn tls_client_trusting(&self, hosts: &[String], cacert: Option<PathBuf>) -> Result<TlsClient, PlanError> {
         let version = match self.tls_version.as_deref() {
             None => None,
             Some("1.2") => Some(TlsVersion::V1_2),
             Some("1.3") => Some(TlsVersion::V1_3),
             Some(other) => return err(format!("--tls-version: '{other}' is not 1.2 or 1.3 (allowed: 1.2, 1.3)")),
         };
-        if self.insecure && self.cacert.is_some() {
+        if self.insecure && cacert.is_some() {
             return err("--insecure and --cacert contradict each other: give one");
         }
         let settings = TlsSettings {
             sni: self.sni.clone(),
             insecure: self.insecure,
-            cacert: self.cacert.clone(),
+            cacert,
             client_cert: self.cert.clone().zip(self.key.clone()),
             alpn: self.alpn.clone(),
             version,
@@ -627,6 +698,46 @@ impl RunArgs {
         // With no target the built-in server is loaded; its name is localhost.
         let hosts = if hosts.is_empty() { vec!["localhost".to_string()] } else { hosts.to_vec() };
         TlsClient::new(&settings, &hosts).map_err(PlanError)
+    }
+
+    /// Loads `--replay FILE` and checks that the other flags fit it.
+    fn replay_script(&self, mode: Mode, framing: &Framing) -> Result<Option<Arc<ReplayScript>>, PlanError> {
+        let Some(path) = &self.replay else {
+            if *framing == Framing::Replay {
+                return err("--expect replay needs --replay FILE (the recorded answers' lengths)");
+            }
+            return Ok(None);
+        };
+        if mode != Mode::Request {
+            return err(format!(
+                "--replay plays requests and their answers: it applies to request mode, not --mode {}",
+                mode.name()
+            ));
+        }
+        if *framing == Framing::Echo || *framing == Framing::None {
+            return err(format!(
+                "--replay with --expect {}: use replay (the default) or the protocol's framing",
+                framing.name()
+            ));
+        }
+        if !(self.replay_speed.is_finite() && self.replay_speed >= 0.0 && self.replay_speed <= 1e6) {
+            return err(format!(
+                "--replay-speed {}: out of range (allowed: 0 for no think time, or a factor up to 1e6)",
+                self.replay_speed
+            ));
+        }
+        let recording = Recording::load(path).map_err(|e| PlanError(format!("--replay {e}")))?;
+        let script = ReplayScript::new(&recording, self.replay_template, self.replay_speed)
+            .map_err(|e| PlanError(format!("--replay {}: {e}", path.display())))?;
+        if *framing == Framing::Replay && script.longest_answer() > self.max_response {
+            return err(format!(
+                "--replay {}: a recorded answer is {} bytes, above --max-response {}",
+                path.display(),
+                script.longest_answer(),
+                self.max_response
+            ));
+        }
+        Ok(Some(Arc::new(script)))
     }
 
     /// The first TLS-only flag given, for a run without TLS.

@@ -16,6 +16,56 @@ use crate::report::{self, Report};
 use crate::server::{self, ServerConfig};
 use crate::stats::TimelineRow;
 
+/// More connections to one loopback target than one source address has ports for:
+/// spread them over 127.0.0.x, and say so (the user did not ask for it).
+fn spread_over_loopback(plan: &mut Plan) {
+    if !plan.socket.sources.is_empty() {
+        return;
+    }
+    let tcp: Option<Vec<SocketAddr>> = plan
+        .targets
+        .iter()
+        .map(|t| match t {
+            crate::transport::Target::Tcp(addr) => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    let (Some(tcp), Ok(range)) = (tcp, crate::engine::ports::PortRange::ephemeral()) else { return };
+    if let Some(sources) = crate::sources::loopback_spread(&tcp, plan.connections, range.len()) {
+        eprintln!(
+            "loadmux: {} connections need more than one address's {} ports per target: connecting from 127.0.0.1-127.0.0.{}",
+            plan.connections,
+            range.len(),
+            sources.len()
+        );
+        plan.socket.sources = sources;
+    }
+}
+
+/// With no target: starts the built-in echo server on a free loopback port (with a
+/// generated certificate under `--tls`, whose CA the client then trusts) and points
+/// the plan at it.
+fn start_demo_server(args: &RunArgs, plan: &mut crate::plan::Plan) -> Result<server::ServerHandle, String> {
+    let mut config = ServerConfig::echo(SocketAddr::from(([127, 0, 0, 1], 0)));
+    if plan.tls.is_some() {
+        let ca_out = std::env::temp_dir().join(format!("loadmux-demo-ca-{}.pem", std::process::id()));
+        let identity = server::TlsIdentity::Generated { ca_out };
+        config.tls = Some(server::TlsSettings { identity, alpn: args.alpn.clone(), client_ca: None });
+    }
+    let handle = server::start(config).map_err(|e| e.to_string())?;
+    let addr = handle.local_addr().tcp().ok_or("the built-in echo server does not listen on TCP")?;
+    if let Some(ca) = handle.generated_ca() {
+        let client = args.demo_tls_client(ca).map_err(|e| e.to_string());
+        // The client has read the CA; the file was only the way to hand it over.
+        let _ = std::fs::remove_file(ca);
+        plan.tls = Some(Arc::new(client?));
+    }
+    let what = if plan.tls.is_some() { "built-in echo server (TLS)" } else { "built-in echo server" };
+    eprintln!("loadmux: no target given: loading the {what} on {addr}");
+    plan.targets.push(crate::transport::Target::Tcp(addr));
+    Ok(handle)
+}
+
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
@@ -30,15 +80,8 @@ pub fn run_command(args: RunArgs) -> i32 {
         }
     };
     let server = if plan.targets.is_empty() {
-        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        match server::start(ServerConfig::echo(listen)) {
-            Ok(handle) => {
-                eprintln!("loadmux: no target given: loading the built-in echo server on {}", handle.local_addr());
-                plan.targets.push(crate::transport::Target::Tcp(
-                    handle.local_addr().tcp().expect("the built-in echo server listens on TCP"),
-                ));
-                Some(handle)
-            }
+        match start_demo_server(&args, &mut plan) {
+            Ok(handle) => Some(handle),
             Err(e) => {
                 eprintln!("loadmux: cannot start the built-in echo server: {e}");
                 return exit::USAGE;
@@ -47,6 +90,7 @@ pub fn run_command(args: RunArgs) -> i32 {
     } else {
         None
     };
+    spread_over_loopback(&mut plan);
     let plan = Arc::new(plan);
     let header = describe(&plan);
     if progress != Progress::None {

@@ -118,6 +118,12 @@ pub struct Open<S> {
     decoder: Decoder,
     /// Rendered bytes a short write left behind; empty (and unallocated) otherwise.
     pending: Vec<u8>,
+    /// `--replay`: steps of the recorded session started on this socket
+    /// (`conn_replay.rs`). A new socket starts the session again.
+    step: usize,
+    /// Open loop: the pipeline was full when the last batch was made, so a send that
+    /// leaves late now fell due while it was held back (`sends_dropped`).
+    pipeline_was_full: bool,
 }
 
 impl<S: Transport> Open<S> {
@@ -128,6 +134,8 @@ impl<S: Transport> Open<S> {
             in_flight: VecDeque::new(),
             decoder: Decoder::default(),
             pending: Vec::new(),
+            step: 0,
+            pipeline_was_full: false,
         }
     }
 
@@ -254,6 +262,11 @@ impl Budget {
         }
     }
 
+    /// True when no request is left to start (a bounded budget at zero).
+    pub fn is_spent(&self) -> bool {
+        self.remaining == Some(0)
+    }
+
     /// Returns `n` requests whose responses will never come (their connection died),
     /// so that `-n N` still completes N.
     pub fn give_back(&mut self, n: u64) {
@@ -319,8 +332,12 @@ enum Ending {
     Failed(ErrorKind, Detail),
     /// The peer closed with nothing due, or said it would close: no error.
     Clean,
-    /// Connect mode: the connection did its one job.
+    /// The connection did its one job (connect mode, or a replayed session that
+    /// is over): close it and connect again at once.
     Churn,
+    /// Nothing is left for it to do (a replayed session over with the `-n` budget
+    /// spent): close it for good, as the run is ending.
+    Done,
 }
 
 /// What a failure was, for the debug log.
@@ -538,6 +555,10 @@ impl<S: Transport> Conn<S> {
             Err(err) => return self.attempt_failed(ErrorKind::TlsHandshake, &err, ctx),
         }
         if let Some(info) = socket.tls_info() {
+            // The last step read the server's flight: time the handshake from then,
+            // not from the event (a fast server may answer within the step that
+            // sent our flight, which would time it at 0 µs).
+            ctx.clock_after_read();
             let took = micros(ctx.now.saturating_duration_since(connected));
             debug!("conn {} token {}: TLS handshake done in {took} us ({info:?})", self.id, self.token);
             ctx.stats.tls_established(took, info);
@@ -714,8 +735,12 @@ impl<S: Transport> Conn<S> {
             return Batch::Nothing(Sender::Spent);
         }
         let now = ctx.now;
-        // Templated or alternating messages are rendered into the worker's buffer;
-        // a single fixed message is written straight from the plan's batch.
+        let replay = ctx.plan.replay.as_deref();
+        if let Some(at) = replay.and_then(|_| self.replay_thinking(now, ctx)) {
+            return Batch::Nothing(Sender::Paced { at });
+        }
+        // Templated, alternating or replayed messages are rendered into the worker's
+        // buffer; a single fixed message is written straight from the plan's batch.
         let rendered = ctx.plan.message.is_empty();
         if rendered {
             ctx.render.clear();
@@ -723,6 +748,9 @@ impl<S: Transport> Conn<S> {
         let mut batch = 0;
         let mut rest = Sender::Ready;
         while open.in_flight.len() < ctx.plan.pipeline {
+            if replay.is_some_and(|script| !self.replay_has_step(open, script)) {
+                break; // The session's last steps are out; their answers end it.
+            }
             let intended = match ctx.plan.send_interval {
                 None => now,
                 Some(_) if self.next_send > now => {
@@ -744,14 +772,21 @@ impl<S: Transport> Conn<S> {
                 rest = Sender::Spent;
                 break;
             }
+            if ctx.plan.send_interval.is_some() {
+                ctx.stats.send_lag.record(micros(now.saturating_duration_since(intended)));
+                ctx.stats.counters.sends_dropped += u64::from(open.pipeline_was_full && intended < now);
+            }
             let seq = self.seq;
             self.seq += 1;
-            if rendered {
+            if let Some(script) = replay {
+                self.render_replay_step(open, script, seq, ctx);
+            } else if rendered {
                 ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
             }
             open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false });
             batch += 1;
         }
+        open.pipeline_was_full = open.in_flight.len() >= ctx.plan.pipeline;
         if batch == 0 {
             return Batch::Nothing(rest);
         }
@@ -833,6 +868,11 @@ impl<S: Transport> Conn<S> {
                 return Ok(()); // No framing: the bytes were counted, and that is all.
             }
             let Some(oldest) = open.in_flight.front_mut() else {
+                if plan.replay.is_some() && open.sender == Sender::Spent {
+                    // A server's greeting for a replayed step the spent -n budget
+                    // did not allow: nothing to answer, and no error.
+                    return Err(Ending::Done);
+                }
                 let detail = ProtocolError(format!("{} bytes arrived with no request outstanding", input.len()));
                 return Err(Ending::Failed(ErrorKind::Protocol, Detail::Protocol(detail)));
             };
@@ -841,9 +881,15 @@ impl<S: Transport> Conn<S> {
                 ctx.stats.first_byte.record(micros(ctx.now.saturating_duration_since(oldest.sent)));
             }
             let seq = oldest.seq;
-            let framing = match stage {
-                Stage::Greeting => plan.first_framing.as_ref().unwrap_or(&plan.framing),
-                Stage::Open => &plan.framing,
+            let replay_framing;
+            let framing = match (*stage, plan.replay.as_deref()) {
+                (Stage::Greeting, _) => plan.first_framing.as_ref().unwrap_or(&plan.framing),
+                // --replay: each answer is as long as the recorded one.
+                (Stage::Open, Some(script)) if plan.framing == Framing::Replay => {
+                    replay_framing = self.replay_answer_framing(open, script);
+                    &replay_framing
+                }
+                (Stage::Open, _) => &plan.framing,
             };
             let request = self.expected_echo(*stage, seq, framing, plan, ctx.worker, ctx.expect);
             let step = open.decoder.feed(framing, input, request, plan.max_response);
@@ -860,6 +906,11 @@ impl<S: Transport> Conn<S> {
                         continue;
                     }
                     self.response_complete(open, response, ctx);
+                    if plan.replay.as_deref().is_some_and(|script| self.replay_step_answered(open, script, ctx)) {
+                        // The session is over: play it again, unless -n is spent (a
+                        // new connection would only be greeted for nothing).
+                        return Err(if ctx.budget.is_spent() { Ending::Done } else { Ending::Churn });
+                    }
                     if let Mode::Connect { .. } = plan.mode {
                         return Err(Ending::Churn);
                     }
@@ -966,6 +1017,7 @@ impl<S: Transport> Conn<S> {
                 }
                 (State::Queued, Next::Queue)
             }
+            Ending::Done => (State::Closed, Next::Closed),
         }
     }
 
@@ -1027,6 +1079,9 @@ pub fn micros(d: Duration) -> u64 {
 }
 
 pub use crate::io_kind::{interrupted, would_block};
+
+#[path = "conn_replay.rs"]
+mod replay;
 
 #[cfg(test)]
 #[path = "conn_tests.rs"]

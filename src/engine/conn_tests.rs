@@ -759,3 +759,30 @@ fn connect_mode_without_an_exchange_churns_at_once() {
     assert_eq!(name(&conn), "Queued");
     assert_eq!((rig.stats.counters.conns_established, rig.stats.open), (1, 0));
 }
+
+#[test]
+fn a_paced_send_records_its_lag_and_a_send_held_by_a_full_pipeline_counts_as_dropped() {
+    let mut rig = Rig::new();
+    rig.plan.send_interval = Some(Duration::from_millis(10));
+    let mut conn = rig.established();
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    // The wake-up comes 300 µs after the second send's due time (a batched wake-up,
+    // or a busy loop): the send leaves then, late, never early, and says how late.
+    rig.advance(8);
+    rig.now += Duration::from_micros(300);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.requests_sent, 2);
+    assert_eq!(rig.stats.send_lag.count(), 2, "one lag per paced send");
+    assert!((300..=301).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
+    assert_eq!(rig.stats.counters.sends_dropped, 0, "the pipeline had room");
+    // The server stalls: the third send falls due while the only pipeline slot is
+    // taken. It leaves when the response makes room, 15.3 ms late, and is counted.
+    rig.advance(25);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.requests_sent, 3);
+    assert_eq!(rig.stats.counters.sends_dropped, 1);
+    assert!((15_290..=15_320).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
+}

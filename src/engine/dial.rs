@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use socket2::{Domain, Protocol, SockRef, Socket};
+use socket2::{Domain, SockRef, Socket};
 
 use crate::plan::SocketOptions;
 
@@ -17,17 +17,7 @@ use crate::plan::SocketOptions;
 /// socket2 is used instead of `mio::net::TcpStream::connect` so that options can be
 /// set before `connect()`.
 pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = crate::stream_socket::nonblocking(Domain::for_address(addr), Some(Protocol::TCP))?;
-    if options.nodelay {
-        // Requests are small and latency-sensitive: don't let Nagle hold them back.
-        socket.set_tcp_nodelay(true)?;
-    }
-    if let Some(size) = options.sndbuf {
-        socket.set_send_buffer_size(size)?;
-    }
-    if let Some(size) = options.rcvbuf {
-        socket.set_recv_buffer_size(size)?;
-    }
+    let socket = new_socket(addr, options)?;
     if let Some(ip) = source {
         // Without IP_BIND_ADDRESS_NO_PORT, bind() picks the ephemeral port at once,
         // unaware of the destination, and each source address runs out of ports
@@ -39,6 +29,48 @@ pub fn dial(addr: SocketAddr, options: &SocketOptions, source: Option<IpAddr>) -
         }
         socket.bind(&SocketAddr::new(ip, 0).into())?;
     }
+    start_connect(socket, addr)
+}
+
+/// Like [`dial`], but from the local address and port `local`, chosen by the
+/// worker's `PortAllocator` (`engine/ports.rs`) instead of the kernel's search.
+///
+/// `SO_REUSEADDR` lets the bind succeed while other sockets of ours use the same
+/// port to other destinations; whether the 4-tuple is free is then decided by
+/// `connect()`. A port that is taken after all fails with `EADDRINUSE` (bind: a
+/// socket without `SO_REUSEADDR` holds it) or `EADDRNOTAVAIL` (connect: the 4-tuple
+/// is in use, or in a `TIME_WAIT` the kernel will not reuse yet); the caller then
+/// tries the next port ([`port_taken`]).
+pub fn dial_from_port(addr: SocketAddr, options: &SocketOptions, local: SocketAddr) -> io::Result<TcpStream> {
+    let socket = new_socket(addr, options)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&local.into())?;
+    start_connect(socket, addr)
+}
+
+/// True for the errors that mean "this source port is taken; try another".
+pub fn port_taken(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL))
+}
+
+/// A nonblocking TCP socket for `addr`'s family, with `options` set.
+fn new_socket(addr: SocketAddr, options: &SocketOptions) -> io::Result<Socket> {
+    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
+    if options.nodelay {
+        // Requests are small and latency-sensitive: don't let Nagle hold them back.
+        socket.set_tcp_nodelay(true)?;
+    }
+    if let Some(size) = options.sndbuf {
+        socket.set_send_buffer_size(size)?;
+    }
+    if let Some(size) = options.rcvbuf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    Ok(socket)
+}
+
+/// Starts the nonblocking connect of `socket` to `addr`.
+fn start_connect(socket: Socket, addr: SocketAddr) -> io::Result<TcpStream> {
     match socket.connect(&addr.into()) {
         // Loopback may finish the handshake at once; the writable event still comes.
         Ok(()) => {}

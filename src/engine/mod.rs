@@ -8,7 +8,9 @@
 pub mod clock;
 pub mod conn;
 pub mod dial;
+pub mod local_ports;
 pub mod pacing;
+pub mod ports;
 pub mod timer;
 pub mod wakeup;
 pub mod worker;
@@ -152,11 +154,28 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
     let (panic_tx, panicked) = mpsc::channel::<usize>();
     let mut wakers = Vec::with_capacity(plan.threads);
     let mut handles = Vec::with_capacity(plan.threads);
-    for assignment in split(plan) {
-        let index = assignment.index;
+    // Read once, at the start: workers that pick their own source ports take a
+    // slice each. Unreadable (not Linux, or no /proc): the kernel picks.
+    let port_range = match ports::PortRange::ephemeral() {
+        Ok(range) => Some(range),
+        Err(e) => {
+            log::debug!("source ports left to the kernel: {e}");
+            None
+        }
+    };
+    // Every worker's poller and waker exist before any worker starts: a running
+    // worker opens sockets, and with a low fd limit it could take the descriptors
+    // the next worker's setup needs (the run would then fail to start instead of
+    // counting fd_limit).
+    let mut workers = Vec::with_capacity(plan.threads);
+    for mut assignment in split(plan) {
+        assignment.port_range = port_range;
         let (worker, waker) =
             Worker::new(assignment, plan.clone(), shared.clone(), snapshot_tx.clone(), coordinator.clone())?;
         wakers.push(waker);
+        workers.push(worker);
+    }
+    for (index, worker) in workers.into_iter().enumerate() {
         let (panic_tx, coordinator) = (panic_tx.clone(), coordinator.clone());
         let body = move || {
             // The worker and everything it owns are dropped while unwinding, so
@@ -334,6 +353,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
             index,
             conns: Vec::with_capacity(plan.connections / threads + 1),
             quota: plan.requests.map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
+            port_range: None,
         })
         .collect();
     for i in 0..plan.connections {

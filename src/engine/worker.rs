@@ -15,22 +15,25 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
+use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::clock::SystemClock;
 use super::conn::{After, Budget, Conn, Ctx, Next, Readiness};
 use super::dial::dial;
+use super::local_ports::LocalPorts;
 use super::pacing::{first_send, RateLimiter};
+use super::ports::PortRange;
 use super::timer::Timers;
-use super::wakeup::Wakeup;
+use super::wakeup::{batch_step, Wakeup};
 use crate::plan::Plan;
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 use crate::transport::{dial_unix, Link, Socket, Target};
@@ -70,6 +73,9 @@ pub struct Assignment {
     pub conns: Vec<(u64, usize)>,
     /// Requests this worker must complete (its share of `-n`), if bounded.
     pub quota: Option<u64>,
+    /// The kernel's ephemeral port range, read once at the start of the run, if
+    /// readable. This worker takes its slice of it when it picks its own ports.
+    pub port_range: Option<PortRange>,
 }
 
 /// What a worker lends its connections' handlers: its statistics, its request
@@ -118,6 +124,8 @@ pub struct Worker {
     wakeup: Option<Wakeup>,
     /// `--connect-rate`, this worker's share.
     connect_limiter: Option<RateLimiter>,
+    /// Source ports (`--local-ports`); `None` when the ephemeral range is unknown.
+    local_ports: Option<LocalPorts>,
     /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
     state: HandlerState,
     quota: Option<u64>,
@@ -143,7 +151,10 @@ impl Worker {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let wakeup = match plan.send_interval {
-            Some(_) => Some(Wakeup::new(poll.registry(), WAKEUP)?),
+            Some(interval) => {
+                let step = batch_step(interval, assignment.conns.len());
+                Some(Wakeup::new(poll.registry(), WAKEUP, step)?)
+            }
             None => None,
         };
         let mut conns = Slab::with_capacity(assignment.conns.len());
@@ -157,6 +168,8 @@ impl Worker {
             entry.insert(Conn::new(id, key, target, first));
         }
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
+        let local_ports =
+            assignment.port_range.map(|range| LocalPorts::new(&plan, assignment.index, conns.len(), range));
         let worker = Worker {
             index: assignment.index,
             plan,
@@ -170,6 +183,7 @@ impl Worker {
             again: Vec::new(),
             wakeup,
             connect_limiter,
+            local_ports,
             state: HandlerState {
                 index: assignment.index as u64,
                 stats: WorkerStats::default(),
@@ -239,6 +253,9 @@ impl Worker {
         for (_, conn) in self.conns.iter_mut() {
             conn.shut_down();
         }
+        if let Some(ports) = self.local_ports.as_ref().filter(|ports| ports.fallbacks > 0) {
+            debug!("worker {}: {} connects placed by the second choice of port picker", self.index, ports.fallbacks);
+        }
         let stopped = Instant::now().min(end);
         self.send_snapshot(stopped, true);
     }
@@ -248,7 +265,8 @@ impl Worker {
     /// mio rounds a timeout *up* to whole milliseconds. That is fine for timeouts, but
     /// in open loop a paced send that leaves late counts the lateness as latency. So
     /// in open loop the next deadline is also armed on the timerfd (`Wakeup`), which
-    /// wakes the thread to the nanosecond.
+    /// wakes the thread to the nanosecond, or at moderate rates on a 100 µs grid that
+    /// batches sends (see `wakeup.rs`).
     fn poll_timeout(&mut self, now: Instant) -> Duration {
         if !self.again.is_empty() {
             return Duration::ZERO; // Connections are still ready: just collect events.
@@ -337,9 +355,7 @@ impl Worker {
                 continue; // Queued twice, or the run is stopping.
             }
             self.state.stats.counters.conns_attempted += 1;
-            let sources = &self.plan.socket.sources;
-            let source = (!sources.is_empty()).then(|| sources[conn.id as usize % sources.len()]);
-            let opened = open_link(&self.plan, conn.target, source).and_then(|mut link| {
+            let opened = open_link(&self.plan, conn.target, key, self.local_ports.as_mut()).and_then(|mut link| {
                 // Registered once, for both directions, edge-triggered: no request
                 // ever needs another epoll_ctl.
                 let interest = Interest::READABLE | Interest::WRITABLE;
@@ -383,15 +399,29 @@ impl Worker {
     }
 }
 
-/// Opens a connection's transport: a nonblocking socket to `target` (TCP, bound to
-/// `source` if given, or Unix), wrapped in a TLS session when the plan has TLS.
-fn open_link(plan: &Plan, target: usize, source: Option<IpAddr>) -> io::Result<Link> {
+/// Opens connection slot `key`'s transport: a nonblocking socket to `target` (TCP,
+/// see [`dial_tcp`], or Unix), wrapped in a TLS session when the plan has TLS.
+fn open_link(plan: &Plan, target: usize, key: usize, ports: Option<&mut LocalPorts>) -> io::Result<Link> {
     let socket = match &plan.targets[target] {
-        Target::Tcp(addr) => Socket::Tcp(dial(*addr, &plan.socket, source)?),
+        Target::Tcp(addr) => Socket::Tcp(dial_tcp(plan, *addr, key, ports)?),
         Target::Unix(path) => dial_unix(path)?,
     };
     match &plan.tls {
         Some(tls) => Ok(Link::Tls(Box::new(tls.wrap(socket, target)?))),
         None => Ok(Link::Plain(socket)),
+    }
+}
+
+/// Opens connection slot `key`'s TCP socket to `addr`, from its source address and a
+/// source port picked by loadmux or the kernel (`local_ports.rs`).
+///
+/// Sources are spread by slab key, which counts 0, 1, 2... within a worker, so every
+/// worker spreads its own connections evenly over them.
+fn dial_tcp(plan: &Plan, addr: SocketAddr, key: usize, ports: Option<&mut LocalPorts>) -> io::Result<TcpStream> {
+    let sources = &plan.socket.sources;
+    let source = (!sources.is_empty()).then(|| sources[key % sources.len()]);
+    match ports {
+        Some(ports) => ports.dial(key, addr, source, plan),
+        None => dial(addr, &plan.socket, source),
     }
 }

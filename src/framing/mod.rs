@@ -51,12 +51,16 @@ pub enum Framing {
     Resp,
     /// A memcached text-protocol reply.
     Memcache,
+    /// `run --replay`: each answer is as long as the recorded one. The engine feeds
+    /// the decoder `Bytes(n)` with each step's recorded length instead; fed to the
+    /// decoder directly, it completes nothing and is a protocol error.
+    Replay,
 }
 
 impl Framing {
     /// Parses an `--expect` value.
     pub fn parse(spec: &str) -> Result<Framing, String> {
-        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, resp, memcache, none";
+        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, resp, memcache, replay, none";
         let framing = match spec.split_once(':') {
             None => match spec {
                 "none" => Framing::None,
@@ -65,6 +69,7 @@ impl Framing {
                 "http" => Framing::Http,
                 "resp" => Framing::Resp,
                 "memcache" => Framing::Memcache,
+                "replay" => Framing::Replay,
                 _ => return Err(format!("unknown framing '{spec}' (expected: {known})")),
             },
             Some(("bytes", n)) => match n.parse::<usize>() {
@@ -103,6 +108,7 @@ impl Framing {
             Framing::Http => "http".into(),
             Framing::Resp => "resp".into(),
             Framing::Memcache => "memcache".into(),
+            Framing::Replay => "replay".into(),
         }
     }
 }
@@ -305,6 +311,7 @@ impl Decoder {
     fn step(&mut self, framing: &Framing, input: &[u8], request: &[u8], max: usize) -> Result<Step, ProtocolError> {
         match framing {
             Framing::None => Ok(Step::NeedMore),
+            Framing::Replay => Err(ProtocolError("the replay framing needs each step's recorded length".into())),
             Framing::Echo => {
                 let matched = if let State::Echo { matched } = self.state { matched } else { 0 };
                 let want = request.get(matched..).unwrap_or_default();

@@ -161,7 +161,7 @@ impl Progress {
             }
             Phase::Line { cr } => self.line(input, cr),
             Phase::Number { .. } => self.number(input, max),
-            Phase::Blob { left } => Ok(self.blob(input, left)?),
+            Phase::Blob { left } => self.blob(input, left),
         }
     }
 
@@ -251,9 +251,12 @@ impl Progress {
             (b'*' | b'~' | b'>' | b'%' | b'|', false) => {
                 let children = if matches!(kind, b'%' | b'|') { value.saturating_mul(2) } else { value };
                 // An attribute comes before its element: it adds its pairs and is
-                // not itself one of the elements counted.
-                let pending =
-                    if kind == b'|' { self.pending.saturating_add(children) } else { self.pending - 1 + children };
+                // not itself one of the elements counted. Saturating: a count near
+                // u64::MAX is refused just below (fuzzing found the overflow).
+                let pending = match kind {
+                    b'|' => self.pending.saturating_add(children),
+                    _ => (self.pending - 1).saturating_add(children),
+                };
                 if over(pending.saturating_mul(MIN_ELEMENT)) {
                     return Err(protocol(format!(
                         "an aggregate of {value} elements is over --max-response ({max} bytes)"

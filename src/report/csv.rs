@@ -8,10 +8,11 @@ use super::{file::write_atomic, Report};
 use crate::stats::ErrorKind;
 
 /// The CSV text: a header row, then one row per timeline row. Columns: `t_s, phase,
-/// requests, bytes_sent, bytes_received, errors, open, p50_us, p99_us, max_us`, then
+/// requests, bytes_sent, bytes_received, errors, open, connects, p50_us, p99_us, max_us`, then
 /// one `err_<kind>` column per error kind of the taxonomy, zeros included.
 pub fn render_csv(report: &Report) -> String {
-    let mut out = String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,p50_us,p99_us,max_us");
+    let mut out =
+        String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us");
     for kind in ErrorKind::ALL {
         let _ = write!(out, ",err_{}", kind.name());
     }
@@ -19,8 +20,18 @@ pub fn render_csv(report: &Report) -> String {
     for r in &report.timeline {
         let _ = write!(
             out,
-            "{:.3},{},{},{},{},{},{},{},{},{}",
-            r.t_s, r.phase, r.requests, r.bytes_sent, r.bytes_received, r.errors, r.open, r.p50_us, r.p99_us, r.max_us
+            "{:.3},{},{},{},{},{},{},{},{},{},{}",
+            r.t_s,
+            r.phase,
+            r.requests,
+            r.bytes_sent,
+            r.bytes_received,
+            r.errors,
+            r.open,
+            r.connects,
+            r.p50_us,
+            r.p99_us,
+            r.max_us
         );
         for kind in ErrorKind::ALL {
             let _ = write!(out, ",{}", r.errors_by_kind.get(kind.name()).copied().unwrap_or(0));

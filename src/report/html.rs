@@ -107,6 +107,15 @@ pub fn render_html(report: &Report) -> String {
         &[Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }],
         false,
     ));
+    // The connect rate: flat for a held pool after the ramp, the figure of merit in
+    // --mode connect (where a collapse shows when the port range fills up).
+    page.push_str(&line_chart(
+        "connections established per second",
+        "time (s)",
+        "connects/s",
+        &[Series { name: "connects/s", points: per_second(|row| row.connects) }],
+        false,
+    ));
     let _ = writeln!(page, "<h2>Errors</h2>");
     page.push_str(&error_bars(r));
     if !secs.is_empty() {
@@ -150,6 +159,7 @@ fn summary_tables(page: &mut String, r: &Report) {
     for (k, v) in [
         ("requests completed", format!("{} ({:.1}/s)", r.requests.completed, r.requests.per_s)),
         ("requests sent", r.requests.sent.to_string()),
+        ("sends dropped (pipeline full)", r.requests.sends_dropped.to_string()),
         (
             "connections",
             format!(
@@ -171,6 +181,7 @@ fn summary_tables(page: &mut String, r: &Report) {
         ("uncorrected", &r.latency_uncorrected_us),
         ("first byte", &r.first_byte_us),
         ("connect", &r.connect_latency_us),
+        ("send lag", &r.send_lag_us),
     ]
     .into_iter()
     .chain(r.tls.as_ref().map(|tls| ("TLS handshake", &tls.handshake_latency_us)))
@@ -181,6 +192,9 @@ fn summary_tables(page: &mut String, r: &Report) {
     let _ = writeln!(page, "</table>");
     if let Some(tls) = &r.tls {
         let _ = writeln!(page, "<p>TLS: {}</p>", escape(&super::text::tls_summary(tls)));
+    }
+    for warning in &r.warnings {
+        let _ = writeln!(page, "<p><b>Warning:</b> {}</p>", escape(warning));
     }
 }
 

@@ -61,7 +61,12 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             max_open: sum(|r| r.connections.max_open),
             per_s: rate(sum(|r| r.connections.established), (end - start).max(0.0)),
         },
-        requests: Requests { sent: sum(|r| r.requests.sent), completed, per_s: rate(completed, secs) },
+        requests: Requests {
+            sent: sum(|r| r.requests.sent),
+            completed,
+            per_s: rate(completed, secs),
+            sends_dropped: sum(|r| r.requests.sends_dropped),
+        },
         bytes: Bytes {
             sent: sent_b,
             received: recv_b,
@@ -80,6 +85,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         first_byte_us: hist(|r| &r.first_byte_us)?,
         connect_latency_us: hist(|r| &r.connect_latency_us)?,
         tls: merge_tls(reports)?,
+        send_lag_us: hist(|r| &r.send_lag_us)?,
         errors: Errors { total: sum(|r| r.errors.total), by_kind },
         http_status: merge_counts(reports.iter().filter_map(|r| r.http_status.as_ref())),
         resp: merge_resp(reports),
@@ -134,7 +140,7 @@ fn merge_resp(reports: &[Report]) -> Option<RespReplies> {
 }
 
 /// Rows land in the wall-clock second (since the earliest start) in which they ended.
-/// Counts add; `open` adds; p50 and p99 of a merged second are the largest of the
+/// Counts add; `open` and `connects` add; p50 and p99 of a merged second are the largest of the
 /// shards' (an upper bound: per-second histograms are not kept in reports); `max` is
 /// exact.
 fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
@@ -153,6 +159,7 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             b.bytes_received += row.bytes_received;
             b.errors += row.errors;
             b.open += row.open;
+            b.connects += row.connects;
             b.p50_us = b.p50_us.max(row.p50_us);
             b.p99_us = b.p99_us.max(row.p99_us);
             b.max_us = b.max_us.max(row.max_us);

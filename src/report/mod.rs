@@ -11,6 +11,7 @@ mod html;
 mod json;
 mod live;
 mod merge;
+mod schedule;
 mod text;
 
 pub use csv::{render_csv, write_csv};
@@ -81,6 +82,10 @@ pub struct Report {
     /// of full and resumed handshakes, and what was negotiated. `null` without TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
+    /// Open loop: how late each request left behind its intended send time, in
+    /// microseconds (empty in closed loop, where a request's send *is* its schedule).
+    #[serde(default)]
+    pub send_lag_us: Latency,
     /// Errors by kind.
     pub errors: Errors,
     /// HTTP responses by status class ("1xx" .. "5xx"); present with `--expect http`.
@@ -96,7 +101,8 @@ pub struct Report {
     /// One row per second.
     pub timeline: Vec<Row>,
     /// Reasons to distrust or read more into the figures, one sentence each: a
-    /// worker that panicked, a run that completed nothing.
+    /// worker that panicked, a run that completed nothing, an open-loop schedule
+    /// not kept (`schedule.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -163,6 +169,12 @@ pub struct Requests {
     pub completed: u64,
     /// `completed / duration_s`.
     pub per_s: f64,
+    /// Open loop: sends that fell due while their connection's pipeline was full.
+    /// They still went out, late, when a response made room (their lateness is in
+    /// `send_lag_us` and their latency); a count above 0 means the rate asked for
+    /// more requests in flight than `-c` × `-P` allows.
+    #[serde(default)]
+    pub sends_dropped: u64,
 }
 
 /// `bytes` in the report.
@@ -276,6 +288,10 @@ pub struct Row {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Connections established at the end of the interval.
     pub open: u64,
+    /// Connections whose handshake completed in the interval: the connect rate,
+    /// which in `--mode connect` is the figure of merit.
+    #[serde(default)]
+    pub connects: u64,
     /// Median request latency of this interval alone, in microseconds.
     pub p50_us: u64,
     /// 99th percentile of this interval alone.
@@ -301,6 +317,7 @@ impl From<&TimelineRow> for Row {
                 .map(|(k, n)| (k.name().to_string(), n))
                 .collect(),
             open: r.open,
+            connects: r.delta.conns_established,
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
@@ -348,6 +365,7 @@ impl Report {
                 .iter()
                 .map(|name| format!("{name} panicked: the run was stopped early and may be missing what it measured"))
                 .chain(diagnosis::stalled(c, plan))
+                .chain(schedule::not_kept(run.totals.send_lag.percentile(99.0), c.sends_dropped))
                 .collect(),
             connections: Connections {
                 attempted: c.conns_attempted,
@@ -360,6 +378,7 @@ impl Report {
                 sent: c.requests_sent,
                 completed: c.requests_completed,
                 per_s: rate(c.requests_completed, secs),
+                sends_dropped: c.sends_dropped,
             },
             bytes: Bytes {
                 sent: c.bytes_sent,
@@ -389,6 +408,7 @@ impl Report {
                     alpn: info.and_then(|i| i.alpn.clone()),
                 }
             }),
+            send_lag_us: Latency::from_histogram(&run.totals.send_lag),
             errors: Errors {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),

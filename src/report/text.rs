@@ -54,6 +54,9 @@ pub fn render_text(report: &Report, header: &str) -> String {
     if let Some(tls) = &r.tls {
         latency_row(&mut out, "tls hshake", &tls.handshake_latency_us);
     }
+    if r.config.rate.is_some() {
+        latency_row(&mut out, "send lag", &r.send_lag_us);
+    }
     let _ = writeln!(out);
     if let Some(tls) = &r.tls {
         let _ = writeln!(out, "  tls           {}", tls_summary(tls));

@@ -131,7 +131,15 @@ impl EventLoop {
                     // During a stall nothing is read or written; the stall's end
                     // serves every connection, since these edges are gone by then.
                     Token(_) if stalled => {}
-                    Token(key) => self.serve(key),
+                    Token(key) => {
+                        self.serve(key);
+                        // The client's FIN came with its last data: a handler that
+                        // stopped at a short read (sink) has not seen the EOF, and no
+                        // edge will come for it. One more look next turn finds it.
+                        if event.is_read_closed() {
+                            self.again.push(key);
+                        }
+                    }
                 }
             }
             if self.was_stalled && !stalled {
@@ -249,8 +257,11 @@ impl EventLoop {
         };
         match outcome {
             // The client's end came in with its last data: read again next turn to
-            // see it (when nothing owed is holding the reads back).
-            Ok(Served::Done) if conn.stream.end_unreported() && conn.pending.is_empty() => self.again.push(key),
+            // see it. Not while the mode is not reading (bytes owed are holding the
+            // reads back, or --flood only writes): that would spin.
+            Ok(Served::Done) if conn.stream.end_unreported() && conn.pending.is_empty() && !flooding(conn) => {
+                self.again.push(key)
+            }
             Ok(Served::Done) => {}
             Ok(Served::Again) => self.again.push(key),
             Ok(Served::At(due)) => self.timers.push(Reverse((due, key))),
@@ -436,6 +447,11 @@ fn chaos(
         return Ok(Served::Again);
     }
     Ok(state.next_due().map_or(Served::Done, Served::At))
+}
+
+/// True once chaos `--flood` has started on this connection (it only writes then).
+fn flooding(conn: &ServerConn) -> bool {
+    conn.chaos.as_ref().is_some_and(|c| c.flooding)
 }
 
 /// Reads once. `Ok(None)`: nothing to read now. EOF is an error (the caller closes).

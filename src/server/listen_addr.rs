@@ -78,6 +78,23 @@ mod tests {
         assert_eq!("unix:/a".parse::<ListenAddr>().unwrap(), ListenAddr::Unix("/a".into()));
     }
 
+    proptest::proptest! {
+        /// Any text parses to an address or a reason, never a panic; what parses
+        /// prints back as text that parses to the same address.
+        #[test]
+        fn any_text_parses_or_is_refused_and_round_trips(text in "(unix:)?.{0,40}") {
+            if let Ok(addr) = text.parse::<ListenAddr>() {
+                proptest::prop_assert_eq!(addr.to_string().parse::<ListenAddr>(), Ok(addr));
+            }
+        }
+
+        #[test]
+        fn every_socket_address_round_trips(ip in proptest::prelude::any::<std::net::IpAddr>(), port: u16) {
+            let addr = ListenAddr::Tcp(SocketAddr::new(ip, port));
+            proptest::prop_assert_eq!(addr.to_string().parse::<ListenAddr>(), Ok(addr));
+        }
+    }
+
     #[test]
     fn bad_addresses_are_refused_with_a_reason() {
         assert!("unix:".parse::<ListenAddr>().unwrap_err().contains("needs a path"));

@@ -271,14 +271,6 @@ impl Drop for ServerHandle {
 /// every thread's listener is bound, so connections can be made at once. Errors
 /// say what failed ("cannot listen on ...", a certificate file, ...).
 pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
-    let tls = match &config.tls {
-        Some(settings) => Some(TlsAcceptor::new(settings)?),
-        None => None,
-    };
-    let generated_ca = match &config.tls {
-        Some(TlsSettings { identity: TlsIdentity::Generated { ca_out }, .. }) => Some(ca_out.clone()),
-        _ => None,
-    };
     let backlog = if config.chaos.never_accept { 1 } else { BACKLOG };
     let cannot_listen = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen));
     let (first, socket_file) = match &config.listen {
@@ -288,6 +280,16 @@ pub fn start(config: ServerConfig) -> io::Result<ServerHandle> {
             let listener = Listener::bind_unix(path, backlog).map_err(cannot_listen)?;
             (listener, Some(SocketFile::created(path)?))
         }
+    };
+    // After the bind, so that a server that cannot listen writes no CA file (and a
+    // bad certificate removes the socket file again, with `socket_file`).
+    let tls = match &config.tls {
+        Some(settings) => Some(TlsAcceptor::new(settings)?),
+        None => None,
+    };
+    let generated_ca = match &config.tls {
+        Some(TlsSettings { identity: TlsIdentity::Generated { ca_out }, .. }) => Some(ca_out.clone()),
+        _ => None,
     };
     // Port 0 picks the port; the other threads' listeners join it.
     let local_addr = match first.tcp_addr()? {

@@ -86,6 +86,8 @@ pub struct Totals {
     pub tls_handshake: LatencyHistogram,
     /// What TLS negotiated (the first handshake reported).
     pub tls_info: Option<TlsInfo>,
+    /// Send lag (open loop), measured window.
+    pub send_lag: LatencyHistogram,
     /// Sum of the workers' peaks of established connections.
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
@@ -151,6 +153,7 @@ impl Collector {
             t.latency.merge(&s.latency);
             t.latency_uncorrected.merge(&s.latency_uncorrected);
             t.first_byte.merge(&s.first_byte);
+            t.send_lag.merge(&s.send_lag);
         }
         self.max_open[s.worker] = s.max_open;
         self.ramp_done[s.worker] = s.ramp_done_at;
@@ -304,6 +307,7 @@ mod tests {
             connect_latency: LatencyHistogram::new(),
             tls_handshake: LatencyHistogram::new(),
             tls_info: None,
+            send_lag: LatencyHistogram::new(),
             open: 5,
             max_open: 5,
             ramp_done_at: None,

@@ -11,7 +11,9 @@ use std::io;
 /// clean close; see `engine::conn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// The peer answered the SYN with RST: nothing listens on that port.
+    /// The peer answered the SYN with RST: nothing listens on that port. For a Unix
+    /// target: no socket file, nothing listening on it, or its listen queue full
+    /// (a Unix connect fails at once where TCP would wait).
     ConnectRefused,
     /// The connect did not complete within `--connect-timeout`.
     ConnectTimeout,

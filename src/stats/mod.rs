@@ -53,6 +53,10 @@ pub struct Counters {
     pub resp_errors: [u64; RESP_ERROR_COUNTERS],
     /// memcached replies by kind, in `MemcacheReply::ALL` order (memcache framing only).
     pub memcache: [u64; MemcacheReply::ALL.len()],
+    /// Open loop: sends that fell due while their connection's pipeline was full.
+    /// They are not lost: each leaves when a response makes room, keeping its
+    /// intended time, so its wait counts in its latency and its send lag.
+    pub sends_dropped: u64,
 }
 
 impl Counters {
@@ -77,6 +81,7 @@ impl Counters {
         for (a, b) in self.memcache.iter_mut().zip(other.memcache) {
             *a += b;
         }
+        self.sends_dropped += other.sends_dropped;
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -95,6 +100,7 @@ impl Counters {
             tls_resumed: self.tls_resumed - earlier.tls_resumed,
             resp_errors: std::array::from_fn(|i| self.resp_errors[i] - earlier.resp_errors[i]),
             memcache: std::array::from_fn(|i| self.memcache[i] - earlier.memcache[i]),
+            sends_dropped: self.sends_dropped - earlier.sends_dropped,
         }
     }
 }
@@ -120,6 +126,9 @@ pub struct WorkerStats {
     pub tls_handshake: LatencyHistogram,
     /// What the first TLS handshake negotiated.
     pub tls_info: Option<TlsInfo>,
+    /// Open loop, this interval: how late each request left behind its intended send
+    /// time (the wake-up's lateness, batching, a full pipeline, a busy loop).
+    pub send_lag: LatencyHistogram,
     /// Connections established right now.
     pub open: u64,
     /// The most connections this worker had established at once.
@@ -188,6 +197,7 @@ impl WorkerStats {
             connect_latency: std::mem::take(&mut self.connect_latency),
             tls_handshake: std::mem::take(&mut self.tls_handshake),
             tls_info: self.tls_info.clone(),
+            send_lag: std::mem::take(&mut self.send_lag),
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
@@ -233,6 +243,8 @@ pub struct Snapshot {
     pub tls_handshake: LatencyHistogram,
     /// What the worker's first TLS handshake negotiated, once there was one.
     pub tls_info: Option<TlsInfo>,
+    /// Send lags recorded during the interval (open loop).
+    pub send_lag: LatencyHistogram,
     /// Connections established at the end of the interval.
     pub open: u64,
     /// The worker's peak of established connections so far.

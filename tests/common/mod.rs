@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,7 +141,7 @@ pub fn assert_schema1(report: &Value) {
     }
     let timeline = report["timeline"].as_array().expect("timeline");
     for row in timeline {
-        for key in ["requests", "bytes_sent", "bytes_received", "errors", "open"] {
+        for key in ["requests", "bytes_sent", "bytes_received", "errors", "open", "connects"] {
             assert!(row[key].is_u64(), "timeline row {key}: {row}");
         }
         assert!(row["t_s"].is_number(), "timeline t_s");
@@ -153,13 +153,27 @@ pub fn count(report: &Value, pointer: &str) -> u64 {
     report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {report}"))
 }
 
+pub mod netns;
+pub mod pki;
 pub mod prereq;
 pub mod real_servers;
+pub mod recorder;
 
-/// A `loadmux serve` child process on loopback, killed by pid on drop.
+/// A `loadmux serve` child process on loopback. Dropping it stops it with SIGTERM
+/// (so it removes its Unix socket file and generated CA), then SIGKILL if it has
+/// not exited within 5 s.
 pub struct Serve {
+    /// Its TCP address (for [`Serve::start_unix`], the unspecified 0.0.0.0:0).
     pub addr: SocketAddr,
+    /// What `loadmux run` takes as the target: `IP:PORT` or `unix:PATH`.
+    pub target: String,
+    /// `--tls` without `--cert`: the generated CA, for clients' `--cacert`.
+    pub ca: Option<PathBuf>,
     child: std::process::Child,
+    /// Its stderr after the first line, one message per line.
+    stderr: std::sync::mpsc::Receiver<String>,
+    /// Holds the Unix socket and the generated CA.
+    dir: tempfile::TempDir,
 }
 
 impl Serve {
@@ -167,33 +181,113 @@ impl Serve {
     /// bound from its "listening on" line. No port is guessed, so parallel tests
     /// can never end up talking to each other's servers.
     pub fn start(args: &[&str]) -> Serve {
+        Serve::spawn(args, None, false)
+    }
+
+    /// The same with `--tls`. Unless `args` has `--cert`, the server generates its
+    /// certificate and writes the CA into this server's temp dir ([`Serve::ca`]).
+    pub fn start_tls(args: &[&str]) -> Serve {
+        Serve::spawn(args, None, true)
+    }
+
+    /// `loadmux serve <args> --listen unix:PATH`, PATH in a temp dir
+    /// ([`Serve::unix_path`]).
+    pub fn start_unix(args: &[&str]) -> Serve {
+        Serve::spawn(args, Some("serve.sock"), false)
+    }
+
+    /// The same over TLS (a generated certificate, as [`Serve::start_tls`]).
+    pub fn start_unix_tls(args: &[&str]) -> Serve {
+        Serve::spawn(args, Some("serve.sock"), true)
+    }
+
+    fn spawn(args: &[&str], unix_name: Option<&str>, tls: bool) -> Serve {
         use std::io::BufRead;
-        let mut child = loadmux()
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listen = match unix_name {
+            Some(name) => format!("unix:{}", dir.path().join(name).display()),
+            None => "127.0.0.1:0".to_string(),
+        };
+        let mut command = loadmux();
+        command.arg("serve").args(args).args(["--listen", &listen]);
+        let generated = tls && !args.contains(&"--cert");
+        let ca = generated.then(|| dir.path().join("ca.pem"));
+        if tls {
+            command.arg("--tls");
+        }
+        if let Some(ca) = &ca {
+            command.arg("--ca-out").arg(ca);
+        }
+        let mut child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn loadmux serve");
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let addr = first
+        let target = first
             .split_whitespace()
             .skip_while(|w| *w != "on")
             .nth(1)
-            .and_then(|a| a.parse().ok())
+            .map(str::to_string)
             .unwrap_or_else(|| panic!("loadmux serve {args:?} did not start: {first:?}"));
+        let addr = if unix_name.is_some() {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            target.parse().unwrap_or_else(|_| panic!("no address in {first:?}"))
+        };
         // Keep draining its stderr so the server never blocks on a full pipe.
-        thread::spawn(move || lines.for_each(drop));
-        Serve { addr, child }
+        let (send, stderr) = std::sync::mpsc::channel();
+        thread::spawn(move || lines.map_while(Result::ok).for_each(|line| drop(send.send(line))));
+        Serve { addr, target, ca, child, stderr, dir }
+    }
+
+    /// The Unix socket's path ([`Serve::start_unix`]).
+    pub fn unix_path(&self) -> PathBuf {
+        PathBuf::from(self.target.strip_prefix("unix:").expect("a server started with start_unix"))
+    }
+
+    /// The server's temp dir (where its socket and generated CA live).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops it with SIGTERM and returns its last stderr line: the counters
+    /// ("accepted N connections ..., M TLS handshakes (K resumed)").
+    pub fn stop(mut self) -> String {
+        self.terminate();
+        self.stderr.try_iter().last().unwrap_or_default()
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet
+        // (try_wait above), so it cannot have been reused.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                // Give the reader thread a moment to pass on the last lines.
+                thread::sleep(Duration::from_millis(50));
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.terminate();
     }
 }
 

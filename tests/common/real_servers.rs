@@ -1,5 +1,7 @@
 //! Real servers nobody here wrote (Debian's redis-server, memcached and nginx), started
 //! on free loopback ports with throwaway config in a temp dir, and stopped by pid on drop.
+//! redis and nginx can speak TLS (Debian builds both with OpenSSL) with certificates
+//! the test made (`pki.rs`), and redis can listen on a Unix socket too.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -79,16 +81,62 @@ impl Drop for Owned {
     }
 }
 
+/// A server certificate (PEM files) for a TLS server, and the CA its clients are
+/// checked against (for servers that check clients).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
 /// A redis-server on a free loopback port, no persistence.
 pub struct Redis {
+    /// Its port: plaintext, or TLS for [`Redis::start_tls`].
     pub addr: SocketAddr,
+    /// [`Redis::start_unix`]: its Unix socket (it listens on `addr` too).
+    pub unix: Option<PathBuf>,
+    /// [`Redis::start_tls`]: the CA that signed its certificate.
+    pub tls_ca: Option<PathBuf>,
     _child: Owned,
     _dir: tempfile::TempDir,
     _guard: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Redis {
+    /// Plaintext on a free port.
     pub fn start() -> Option<Redis> {
+        Redis::start_with(|_, _| Vec::new(), None, false)
+    }
+
+    /// TLS only (`--port 0 --tls-port PORT`), with `files.cert`/`files.key`; clients
+    /// are not asked for certificates.
+    pub fn start_tls(files: &TlsFiles) -> Option<Redis> {
+        let args = |port: u16, _: &Path| {
+            let mut args: Vec<String> = vec!["--port".into(), "0".into(), "--tls-port".into(), port.to_string()];
+            for (flag, path) in
+                [("--tls-cert-file", &files.cert), ("--tls-key-file", &files.key), ("--tls-ca-cert-file", &files.ca)]
+            {
+                args.extend([flag.to_string(), path.display().to_string()]);
+            }
+            args.extend(["--tls-auth-clients".into(), "no".into()]);
+            args
+        };
+        Redis::start_with(args, Some(files.ca.clone()), false)
+    }
+
+    /// Plaintext on a free port and on a Unix socket in its temp dir
+    /// (`--unixsocket`).
+    pub fn start_unix() -> Option<Redis> {
+        Redis::start_with(
+            |_, dir: &Path| vec!["--unixsocket".into(), dir.join("redis.sock").display().to_string()],
+            None,
+            true,
+        )
+    }
+
+    /// `extra(port, dir)` adds to (or, as later flags win, overrides) the base flags.
+    fn start_with(extra: impl Fn(u16, &Path) -> Vec<String>, tls_ca: Option<PathBuf>, unix: bool) -> Option<Redis> {
         let bin = require("redis-server")?;
         let guard = one_at_a_time();
         let dir = tempfile::tempdir().unwrap();
@@ -96,22 +144,37 @@ impl Redis {
             Command::new(&bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(["--dir", dir.path().to_str().unwrap(), "--maxclients", "10000", "--protected-mode", "no"])
+                .args(extra(port, dir.path()))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn redis-server")
         });
-        Some(Redis { addr, _child: Owned(child), _dir: dir, _guard: guard })
+        let unix = unix.then(|| dir.path().join("redis.sock"));
+        if let Some(path) = &unix {
+            wait_unix_listening(path, "redis-server");
+        }
+        Some(Redis { addr, unix, tls_ca, _child: Owned(child), _dir: dir, _guard: guard })
     }
 
-    /// Runs one command through redis-cli and returns its output.
+    /// Runs one command through redis-cli (over TLS for a TLS server) and returns
+    /// its output.
     pub fn cli(&self, args: &[&str]) -> String {
         let bin = require("redis-cli").expect("redis-cli comes with redis-tools");
-        let out = Command::new(bin)
-            .args(["-h", "127.0.0.1", "-p", &self.addr.port().to_string()])
-            .args(args)
-            .output()
-            .unwrap();
+        let mut command = Command::new(bin);
+        command.args(["-h", "127.0.0.1", "-p", &self.addr.port().to_string()]);
+        if let Some(ca) = &self.tls_ca {
+            command.arg("--tls").arg("--cacert").arg(ca);
+        }
+        let out = command.args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs one command through redis-cli over the Unix socket (`redis-cli -s`).
+    pub fn cli_unix(&self, args: &[&str]) -> String {
+        let bin = require("redis-cli").expect("redis-cli comes with redis-tools");
+        let path = self.unix.as_ref().expect("a redis started with start_unix");
+        let out = Command::new(bin).arg("-s").arg(path).args(args).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -204,8 +267,26 @@ pub struct Nginx {
     _guard: std::sync::MutexGuard<'static, ()>,
 }
 
+/// How nginx's one server speaks.
+#[derive(Clone, Debug)]
+pub enum NginxTls {
+    /// Plain HTTP.
+    Off,
+    /// HTTPS with this certificate.
+    On(TlsFiles),
+    /// HTTPS, and a client certificate signed by the CA is required
+    /// (`ssl_verify_client on`: without one nginx answers 400).
+    RequireClientCert(TlsFiles),
+}
+
 impl Nginx {
+    /// Plain HTTP keep-alive.
     pub fn start() -> Option<Nginx> {
+        Nginx::start_with(NginxTls::Off)
+    }
+
+    /// HTTPS keep-alive (`listen ... ssl`), optionally requiring client certificates.
+    pub fn start_with(tls: NginxTls) -> Option<Nginx> {
         let bin = require("nginx")?;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -220,7 +301,8 @@ impl Nginx {
                  http {{\n  access_log {r}/access.log;\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
                    fastcgi_temp_path {r}/fastcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
                    keepalive_requests 1000000;\n  keepalive_timeout 60s;\n\
-                   server {{ listen 127.0.0.1:{port}; location / {{ root {r}/www; }} }}\n}}\n"
+                   server {{ listen 127.0.0.1:{port}{}; location / {{ root {r}/www; }} }}\n}}\n",
+                nginx_tls_directives(&tls)
             );
             std::fs::write(format!("{r}/nginx.conf"), conf).unwrap();
             Command::new(&bin)
@@ -233,8 +315,44 @@ impl Nginx {
         Some(Nginx { addr, dir, _child: Owned(child), _guard: guard })
     }
 
+    /// The access log's lines, one per request answered.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
     /// Lines in the access log: one per request nginx answered.
     pub fn access_log_lines(&self) -> usize {
         std::fs::read_to_string(self.dir.path().join("access.log")).map(|s| s.lines().count()).unwrap_or(0)
     }
+}
+
+/// The `listen` suffix and ssl_* directives for a `server { }` block.
+fn nginx_tls_directives(tls: &NginxTls) -> String {
+    let (files, verify) = match tls {
+        NginxTls::Off => return String::new(),
+        NginxTls::On(files) => (files, false),
+        NginxTls::RequireClientCert(files) => (files, true),
+    };
+    let mut text = format!(
+        " ssl; ssl_certificate {}; ssl_certificate_key {}; ssl_session_cache shared:SSL:1m; \
+         ssl_session_tickets on",
+        files.cert.display(),
+        files.key.display()
+    );
+    if verify {
+        text += &format!("; ssl_client_certificate {}; ssl_verify_client on", files.ca.display());
+    }
+    text
+}
+
+/// Waits until something accepts on the Unix socket at `path`.
+fn wait_unix_listening(path: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not listen on {} within 10 s", path.display());
 }

@@ -86,6 +86,11 @@ fn announced_sizes_over_the_limit_are_refused_at_the_header() {
     // least 3 bytes need 16.
     assert!(d.feed(&resp(), b"%2\r\n", b"", 15).is_err());
     assert!(matches!(d.feed(&resp(), b"%2\r\n", b"", 16).unwrap(), Step::NeedMore));
+    // A count near u64::MAX inside an aggregate saturates and is refused, never
+    // overflows (found by the framing_resp fuzz target).
+    let mut d = Decoder::default();
+    let err = d.feed(&resp(), b"*2\r\n:1\r\n%99999999999999999999\r\n", b"", 1 << 20).unwrap_err();
+    assert!(err.0.contains("max-response"), "{err}");
     // A line that never ends stops at the limit.
     let mut d = Decoder::default();
     assert!(d.feed(&resp(), &[b'+'; 100], b"", 64).is_err());
