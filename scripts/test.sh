@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Real servers the integration tests load, the browser that screenshots the HTML
 # report, network-namespace tools for the netns tests, man to render `loadmux man`,
-# and the TLS clients that check the TLS servers (curl, openssl s_client, python3's
-# ssl) (Debian packages; docs/testing.md says which test needs which).
+# the TLS clients that check the TLS servers (curl, openssl s_client, python3's
+# ssl), and clang for the cross-platform checks (Debian packages; docs/testing.md
+# says which test needs which).
 PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl openssl python3 chromium nftables iproute2 man-db clang)
 
 missing=()
@@ -36,15 +37,21 @@ fi
 
 # It must build where its users work (docs/tuning.md, "Other platforms"). rustup
 # fetches the standard library of each target; a failure stops the script (set -e).
-# criterion's alloca compiles C for the target: clang can target Mach-O, and
-# -ffreestanding keeps it away from the host's glibc headers.
-CROSS_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd)
+# C code is compiled for the target by two dependencies: criterion's alloca (a
+# dev-dependency) and ring (TLS). For FreeBSD, gcc compiles both (cargo check never
+# links). For macOS, only clang can target Mach-O; -ffreestanding keeps it away from
+# the host's glibc headers, which is enough for alloca, but ring needs the macOS
+# SDK's headers, so the Apple checks leave TLS out (--no-default-features).
+CROSS_TARGETS=(x86_64-unknown-freebsd x86_64-apple-darwin aarch64-apple-darwin)
 rustup target add "${CROSS_TARGETS[@]}"
 for target in "${CROSS_TARGETS[@]}"; do
     var=${target//-/_}
-    echo "scripts/test.sh: cargo check --all-targets --target $target" >&2
-    env "CC_$var=clang" "CFLAGS_$var=-ffreestanding" \
-        cargo check --all-targets --features fault-injection --target "$target"
+    case "$target" in
+        *-apple-darwin) env_cc=("CC_$var=clang" "CFLAGS_$var=-ffreestanding"); features=(--no-default-features) ;;
+        *) env_cc=(); features=() ;;
+    esac
+    echo "scripts/test.sh: cargo check --all-targets --target $target ${features[*]}" >&2
+    env "${env_cc[@]}" cargo check --all-targets "${features[@]}" --features fault-injection --target "$target"
 done
 
 # Integration tests open up to ~20000 sockets; ask for the hard limit.

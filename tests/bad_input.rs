@@ -105,6 +105,10 @@ fn out_of_range_values_name_the_flag_the_value_and_the_range() {
         (&["--message-size", "4G"], &["--message-size", "4G", "1GiB"]),
         (&["--sndbuf", "1e300"], &["--sndbuf", "1e300", "1GiB"]),
         (&["--expect", "bytes:2000", "--max-response", "1k"], &["--expect bytes:2000", "--max-response 1024"]),
+        (
+            &["--first-message", "hi", "--first-expect", "bytes:4096", "--max-response", "1k"],
+            &["--first-expect bytes:4096", "--max-response 1024"],
+        ),
         (&["--assert", "p99<-1ms"], &["p99<-1ms", "not a duration"]),
         (&["--assert", "errors<-1"], &["errors<-1", "negative"]),
         (&["--assert", "errors<101%"], &["errors<101%", "100%"]),

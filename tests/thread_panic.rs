@@ -109,7 +109,8 @@ fn a_panicking_worker_stops_the_run_with_exit_3_and_a_report() {
 #[test]
 fn a_panic_in_the_live_line_stops_the_run_with_a_result() {
     let server = common::echo_server();
-    let mut plan = loadmux::plan::Plan::new(vec![loadmux::transport::Target::Tcp(server.local_addr().tcp().unwrap())]);
+    let addr = server.local_addr().tcp().expect("a TCP echo server");
+    let mut plan = loadmux::plan::Plan::new(vec![loadmux::transport::Target::Tcp(addr)]);
     plan.connections = 2;
     plan.duration = std::time::Duration::from_secs(30);
     let started = std::time::Instant::now();

@@ -109,7 +109,19 @@ mod tests {
         use clap::CommandFactory;
         let mut cli = Cli::command();
         let help = cli.find_subcommand_mut("run").unwrap().render_long_help().to_string();
-        let framings = ["echo", "line", "delim:STR", "bytes:N", "len:u16be", "len:u32be", "len:u32le", "http", "none"];
+        let framings = [
+            "echo",
+            "line",
+            "delim:STR",
+            "bytes:N",
+            "len:u16be",
+            "len:u32be",
+            "len:u32le",
+            "http",
+            "resp",
+            "memcache",
+            "none",
+        ];
         for framing in framings {
             assert!(help.contains(framing), "--expect {framing} is missing from run --help");
             let spec = framing.replace("STR", "x").replace('N', "1");

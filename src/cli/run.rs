@@ -481,10 +481,15 @@ impl RunArgs {
         };
         // A response the framing needs that is larger than --max-response would fail
         // every single time: say so now rather than after a run of protocol errors.
-        let response_len = match &framing {
-            Framing::Bytes(n) => Some((*n, format!("--expect {expect}"))),
+        let response_len = match (&framing, &first_framing) {
+            (_, Some(Framing::Bytes(n))) if *n > self.max_response => {
+                Some((*n, format!("--first-expect {}", self.first_expect.as_deref().unwrap_or_default())))
+            }
+            (Framing::Bytes(n), _) => Some((*n, format!("--expect {expect}"))),
             // A fixed message's echo is exactly as long as the message.
-            Framing::Echo if !message.is_empty() => Some((message.len(), "--expect echo of the message".to_string())),
+            (Framing::Echo, _) if !message.is_empty() => {
+                Some((message.len(), "--expect echo of the message".to_string()))
+            }
             _ => None,
         };
         if let Some((len, what)) = response_len.filter(|(len, _)| *len > self.max_response) {

@@ -21,7 +21,7 @@ use rustls::{HandshakeKind, RootCertStore, ServerConnection};
 use super::cert::{Authority, LOCAL_NAMES};
 use super::socket::Socket;
 use super::{ServerCounters, TlsIdentity, TlsSettings};
-use crate::engine::conn::{interrupted, would_block};
+use crate::io_kind::{interrupted, would_block};
 
 /// Ciphertext (or, during the handshake, plaintext) one connection may have queued
 /// in rustls. A client that does not read gets backpressure at this size, not an
