@@ -87,7 +87,15 @@ fn running_out_of_ephemeral_ports_counts_addr_unavailable() {
         args.extend_from_slice(extra);
         let report = ns.load(&args);
         assert!(started.elapsed() < Duration::from_secs(7));
-        assert!(count(&report, "/errors/by_kind/addr_unavailable") > 0, "{extra:?}: {report}");
+        let no_port = count(&report, "/errors/by_kind/addr_unavailable");
+        // With FIN close every port sits in TIME_WAIT after use, so 100 connections
+        // over 50 ports must run out. With RST close nothing lingers, and a loopback
+        // connect-and-reset is so quick that a couple of ports at a time may do: the
+        // ports may or may not run out, but nothing else may go wrong.
+        if extra != ["--linger0"] {
+            assert!(no_port > 0, "{extra:?}: {report}");
+        }
+        assert_eq!(count(&report, "/errors/total"), no_port, "{extra:?}: only addr_unavailable: {report}");
         let connects: Vec<u64> =
             report["timeline"].as_array().unwrap().iter().map(|r| r["connects"].as_u64().unwrap()).collect();
         // The kernel reuses a loopback TIME_WAIT port only after a second, so a
