@@ -12,6 +12,7 @@
 //! So whichever way is preferred, the other is tried before a connect counts as
 //! `addr_unavailable`: only when both find no port is there truly none.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -35,8 +36,14 @@ const AUTO_OWN_PORTS_FROM: usize = 4096;
 /// connection slot holds, and which way it tries first.
 pub struct LocalPorts {
     allocator: PortAllocator,
-    /// The port each connection slot (slab key) holds, given back when it dials again.
-    held: Vec<Option<(PoolKey, u16)>>,
+    /// The port each connection slot (slab key) holds, given back when it dials
+    /// again, with its pool as an index into `pools` (8 bytes a slot: this vector has
+    /// an entry per connection, so a whole `PoolKey` here cost 56).
+    held: Vec<Option<(u32, u16)>>,
+    /// The (source, destination) pools this worker has used, in order of first use,
+    /// and each one's index in that order.
+    pools: Vec<PoolKey>,
+    pool_index: HashMap<PoolKey, u32>,
     /// The source address the kernel routes each target from, found once per target.
     routes: Vec<(SocketAddr, Option<IpAddr>)>,
     /// Try loadmux's cycle first (else the kernel's search first).
@@ -52,6 +59,8 @@ impl LocalPorts {
         LocalPorts {
             allocator: PortAllocator::new(range.slice(index, plan.threads)),
             held: vec![None; slots],
+            pools: Vec::new(),
+            pool_index: HashMap::new(),
             routes: Vec::new(),
             prefer_own: prefers_own_ports(plan),
             fallbacks: 0,
@@ -70,7 +79,7 @@ impl LocalPorts {
         // This slot's previous socket is gone: its port goes to the back of the cycle,
         // where a TIME_WAIT it left has the most time to clear.
         if let Some((pool, port)) = self.held[key].take() {
-            self.allocator.give_back(pool, port);
+            self.allocator.give_back(self.pools[pool as usize], port);
         }
         if self.prefer_own {
             if let Some(result) = self.dial_own_port(key, target, source, plan) {
@@ -107,7 +116,7 @@ impl LocalPorts {
             let port = self.allocator.take(pool)?;
             match dial_from_port(target, &plan.socket, SocketAddr::new(local_ip, port)) {
                 Ok(stream) => {
-                    self.held[key] = Some((pool, port));
+                    self.held[key] = Some((self.pool_index(pool), port));
                     return Some(Ok(stream));
                 }
                 // Held by a socket bound without SO_REUSEADDR, or a TIME_WAIT to this
@@ -120,6 +129,15 @@ impl LocalPorts {
             }
         }
         None
+    }
+
+    /// `pool`'s index in `pools`, adding it on first use.
+    fn pool_index(&mut self, pool: PoolKey) -> u32 {
+        let pools = &mut self.pools;
+        *self.pool_index.entry(pool).or_insert_with(|| {
+            pools.push(pool);
+            u32::try_from(pools.len() - 1).unwrap_or(u32::MAX)
+        })
     }
 
     /// The source address the kernel would use to reach `target` (cached).

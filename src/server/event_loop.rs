@@ -268,7 +268,8 @@ impl EventLoop {
             Ok(Served::Close(fault)) => {
                 if fault == Fault::Reset {
                     // SO_LINGER 0: the close sends RST instead of FIN.
-                    conn.stream.socket().reset_on_close();
+                    // Best effort: without it the close is a FIN, still a close.
+                    let _ = conn.stream.socket().reset_on_close();
                 }
                 self.counters.faults += 1;
                 // A fault is abrupt on purpose: no TLS close_notify either.

@@ -2,15 +2,16 @@
 //! stream of each accepted connection. Both are thin enums that forward to mio, so
 //! the event loop handles one type whatever the address family.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use mio::event::Source;
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, SockAddr};
+
+pub use crate::transport::Socket;
 
 /// A nonblocking listening socket.
 #[derive(Debug)]
@@ -76,78 +77,6 @@ impl Listener {
                 Ok(Socket::Tcp(stream))
             }
             Listener::Unix(listener) => listener.accept().map(|(stream, _)| Socket::Unix(stream)),
-        }
-    }
-}
-
-/// An accepted connection's socket.
-#[derive(Debug)]
-pub enum Socket {
-    /// A TCP connection.
-    Tcp(TcpStream),
-    /// A Unix stream connection.
-    Unix(UnixStream),
-}
-
-impl Socket {
-    /// Makes the coming close send RST rather than FIN (SO_LINGER 0), for chaos
-    /// `--reset-after`. Unix sockets have no RST: they just close.
-    pub fn reset_on_close(&self) {
-        if let Socket::Tcp(stream) = self {
-            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-        }
-    }
-
-    /// Who is on the other end, for debug logs.
-    pub fn peer(&self) -> String {
-        match self {
-            Socket::Tcp(stream) => stream.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
-            Socket::Unix(_) => "a unix socket client".to_string(),
-        }
-    }
-}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(stream) => stream.read(buf),
-            Socket::Unix(stream) => stream.read(buf),
-        }
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(stream) => stream.write(buf),
-            Socket::Unix(stream) => stream.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(()) // Neither socket buffers in user space.
-    }
-}
-
-impl Source for Socket {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        match self {
-            Socket::Tcp(stream) => stream.register(registry, token, interests),
-            Socket::Unix(stream) => stream.register(registry, token, interests),
-        }
-    }
-
-    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        match self {
-            Socket::Tcp(stream) => stream.reregister(registry, token, interests),
-            Socket::Unix(stream) => stream.reregister(registry, token, interests),
-        }
-    }
-
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Socket::Tcp(stream) => stream.deregister(registry),
-            Socket::Unix(stream) => stream.deregister(registry),
         }
     }
 }

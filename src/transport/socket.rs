@@ -9,7 +9,8 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use socket2::SockRef;
 
-/// A connected (or connecting) nonblocking stream socket.
+/// A connected (or connecting) nonblocking stream socket: the client's connections,
+/// and the connections the built-in servers accept.
 #[derive(Debug)]
 pub enum Socket {
     /// TCP, from `engine::dial`.
@@ -39,6 +40,14 @@ impl Socket {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Who is on the other end, for debug logs.
+    pub fn peer(&self) -> String {
+        match self {
+            Socket::Tcp(s) => s.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+            Socket::Unix(_) => "a unix socket peer".to_string(),
         }
     }
 
