@@ -22,10 +22,12 @@
 //! use loadmux::plan::Plan;
 //! use loadmux::report::{self, Report};
 //! use loadmux::server::{self, ServerConfig};
+//! use loadmux::transport::Target;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = server::start(ServerConfig::echo("127.0.0.1:0".parse()?))?;
-//! let mut plan = Plan::new(vec![server.local_addr()]);
+//! let addr = server.local_addr().tcp().ok_or("the echo server listens on TCP")?;
+//! let mut plan = Plan::new(vec![Target::Tcp(addr)]);
 //! plan.connections = 4;
 //! plan.duration = Duration::from_millis(200);
 //! let plan = Arc::new(plan.with_rate(Some(1000.0))); // open loop, 1000 requests/s

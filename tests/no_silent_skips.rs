@@ -161,7 +161,7 @@ fn calls(code: &str, name: &str) -> bool {
         let starts_a_path = match before.strip_suffix("::") {
             Some(path) => {
                 let segment: String = path.chars().rev().take_while(|c| is_ident(*c)).collect();
-                !name.contains("::") && segment.chars().last().is_some_and(|c| c.is_lowercase())
+                segment.chars().last().is_some_and(|c| c.is_lowercase())
             }
             None => !before.chars().next_back().is_some_and(is_ident),
         };
