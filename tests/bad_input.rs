@@ -434,3 +434,26 @@ fn a_bad_resp_command_or_value_field_is_a_usage_error() {
     assert_usage_error(&["run", "127.0.0.1:1", "--resp", "--message-size", "10"], "--resp");
     assert_usage_error(&["run", "127.0.0.1:1", "--expect", "resp:3"], "--expect");
 }
+
+#[test]
+fn bad_tls_and_target_flags_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    assert_usage_error(&["run", "127.0.0.1:1", "--cacert", not_pem], "--cacert applies to TLS");
+    assert_usage_error(
+        &["run", "tls://127.0.0.1:1", "--cacert", "/nonexistent/ca.pem"],
+        "--cacert /nonexistent/ca.pem",
+    );
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "--cacert", not_pem], "no certificate");
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "--tls-version", "1.4"], "1.2 or 1.3");
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "--sni", "bad name!"], "--sni");
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "--insecure", "--cacert", not_pem], "contradict");
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "--cert", not_pem], "--key");
+    assert_usage_error(&["run", "tls://127.0.0.1:1", "127.0.0.1:2"], "mix tls:// and plain");
+    assert_usage_error(&["run", "ftp://127.0.0.1:1"], "only tls://, https:// and unix:");
+    assert_usage_error(&["run", "unix:"], "has no path");
+    assert_usage_error(&["run", "127.0.0.1:1", "--first-expect", "line"], "--first-message");
+    assert_usage_error(&["run", "127.0.0.1:1", "--first-message", "x", "--first-expect", "nope"], "--first-expect");
+}

@@ -69,9 +69,6 @@ fn start_demo_server(args: &RunArgs, plan: &mut crate::plan::Plan) -> Result<ser
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
-    if args.insecure {
-        eprintln!("loadmux: warning: --insecure: server certificates are not verified");
-    }
     let RunCommand { mut plan, progress, start_at, outputs, thresholds, rate_search } = match args.to_command() {
         Ok(command) => command,
         Err(e) => {
@@ -79,6 +76,9 @@ pub fn run_command(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    if args.insecure {
+        eprintln!("loadmux: warning: --insecure: server certificates are not verified");
+    }
     let server = if plan.targets.is_empty() {
         match start_demo_server(&args, &mut plan) {
             Ok(handle) => Some(handle),
