@@ -30,22 +30,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-# Runs a command; prints "CPU <user+sys seconds> <wall seconds>" (children included)
-# and the command's stdout.
-measure() {
-    python3 - "$@" <<'PY'
-import os, sys, time, subprocess
-t0 = time.monotonic()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-out = p.stdout.read()
-_, status, ru = os.wait4(p.pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-print(f"\nCPU {ru.ru_utime + ru.ru_stime:.3f} {time.monotonic() - t0:.3f}")
-PY
-}
+. scripts/lib.sh   # free_port, wait_port, measure (the script has cd-ed to the top)
 json_field() { python3 -c 'import json,sys; t=sys.stdin.read(); r=json.loads(t[:t.rindex("}")+1]); print(eval("r"+sys.argv[1]))' "$1"; }
 
 # Certificates.

@@ -40,22 +40,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-# Runs a command, prints "<user+sys cpu seconds> <wall seconds>" of it (children
-# included) on fd 3, and its stdout on stdout.
-measure() {
-    python3 - "$@" 3>&1 <<'PY'
-import os, sys, time, subprocess
-t0 = time.monotonic()
-p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-out = p.stdout.read()
-_, status, ru = os.wait4(p.pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-os.write(3, f"CPU {ru.ru_utime + ru.ru_stime:.3f} {time.monotonic() - t0:.3f}\n".encode())
-PY
-}
+. scripts/lib.sh   # free_port, wait_port, measure (the script has cd-ed to the top)
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
