@@ -58,6 +58,6 @@ pub mod server;
 pub mod session;
 pub mod sources;
 pub mod stats;
-pub mod tcp_socket;
+pub mod stream_socket;
 pub mod transport;
 pub mod units;

@@ -402,23 +402,9 @@ impl<S: Transport> Conn<S> {
         Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0 }
     }
 
-    /// The current state.
-    pub fn state(&self) -> &State<S> {
-        &self.state
-    }
-
     /// Whether it waits for a connect slot.
     pub fn is_queued(&self) -> bool {
         matches!(self.state, State::Queued)
-    }
-
-    /// The socket underneath, while there is one (to register it with the poller).
-    pub fn socket_mut(&mut self) -> Option<&mut S> {
-        match &mut self.state {
-            State::Connecting { socket, .. } | State::Handshaking { socket, .. } => Some(socket),
-            State::Greeting(open) | State::Open(open) => Some(&mut open.socket),
-            State::Queued | State::Backoff { .. } | State::Closed => None,
-        }
     }
 
     /// When this connection next needs the worker even without an event: the earliest

@@ -184,12 +184,16 @@ impl Rig {
 }
 
 fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
-    conn.socket_mut().expect("socket")
+    match &mut conn.state {
+        State::Connecting { socket, .. } | State::Handshaking { socket, .. } => socket,
+        State::Greeting(open) | State::Open(open) => &mut open.socket,
+        other => panic!("no socket in {}", other.name()),
+    }
 }
 
 /// The data of an established connection (`Greeting` or `Open`).
 fn open(conn: &Conn<FakeSocket>) -> &Open<FakeSocket> {
-    match conn.state() {
+    match &conn.state {
         State::Greeting(open) | State::Open(open) => open,
         other => panic!("not established: {}", other.name()),
     }
@@ -204,11 +208,11 @@ fn in_flight(conn: &Conn<FakeSocket>) -> usize {
 }
 
 fn name(conn: &Conn<FakeSocket>) -> &'static str {
-    conn.state().name()
+    conn.state.name()
 }
 
 fn backoff_until(conn: &Conn<FakeSocket>) -> Option<Instant> {
-    match conn.state() {
+    match &conn.state {
         State::Backoff { until } => Some(*until),
         _ => None,
     }

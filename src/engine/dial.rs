@@ -55,7 +55,7 @@ pub fn port_taken(err: &io::Error) -> bool {
 
 /// A nonblocking TCP socket for `addr`'s family, with `options` set.
 fn new_socket(addr: SocketAddr, options: &SocketOptions) -> io::Result<Socket> {
-    let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
+    let socket = crate::stream_socket::nonblocking(Domain::for_address(addr))?;
     if options.nodelay {
         // Requests are small and latency-sensitive: don't let Nagle hold them back.
         socket.set_tcp_nodelay(true)?;

@@ -26,7 +26,7 @@ impl Listener {
     /// A TCP listener with SO_REUSEADDR and SO_REUSEPORT, so several threads can each
     /// have one on the same port and the kernel spreads connections over them.
     pub fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<Listener> {
-        let socket = crate::tcp_socket::nonblocking(Domain::for_address(addr))?;
+        let socket = crate::stream_socket::nonblocking(Domain::for_address(addr))?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.bind(&addr.into())?;
@@ -38,7 +38,7 @@ impl Listener {
     /// socket2 rather than std, because std fixes the backlog at 128 and chaos
     /// `--never-accept` needs 1.
     pub fn bind_unix(path: &Path, backlog: i32) -> io::Result<Listener> {
-        let socket = crate::tcp_socket::nonblocking(Domain::UNIX)?;
+        let socket = crate::stream_socket::nonblocking(Domain::UNIX)?;
         socket.bind(&SockAddr::unix(path)?)?;
         socket.listen(backlog)?;
         Ok(Listener::Unix(UnixListener::from_std(socket.into())))
