@@ -329,6 +329,10 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// Prometheus, statsd and the HdrHistogram interval log.
+    #[command(flatten)]
+    pub watch: super::watch_args::WatchArgs,
 }
 
 /// How the live line is shown.

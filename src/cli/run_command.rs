@@ -11,6 +11,7 @@ use super::verdict;
 use crate::assert::Threshold;
 use crate::engine::{self, StopReason};
 use crate::exit;
+use crate::monitor::Monitor;
 use crate::plan::Plan;
 use crate::report::{self, Report};
 use crate::server::{self, ServerConfig};
@@ -96,6 +97,18 @@ pub fn run_command(args: RunArgs) -> i32 {
     if progress != Progress::None {
         eprintln!("{header}");
     }
+    // Before any wait or load: a busy metrics port or an unwritable --hlog path
+    // ends here, with one line and exit code 2.
+    let mut monitor = match start_monitor(&args, &plan) {
+        Ok(monitor) => monitor,
+        Err(e) => {
+            eprintln!("loadmux: {e}");
+            if let Some(server) = server {
+                let _ = server.stop();
+            }
+            return exit::USAGE;
+        }
+    };
     if let Some(at) = start_at {
         wait_until(at, progress != Progress::None);
     }
@@ -116,7 +129,10 @@ pub fn run_command(args: RunArgs) -> i32 {
     // The built-in server's threads are watched like the workers: if one dies the
     // run stops, instead of loading a port nobody serves.
     let dead_server_threads = || server.as_ref().map(|s| s.dead_threads()).unwrap_or_default();
-    let result = engine::run_watching(plan.clone(), &mut on_row, &dead_server_threads);
+    let result = match &mut monitor {
+        Some(monitor) => engine::run_observed(plan.clone(), &mut on_row, &dead_server_threads, monitor),
+        None => engine::run_watching(plan.clone(), &mut on_row, &dead_server_threads),
+    };
     if progress == Progress::Tty {
         eprintln!(); // End the line that was being rewritten.
     }
@@ -131,6 +147,9 @@ pub fn run_command(args: RunArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    if let Some(monitor) = &mut monitor {
+        monitor.finish(&result);
+    }
     let report = Report::from_run(&result, &plan);
     let summary = report::render_text(&report, &header);
     // With `--json -` stdout carries the JSON alone, so the summary moves to stderr.
@@ -145,12 +164,29 @@ pub fn run_command(args: RunArgs) -> i32 {
         return exit::USAGE;
     }
     let verdict = verdict::judge(&thresholds, &report, json_to_stdout);
+    if let Some(monitor) = monitor {
+        monitor.stop();
+    }
     match result.stop {
         StopReason::Signal(signal_hook::consts::SIGINT) => exit::SIGINT,
         StopReason::Signal(signal_hook::consts::SIGTERM) => exit::SIGTERM,
         _ if !result.failed_threads.is_empty() => exit::THREAD_PANICKED,
         _ => verdict,
     }
+}
+
+/// Starts the live outputs the flags ask for (`--metrics-listen`, `--statsd`,
+/// `--hlog`), or none.
+fn start_monitor(args: &RunArgs, plan: &Plan) -> Result<Option<Monitor>, String> {
+    let config = args.watch.to_config().map_err(|e| e.to_string())?;
+    if !config.any() {
+        return Ok(None);
+    }
+    let monitor = Monitor::start(&config, plan.threads, plan.rate)?;
+    if let Some(addr) = monitor.metrics_addr() {
+        eprintln!("loadmux: serving metrics at http://{addr}/metrics");
+    }
+    Ok(Some(monitor))
 }
 
 /// `--rate-search`: prints each step and the answer; writes the best step's report.

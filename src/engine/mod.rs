@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conn;
 pub mod dial;
 pub mod local_ports;
+pub mod observer;
 pub mod pacing;
 pub mod ports;
 pub mod timer;
@@ -30,6 +31,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::plan::Plan;
 use crate::stats::{Collector, Cuts, Snapshot, TimelineRow, Totals};
+use observer::{NoObserver, RunObserver};
 use worker::{Assignment, Shared, Worker};
 
 const SIGNALS: Token = Token(0);
@@ -111,6 +113,17 @@ pub type DeadThreads<'a> = &'a dyn Fn() -> Vec<String>;
 /// names one, the run stops as it does for a panicked worker. They are checked
 /// every [`WATCH_INTERVAL`].
 pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -> io::Result<RunResult> {
+    run_observed(plan, on_row, dead_threads, &mut NoObserver)
+}
+
+/// [`run_watching`], also showing every snapshot and the running totals to
+/// `observer` (the live metrics: `--metrics-listen`, `--statsd`, `--hlog`).
+pub fn run_observed(
+    plan: Arc<Plan>,
+    on_row: OnRow,
+    dead_threads: DeadThreads,
+    observer: &mut dyn RunObserver,
+) -> io::Result<RunResult> {
     let poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -122,9 +135,10 @@ pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -
     let cuts = Cuts { start, measure_from, end: measure_from + plan.duration };
     let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
     let crew = spawn(&plan, &shared, &coordinator)?;
+    observer.started(started_at);
     let mut watch =
         Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_threads: Vec::new() };
-    let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads)?;
+    let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads, observer)?;
     if finished_normally {
         for handle in crew.handles {
             // A worker that panicked was caught inside its thread and is already in
@@ -218,6 +232,7 @@ impl Watch {
         crew: &Crew,
         on_row: OnRow,
         dead_threads: DeadThreads,
+        observer: &mut dyn RunObserver,
     ) -> io::Result<bool> {
         let end_at = shared.cuts.end;
         let mut events = Events::with_capacity(16);
@@ -261,11 +276,14 @@ impl Watch {
                 // Every row is shown as it completes, the last one too (whether it
                 // arrives before or after the coordinator notices the end is a race,
                 // so a rule depending on that would make the live line flaky).
+                observer.snapshot(&snapshot);
                 let rows = self.collector.add(snapshot);
+                observer.progress(self.collector.totals(), &rows);
                 self.show(&rows, on_row);
             }
             while let Ok(index) = crew.panicked.try_recv() {
                 let rows = self.collector.lose(index);
+                observer.progress(self.collector.totals(), &rows);
                 self.show(&rows, on_row);
                 self.thread_failed(format!("worker {index}"));
             }

@@ -222,6 +222,12 @@ impl Collector {
         out
     }
 
+    /// The run totals so far: everything added up to now, by the same rules as
+    /// the final totals. Counters in it only ever grow.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
     /// True once every worker has sent its last snapshot or been lost.
     pub fn all_finished(&self) -> bool {
         self.last_index.iter().zip(&self.lost).all(|(last, lost)| last.is_some() || *lost)

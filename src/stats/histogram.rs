@@ -80,6 +80,18 @@ impl LatencyHistogram {
         }
     }
 
+    /// Each recorded bucket as (value, count), lowest first. The value is the
+    /// highest one the bucket stands for (within 0.1%), in microseconds. Used to
+    /// render other formats (Prometheus buckets) without copying the histogram.
+    pub fn recorded(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value()))
+    }
+
+    /// The underlying HdrHistogram, for writers that take one (the interval log).
+    pub fn hdr(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
     /// Serializes as HdrHistogram V2 + Deflate, base64-encoded: the `hdr` field of a report.
     pub fn to_base64(&self) -> String {
         let mut bytes = Vec::new();

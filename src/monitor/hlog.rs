@@ -1,0 +1,233 @@
+//! `--hlog PATH`: the request-latency histogram of each second, in the standard
+//! HdrHistogram interval log format, for HdrHistogram's own tools
+//! (`HistogramLogProcessor`, HdrHistogramVisualizer, `hdrh` in Python).
+//!
+//! The file holds the version header, `#[StartTime: ...]` and `#[BaseTime: ...]`
+//! (both the run's start, so timestamps are seconds from it), the legend line, then
+//! one line per interval: `[Tag=NAME,]start,length,max,base64(V2+Deflate)`.
+//! Values are microseconds, the unit every loadmux histogram records in, and so is
+//! the `Interval_Max` column (max value divisor 1: one unit throughout the file;
+//! the column is only for people, readers decode the histogram). HdrHistogram's
+//! Java `HistogramLogProcessor` reads it with `-outputValueUnitRatio 1000` to print
+//! milliseconds.
+//!
+//! Only measured intervals are written (the warm-up is left out, as in the
+//! report), so the untagged intervals add up exactly to the report's histogram.
+//! Each line is flushed as it is written, so the file is complete up to the last
+//! second even if the process is killed; after Ctrl-C the last, shorter interval
+//! is written too.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+
+use crate::stats::{LatencyHistogram, Snapshot, TimelineRow};
+
+/// The interval log format version written in the header (HdrHistogram's current).
+const FORMAT_VERSION: &str = "1.3";
+
+/// Writes one interval log.
+pub struct HlogWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    serializer: V2DeflateSerializer,
+    /// Measured intervals not yet written, by interval index (= timeline row).
+    pending: BTreeMap<u64, LatencyHistogram>,
+    /// Timeline rows completed so far: the index of the next row.
+    next_row: u64,
+    /// Set after the first write error: one warning, then nothing more is written.
+    failed: bool,
+}
+
+impl HlogWriter {
+    /// Creates (truncates) the file at `path`. Fails with a one-line reason.
+    pub fn create(path: &Path) -> Result<HlogWriter, String> {
+        let file = File::create(path).map_err(|e| format!("--hlog {}: cannot create it: {e}", path.display()))?;
+        Ok(HlogWriter {
+            file: BufWriter::new(file),
+            path: path.to_path_buf(),
+            serializer: V2DeflateSerializer::new(),
+            pending: BTreeMap::new(),
+            next_row: 0,
+            failed: false,
+        })
+    }
+
+    /// Writes the header: version, what the values are, start and base time, legend.
+    pub fn begin(&mut self, started_at: SystemTime) {
+        let result = (|| -> io::Result<()> {
+            IntervalLogWriterBuilder::new()
+                .add_comment(&format!("[Histogram log format version {FORMAT_VERSION}]"))
+                .add_comment("[loadmux request latency from the intended send, in microseconds]")
+                .with_start_time(started_at)
+                .with_base_time(started_at)
+                .begin_log_with(&mut self.file, &mut self.serializer)?;
+            // The hdrhistogram crate leaves the legend out; HdrHistogram's readers
+            // skip it, and its writers put it here.
+            writeln!(
+                self.file,
+                "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+            )?;
+            self.file.flush()
+        })();
+        self.check(result);
+    }
+
+    /// Keeps a measured snapshot's latencies for its interval.
+    pub fn snapshot(&mut self, snapshot: &Snapshot) {
+        if snapshot.interval.measured {
+            self.pending.entry(snapshot.interval.index).or_default().merge(&snapshot.latency);
+        }
+    }
+
+    /// Writes the intervals of the rows that just completed.
+    pub fn rows_completed(&mut self, rows: &[TimelineRow]) {
+        for row in rows {
+            self.write_row(self.next_row, row);
+            self.next_row += 1;
+        }
+    }
+
+    /// At the end of the run: writes the intervals the run closed without
+    /// completing them as rows (the last one, after a stop), and flushes.
+    /// `timeline` is the run's whole timeline.
+    pub fn finish(&mut self, timeline: &[TimelineRow]) {
+        for (index, row) in timeline.iter().enumerate().skip(self.next_row as usize) {
+            self.write_row(index as u64, row);
+        }
+        self.next_row = timeline.len() as u64;
+        let result = self.file.flush();
+        self.check(result);
+    }
+
+    /// Writes row `index`'s interval, if it was measured.
+    fn write_row(&mut self, index: u64, row: &TimelineRow) {
+        let Some(latency) = self.pending.remove(&index) else { return };
+        if self.failed {
+            return;
+        }
+        let start = Duration::from_secs_f64((row.t_s - row.span_s).max(0.0));
+        let length = Duration::from_secs_f64(row.span_s);
+        let result = (|| -> io::Result<()> {
+            // A writer without header lines (and with the default divisor, 1) writes
+            // nothing when made, so one per interval costs nothing and keeps no
+            // borrow of the file between intervals.
+            let mut log = IntervalLogWriterBuilder::new().begin_log_with(&mut self.file, &mut self.serializer)?;
+            log.write_histogram(latency.hdr(), start, length, None::<Tag>).map_err(io::Error::other)?;
+            self.file.flush()
+        })();
+        self.check(result);
+    }
+
+    /// Warns once about a write error; the run goes on without the log.
+    fn check(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            if !self.failed {
+                eprintln!("loadmux: --hlog {}: cannot write: {e} (the run goes on without it)", self.path.display());
+            }
+            self.failed = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Counters, Interval, Phase};
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+
+    fn snapshot(index: u64, measured: bool, values: &[u64]) -> Snapshot {
+        let mut latency = LatencyHistogram::new();
+        values.iter().for_each(|&v| latency.record(v));
+        Snapshot {
+            worker: 0,
+            interval: Interval { index, measured, last: false },
+            t_s: index as f64 + 1.0,
+            delta: Counters::default(),
+            latency,
+            latency_uncorrected: LatencyHistogram::new(),
+            first_byte: LatencyHistogram::new(),
+            connect_latency: LatencyHistogram::new(),
+            tls_handshake: LatencyHistogram::new(),
+            tls_info: None,
+            send_lag: LatencyHistogram::new(),
+            open: 1,
+            max_open: 1,
+            ramp_done_at: None,
+        }
+    }
+
+    fn row(t_s: f64, span_s: f64) -> TimelineRow {
+        TimelineRow {
+            t_s,
+            span_s,
+            phase: Phase::Measure,
+            delta: Counters::default(),
+            open: 1,
+            p50_us: 0,
+            p99_us: 0,
+            max_us: 0,
+        }
+    }
+
+    #[test]
+    fn measured_intervals_are_written_with_their_times_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.hlog");
+        let mut log = HlogWriter::create(&path).unwrap();
+        log.begin(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        log.snapshot(&snapshot(0, false, &[5, 6])); // warm-up: left out
+        log.snapshot(&snapshot(1, true, &[100, 200]));
+        log.snapshot(&snapshot(1, true, &[300]));
+        log.rows_completed(&[row(1.0, 1.0), row(2.0, 1.0)]);
+        log.snapshot(&snapshot(2, true, &[4_000]));
+        // The run stops before row 2 completes: finish writes it from the timeline.
+        log.finish(&[row(1.0, 1.0), row(2.0, 1.0), row(2.5, 0.5)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "#[Histogram log format version 1.3]");
+        assert!(text.contains("#[StartTime: 1700000000.000 (seconds since epoch)]\n"), "{text}");
+        assert!(text.contains("#[BaseTime: 1700000000.000 (seconds since epoch)]\n"), "{text}");
+        assert!(text
+            .contains("\n\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"));
+        let intervals: Vec<_> = IntervalLogIterator::new(text.as_bytes())
+            .filter_map(|entry| match entry.unwrap() {
+                LogEntry::Interval(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(intervals.len(), 2, "{text}");
+        assert_eq!(
+            (intervals[0].start_timestamp(), intervals[0].duration()),
+            (Duration::from_secs(1), Duration::from_secs(1))
+        );
+        assert_eq!(intervals[1].start_timestamp(), Duration::from_secs(2));
+        assert_eq!(intervals[1].duration(), Duration::from_millis(500));
+        assert!((intervals[0].max() - 300.0).abs() < 1.0, "max in µs: {}", intervals[0].max());
+        assert_eq!(text.matches("#[").count(), 4, "the header only, once: {text}");
+        let counts: Vec<u64> = intervals
+            .iter()
+            .map(|h| {
+                let bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h.encoded_histogram()).unwrap();
+                let decoded: hdrhistogram::Histogram<u64> =
+                    Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap();
+                decoded.len()
+            })
+            .collect();
+        assert_eq!(counts, [3, 1]);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_one_line() {
+        let err = HlogWriter::create(Path::new("/nonexistent-dir/x.hlog")).err().unwrap();
+        assert!(err.starts_with("--hlog /nonexistent-dir/x.hlog: cannot create it: "), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

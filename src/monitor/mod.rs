@@ -1,0 +1,188 @@
+//! Watching a run from outside while it goes on: Prometheus (`--metrics-listen`),
+//! statsd (`--statsd`) and the HdrHistogram interval log (`--hlog`).
+//!
+//! [`Monitor`] is the engine's [`RunObserver`]: the coordinator hands it every
+//! worker snapshot and the running totals on its own thread, about once a second
+//! per worker, never on a worker's hot path. From them it
+//! - renders the Prometheus page and swaps it into the [`MetricsPage`] that the
+//!   metrics server's own thread copies for each scrape;
+//! - pushes a statsd batch each time a timeline row (a second) completes;
+//! - writes each measured second's latency histogram to the interval log.
+//!
+//! Every output counts as the report does (the measured window), so each one ends
+//! equal to the report: Prometheus' last scrape, the sum of statsd's counters, the
+//! sum of the log's intervals.
+//!
+//! With a request mix, each output gets one more dimension per mix name (a `name`
+//! label, a statsd name segment, an hlog tag): [`prometheus::Group`] is that seam.
+
+pub mod hlog;
+pub mod metrics_server;
+pub mod prometheus;
+pub mod statsd;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::engine::observer::RunObserver;
+use crate::engine::RunResult;
+use crate::stats::{Snapshot, TimelineRow, Totals};
+use hlog::HlogWriter;
+use metrics_server::{MetricsPage, MetricsServer, MetricsServerHandle};
+use statsd::{Gauges, StatsdPusher};
+
+/// What to watch a run with, checked (from `loadmux run`'s flags).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MonitorConfig {
+    /// `--metrics-listen`: where to serve `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--metrics-linger`: how long to go on serving the final numbers after the
+    /// run, so that the last scrape sees them.
+    pub metrics_linger: Duration,
+    /// `--statsd`: where to push.
+    pub statsd: Option<SocketAddr>,
+    /// `--statsd-prefix`: before every statsd name.
+    pub statsd_prefix: String,
+    /// `--hlog`: the interval log to write.
+    pub hlog: Option<PathBuf>,
+}
+
+impl MonitorConfig {
+    /// True when any output is asked for.
+    pub fn any(&self) -> bool {
+        self.metrics_listen.is_some() || self.statsd.is_some() || self.hlog.is_some()
+    }
+}
+
+/// The Prometheus side: the page and the thread serving it.
+struct Prometheus {
+    page: Arc<MetricsPage>,
+    server: MetricsServerHandle,
+    addr: SocketAddr,
+    /// The text being rendered; swapped with the page's, so neither allocates
+    /// once both have grown to size.
+    text: String,
+}
+
+/// The live outputs of one run.
+pub struct Monitor {
+    prometheus: Option<Prometheus>,
+    statsd: Option<StatsdPusher>,
+    hlog: Option<HlogWriter>,
+    /// Each worker's established connections at its last snapshot.
+    open_by_worker: Vec<u64>,
+    /// Open loop: the requests per second asked for.
+    target_rate: Option<f64>,
+    linger: Duration,
+}
+
+impl Monitor {
+    /// Binds the metrics port, connects the statsd socket and creates the log, so
+    /// that a busy port or an unwritable path fails (one line) before the run.
+    /// `workers` is the run's thread count, `target_rate` its open-loop rate.
+    pub fn start(config: &MonitorConfig, workers: usize, target_rate: Option<f64>) -> Result<Monitor, String> {
+        let hlog = config.hlog.as_deref().map(HlogWriter::create).transpose()?;
+        let statsd = match config.statsd {
+            Some(addr) => {
+                Some(StatsdPusher::connect(addr, &config.statsd_prefix).map_err(|e| format!("--statsd {addr}: {e}"))?)
+            }
+            None => None,
+        };
+        let prometheus = match config.metrics_listen {
+            Some(addr) => {
+                let server = MetricsServer::bind(addr).map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+                let addr = server.local_addr();
+                let page = Arc::new(MetricsPage::default());
+                let server = server.spawn(page.clone()).map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+                Some(Prometheus { page, server, addr, text: String::new() })
+            }
+            None => None,
+        };
+        let mut monitor = Monitor {
+            prometheus,
+            statsd,
+            hlog,
+            open_by_worker: vec![0; workers],
+            target_rate,
+            linger: config.metrics_linger,
+        };
+        // Scrapes before the first snapshot see zeros rather than an empty page.
+        monitor.publish(&Totals::default());
+        Ok(monitor)
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.prometheus.as_ref().map(|p| p.addr)
+    }
+
+    /// After the run: publishes the final totals, pushes the last statsd batch and
+    /// completes the interval log, all from the run's result.
+    pub fn finish(&mut self, result: &RunResult) {
+        self.publish(&result.totals);
+        if let Some(statsd) = &mut self.statsd {
+            let gauges = gauges(self.open_by_worker.iter().sum(), self.target_rate, result.timeline.last());
+            statsd.push(&result.totals.counters, &gauges);
+        }
+        if let Some(hlog) = &mut self.hlog {
+            hlog.finish(&result.timeline);
+        }
+    }
+
+    /// Serves the final numbers for `--metrics-linger`, then stops the metrics
+    /// server.
+    pub fn stop(self) {
+        if let Some(prometheus) = self.prometheus {
+            std::thread::sleep(self.linger);
+            prometheus.server.stop();
+        }
+    }
+
+    /// Renders the Prometheus page from `totals` and swaps it in.
+    fn publish(&mut self, totals: &Totals) {
+        let Some(prometheus) = &mut self.prometheus else { return };
+        let groups = [prometheus::Group { name: None, counters: &totals.counters, latency: &totals.latency }];
+        let view = prometheus::Exposition {
+            groups: &groups,
+            open_connections: self.open_by_worker.iter().sum(),
+            target_rate: self.target_rate,
+        };
+        prometheus::render(&view, &mut prometheus.text);
+        prometheus.page.swap(&mut prometheus.text);
+    }
+}
+
+/// The statsd gauges: open connections, the target rate, and the latency of the
+/// last completed second (`row`).
+fn gauges(open_connections: u64, target_rate: Option<f64>, row: Option<&TimelineRow>) -> Gauges {
+    Gauges { open_connections, target_rate, latency_us: row.map_or([0; 3], |r| [r.p50_us, r.p99_us, r.max_us]) }
+}
+
+impl RunObserver for Monitor {
+    fn started(&mut self, at: SystemTime) {
+        if let Some(hlog) = &mut self.hlog {
+            hlog.begin(at);
+        }
+    }
+
+    fn snapshot(&mut self, snapshot: &Snapshot) {
+        if let Some(open) = self.open_by_worker.get_mut(snapshot.worker) {
+            *open = snapshot.open;
+        }
+        if let Some(hlog) = &mut self.hlog {
+            hlog.snapshot(snapshot);
+        }
+    }
+
+    fn progress(&mut self, totals: &Totals, completed: &[TimelineRow]) {
+        self.publish(totals);
+        if let (Some(statsd), Some(row)) = (&mut self.statsd, completed.last()) {
+            statsd.push(&totals.counters, &gauges(self.open_by_worker.iter().sum(), self.target_rate, Some(row)));
+        }
+        if let Some(hlog) = &mut self.hlog {
+            hlog.rows_completed(completed);
+        }
+    }
+}
