@@ -356,3 +356,67 @@ fn wait_unix_listening(path: &Path, what: &str) {
     }
     panic!("{what} did not listen on {} within 10 s", path.display());
 }
+
+/// A Prometheus server (Debian's `prometheus`) on a free loopback port, with its
+/// own TSDB in a temp dir, scraping `target` every second.
+pub struct Prometheus {
+    pub addr: SocketAddr,
+    _child: Owned,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts one that scrapes `target`'s `/metrics` each second, or None (after
+    /// saying why) without the `prometheus` binary.
+    pub fn start(target: SocketAddr) -> Option<Prometheus> {
+        let binary = require("prometheus")?;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: loadmux\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let _guard = one_at_a_time();
+        let (addr, child) = start_on_free_port("prometheus", |port| {
+            Command::new(&binary)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start prometheus")
+        });
+        Some(Prometheus { addr, _child: Owned(child), _dir: dir })
+    }
+
+    /// The value of an instant PromQL `query` (its first series), or None when it
+    /// has no result.
+    pub fn query(&self, query: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let encoded: String = query
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"_-.".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        // HTTP/1.0: the answer comes whole (no chunks) and ends with the connection.
+        write!(stream, "GET /api/v1/query?query={encoded} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_eq!(json["status"], "success", "{answer}");
+        json["data"]["result"][0]["value"][1].as_str().map(|v| v.parse().unwrap())
+    }
+}
