@@ -26,11 +26,17 @@ struct Running {
 }
 
 impl Running {
-    /// Starts `loadmux run ARGS -q`; with `--metrics-listen`, waits for the line
-    /// naming the address.
-    fn start(args: &[&str]) -> Running {
-        let mut child =
-            loadmux().arg("run").args(args).arg("-q").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    /// Starts `loadmux run FLAGS -q` (`flags` split at spaces) with each of
+    /// `files` as `FLAG PATH`; with `--metrics-listen`, waits for the line naming
+    /// the address.
+    fn start(flags: &str, files: &[(&str, &Path)]) -> Running {
+        let args: Vec<&str> = flags.split_whitespace().collect();
+        let mut command = loadmux();
+        command.arg("run").args(&args).arg("-q");
+        for (flag, path) in files {
+            command.arg(flag).arg(path);
+        }
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = Vec::new();
         let mut metrics = None;
@@ -111,7 +117,7 @@ fn series(page: &str, name: &str) -> f64 {
 #[test]
 fn promtool_accepts_a_scrape_taken_mid_run_and_counters_only_grow() {
     let Some(promtool) = real_servers::require("promtool") else { return };
-    let run = Running::start(&["-c", "4", "-r", "1000", "-d", "3", "--metrics-listen", "127.0.0.1:0"]);
+    let run = Running::start("-c 4 -r 1000 -d 3 --metrics-listen 127.0.0.1:0", &[]);
     let addr = run.metrics.unwrap();
     thread::sleep(Duration::from_millis(1500));
     let first = scrape(addr);
@@ -156,22 +162,9 @@ fn promtool_accepts_a_scrape_taken_mid_run_and_counters_only_grow() {
 fn a_real_prometheus_scrapes_a_ten_second_run_and_ends_at_the_reports_count() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let json_arg = json.to_str().unwrap();
     // --metrics-linger keeps the final numbers up for a few more 1 s scrapes.
-    let run = Running::start(&[
-        "-c",
-        "4",
-        "-r",
-        "500",
-        "-d",
-        "10",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--metrics-linger",
-        "4s",
-        "--json",
-        json_arg,
-    ]);
+    let run =
+        Running::start("-c 4 -r 500 -d 10 --metrics-listen 127.0.0.1:0 --metrics-linger 4s", &[("--json", &json)]);
     let Some(prometheus) = real_servers::Prometheus::start(run.metrics.unwrap()) else {
         let _ = run.finish();
         return;
@@ -192,8 +185,7 @@ fn a_real_prometheus_scrapes_a_ten_second_run_and_ends_at_the_reports_count() {
 fn closed_loop_run(hostile: bool) -> (u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let mut run =
-        Running::start(&["-c", "8", "-d", "3", "--metrics-listen", "127.0.0.1:0", "--json", json.to_str().unwrap()]);
+    let mut run = Running::start("-c 8 -d 3 --metrics-listen 127.0.0.1:0", &[("--json", &json)]);
     let addr = run.metrics.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let mut attackers = Vec::new();
@@ -261,20 +253,7 @@ fn statsd_lines_are_well_formed_and_their_counters_add_up_to_the_report() {
     let addr = listener.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let run = Running::start(&[
-        "-c",
-        "4",
-        "-r",
-        "800",
-        "-d",
-        "3",
-        "--statsd",
-        &addr,
-        "--statsd-prefix",
-        "lm.",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let run = Running::start(&format!("-c 4 -r 800 -d 3 --statsd {addr} --statsd-prefix lm."), &[("--json", &json)]);
     // Receive in a thread until half a second after loadmux has ended (its last
     // push is then in).
     let done = Arc::new(AtomicBool::new(false));
@@ -378,20 +357,7 @@ fn the_interval_log_read_by_pythons_hdrh_adds_up_to_the_reports_histogram() {
     let Some(python) = hdrh_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (hlog, json) = (dir.path().join("run.hlog"), dir.path().join("report.json"));
-    let run = Running::start(&[
-        "-c",
-        "4",
-        "-r",
-        "800",
-        "-d",
-        "3",
-        "--warmup",
-        "1s",
-        "--hlog",
-        hlog.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let run = Running::start("-c 4 -r 800 -d 3 --warmup 1s", &[("--json", &json), ("--hlog", &hlog)]);
     run.finish();
     let out = Command::new(python).args(["-c", PYTHON_READER]).arg(&hlog).arg(&json).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -424,18 +390,7 @@ fn the_interval_log_read_by_the_rust_crate_adds_up_to_the_report_after_ctrl_c() 
     use hdrhistogram::serialization::Deserializer;
     let dir = tempfile::tempdir().unwrap();
     let (hlog, json) = (dir.path().join("run.hlog"), dir.path().join("report.json"));
-    let mut run = Running::start(&[
-        "-c",
-        "4",
-        "-r",
-        "800",
-        "-d",
-        "30",
-        "--hlog",
-        hlog.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let mut run = Running::start("-c 4 -r 800 -d 30", &[("--json", &json), ("--hlog", &hlog)]);
     thread::sleep(Duration::from_millis(2500));
     // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
     unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
