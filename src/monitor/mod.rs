@@ -143,8 +143,9 @@ impl Monitor {
     /// Renders the Prometheus page from `totals` and swaps it in.
     fn publish(&mut self, totals: &Totals) {
         let Some(prometheus) = &mut self.prometheus else { return };
-        let groups = [prometheus::Group { name: None, counters: &totals.counters, latency: &totals.latency }];
+        let groups = [prometheus::Group::totals(&totals.counters, &totals.latency)];
         let view = prometheus::Exposition {
+            counters: &totals.counters,
             groups: &groups,
             open_connections: self.open_by_worker.iter().sum(),
             target_rate: self.target_rate,

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::stats::{Counters, ErrorKind, LatencyHistogram};
+use crate::stats::{Counters, ErrorCounts, ErrorKind, LatencyHistogram};
 
 /// Upper bounds of the `loadmux_request_duration_seconds` buckets, in seconds:
 /// 100 µs to 60 s (the histogram's range), about three per decade, so that
@@ -22,18 +22,39 @@ const BUCKET_BOUNDS_US: [u64; 18] = [
     5_000_000, 10_000_000, 30_000_000, 60_000_000,
 ];
 
-/// One set of series: the run's totals, or (with a request mix) one name's.
+/// The series a request-mix name has too: the run's totals, or (with a `name`
+/// label) one name's.
 pub struct Group<'a> {
     /// The `name` label's value, or `None` for the run's totals (no label).
     pub name: Option<&'a str>,
-    /// Counters so far.
-    pub counters: &'a Counters,
+    /// Requests sent so far.
+    pub sent: u64,
+    /// Requests completed so far.
+    pub completed: u64,
+    /// Errors by kind so far.
+    pub errors: &'a ErrorCounts,
     /// Request latency so far (from the intended send, in microseconds).
     pub latency: &'a LatencyHistogram,
 }
 
+impl<'a> Group<'a> {
+    /// The run's totals: no label.
+    pub fn totals(counters: &'a Counters, latency: &'a LatencyHistogram) -> Group<'a> {
+        Group {
+            name: None,
+            sent: counters.requests_sent,
+            completed: counters.requests_completed,
+            errors: &counters.errors,
+            latency,
+        }
+    }
+}
+
 /// What one scrape shows.
 pub struct Exposition<'a> {
+    /// The run's counters: the byte and connection series, which have no per-name
+    /// breakdown.
+    pub counters: &'a Counters,
     /// The totals first, then one group per mix name, if any.
     pub groups: &'a [Group<'a>],
     /// Connections established right now.
@@ -45,33 +66,36 @@ pub struct Exposition<'a> {
 /// Renders `view` into `out` (cleared first), reusing its allocation.
 pub fn render(view: &Exposition, out: &mut String) {
     out.clear();
-    let counter = |out: &mut String, name: &str, help: &str, value: &dyn Fn(&Counters) -> u64| {
+    let per_group = |out: &mut String, name: &str, help: &str, value: &dyn Fn(&Group) -> u64| {
         family(out, name, "counter", help);
         for g in view.groups {
-            let _ = writeln!(out, "{name}{} {}", labels(g.name, None), value(g.counters));
+            let _ = writeln!(out, "{name}{} {}", labels(g.name, None), value(g));
         }
     };
-    counter(
+    per_group(
         out,
         "loadmux_requests_total",
         "Requests sent (first byte written) in the measured window; ends equal to the report's requests.sent.",
-        &|c| c.requests_sent,
+        &|g| g.sent,
     );
-    counter(
+    per_group(
         out,
         "loadmux_requests_completed_total",
         "Requests whose response arrived complete, in the measured window (the report's requests.completed).",
-        &|c| c.requests_completed,
+        &|g| g.completed,
     );
-    counter(out, "loadmux_sent_bytes_total", "Bytes written to sockets in the measured window.", &|c| c.bytes_sent);
-    counter(out, "loadmux_received_bytes_total", "Bytes read from sockets in the measured window.", &|c| {
-        c.bytes_received
-    });
-    counter(
+    let run_wide = |out: &mut String, name: &str, help: &str, value: u64| {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    };
+    let c = view.counters;
+    run_wide(out, "loadmux_sent_bytes_total", "Bytes written to sockets in the measured window.", c.bytes_sent);
+    run_wide(out, "loadmux_received_bytes_total", "Bytes read from sockets in the measured window.", c.bytes_received);
+    run_wide(
         out,
         "loadmux_connections_established_total",
         "Connections whose handshake completed, over the whole run (warm-up included), reconnects included.",
-        &|c| c.conns_established,
+        c.conns_established,
     );
 
     family(out, "loadmux_errors_total", "counter", "Errors by kind, in the measured window (kinds as in the report).");
@@ -81,7 +105,7 @@ pub fn render(view: &Exposition, out: &mut String) {
                 out,
                 "loadmux_errors_total{} {}",
                 labels(g.name, Some(("kind", kind.name()))),
-                g.counters.errors.get(kind)
+                g.errors.get(kind)
             );
         }
     }
@@ -173,9 +197,10 @@ mod tests {
         for us in [50, 100, 101, 2_000, 2_000_000] {
             latency.record(us);
         }
-        let groups = [Group { name: None, counters: &counters, latency: &latency }];
+        let groups = [Group::totals(&counters, &latency)];
         let mut out = String::new();
-        render(&Exposition { groups: &groups, open_connections: 4, target_rate: Some(250.0) }, &mut out);
+        let view = Exposition { counters: &counters, groups: &groups, open_connections: 4, target_rate: Some(250.0) };
+        render(&view, &mut out);
         assert_eq!(line(&out, "loadmux_requests_total "), "loadmux_requests_total 12");
         assert_eq!(line(&out, "loadmux_requests_completed_total "), "loadmux_requests_completed_total 10");
         assert_eq!(line(&out, "loadmux_errors_total{kind=\"eof\"}"), "loadmux_errors_total{kind=\"eof\"} 1");
@@ -203,13 +228,17 @@ mod tests {
         let counters = Counters { requests_sent: 3, ..Counters::default() };
         let latency = LatencyHistogram::new();
         let groups = [
-            Group { name: None, counters: &counters, latency: &latency },
-            Group { name: Some("get \"a\""), counters: &counters, latency: &latency },
+            Group::totals(&counters, &latency),
+            Group { name: Some("get \"a\""), sent: 3, completed: 2, errors: &counters.errors, latency: &latency },
         ];
         let mut out = String::new();
-        render(&Exposition { groups: &groups, open_connections: 0, target_rate: None }, &mut out);
+        render(&Exposition { counters: &counters, groups: &groups, open_connections: 0, target_rate: None }, &mut out);
         assert!(out.contains("loadmux_requests_total{name=\"get \\\"a\\\"\"} 3"), "{out}");
         assert!(out.contains("loadmux_errors_total{name=\"get \\\"a\\\"\",kind=\"eof\"} 0"), "{out}");
+        assert!(out.contains("loadmux_requests_completed_total{name=\"get \\\"a\\\"\"} 2"), "{out}");
+        assert!(out.contains("loadmux_request_duration_seconds_count{name=\"get \\\"a\\\"\"} 0"), "{out}");
         assert!(out.contains("loadmux_target_rate 0\n"), "{out}");
+        // Bytes have no per-name breakdown: one line.
+        assert_eq!(out.matches("\nloadmux_sent_bytes_total ").count(), 1, "{out}");
     }
 }
