@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::engine::observer::RunObserver;
-use crate::engine::RunResult;
+use crate::engine::{RunResult, StopReason};
 use crate::stats::{Snapshot, TimelineRow, Totals};
 use hlog::HlogWriter;
 use metrics_server::{MetricsPage, MetricsServer, MetricsServerHandle};
@@ -121,6 +121,11 @@ impl Monitor {
     /// After the run: publishes the final totals, pushes the last statsd batch and
     /// completes the interval log, all from the run's result.
     pub fn finish(&mut self, result: &RunResult) {
+        if let StopReason::Signal(_) = result.stop {
+            // Whoever pressed Ctrl-C wants out now, and after the run nothing would
+            // answer a second one: no lingering.
+            self.linger = Duration::ZERO;
+        }
         self.publish(&result.totals);
         if let Some(statsd) = &mut self.statsd {
             let gauges = gauges(self.open_by_worker.iter().sum(), self.target_rate, result.timeline.last());
