@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 
 use super::clock::Clock;
+use super::stages::SendSchedule;
 use crate::framing::{Decoder, Framing, ProtocolError, Response, Step};
 use crate::payload::Fields;
 use crate::plan::{Mode, Plan};
@@ -298,6 +299,9 @@ pub struct Ctx<'a> {
     pub render: &'a mut Vec<u8>,
     /// The worker's buffer for rendering a request again to check its echo.
     pub expect: &'a mut Vec<u8>,
+    /// Open loop with a changing rate (`--stages`, live control): when each send is
+    /// due (`stages.rs`). `None`: every connection sends at the plan's fixed gap.
+    pub schedule: Option<&'a SendSchedule>,
 }
 
 impl Ctx<'_> {
@@ -393,13 +397,34 @@ pub struct Conn<S> {
     seq: u64,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
+    /// With a [`SendSchedule`]: the number of this connection's next send in the
+    /// whole process's schedule (connection `i` makes sends `i + j·stride`).
+    send_index: u64,
 }
 
 impl<S: Transport> Conn<S> {
     /// A connection slot waiting for its first connect. In open loop, `first_send` is
     /// its first intended send time (staggered across connections by the worker).
     pub fn new(id: u64, token: usize, target: usize, first_send: Instant) -> Self {
-        Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0 }
+        Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0, send_index: 0 }
+    }
+
+    /// The same slot paced by a [`SendSchedule`], starting with send number `first`
+    /// (its index among the process's connections).
+    pub fn with_send_index(mut self, first: u64) -> Self {
+        self.send_index = first;
+        self
+    }
+
+    /// The rate changed (live control): the next send moves to its new time, and a
+    /// connection waiting for it is woken then instead. The worker re-arms its deadline.
+    pub fn reschedule(&mut self, schedule: &SendSchedule, now: Instant) {
+        self.next_send = schedule.instant_of(self.send_index).max(now);
+        if let State::Greeting(open) | State::Open(open) = &mut self.state {
+            if let Sender::Paced { at } = &mut open.sender {
+                *at = self.next_send;
+            }
+        }
     }
 
     /// Whether it waits for a connect slot.
@@ -564,6 +589,13 @@ impl<S: Transport> Conn<S> {
         }
         // Open loop: sends that fell due while this connection was down were never
         // made; the schedule resumes now rather than bursting to catch up.
+        if let Some(schedule) = ctx.schedule {
+            // At most one overdue send goes out now (as with the fixed gap); the
+            // others that fell due meanwhile are skipped.
+            let resume = schedule.resume_index(self.send_index, ctx.now);
+            self.send_index = self.send_index.max(resume.saturating_sub(schedule.stride));
+            self.next_send = schedule.instant_of(self.send_index);
+        }
         self.next_send = self.next_send.max(ctx.now);
         let mut stage = Stage::Open;
         if let Some(first) = &ctx.plan.payload.first {
@@ -749,13 +781,21 @@ impl<S: Transport> Conn<S> {
                     // wrk2's rule: a late request keeps its place in the schedule and
                     // its latency counts from there, so a stall is not hidden.
                     let at = self.next_send;
-                    self.next_send += gap;
+                    match ctx.schedule {
+                        Some(schedule) => {
+                            self.send_index += schedule.stride;
+                            self.next_send = schedule.instant_of(self.send_index);
+                        }
+                        None => self.next_send += gap,
+                    }
                     at
                 }
             };
             if !ctx.budget.take() {
-                if let Some(gap) = ctx.plan.send_interval {
-                    self.next_send -= gap;
+                if ctx.plan.send_interval.is_some() {
+                    // Not sent after all: the schedule stays at this send.
+                    self.next_send = intended;
+                    self.send_index -= ctx.schedule.map_or(0, |schedule| schedule.stride);
                 }
                 rest = Sender::Spent;
                 break;

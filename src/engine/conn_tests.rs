@@ -152,6 +152,7 @@ impl Rig {
             worker: 0,
             render: &mut self.render,
             expect: &mut self.expect,
+            schedule: None,
         };
         f(&mut ctx, &mut self.scratch)
     }

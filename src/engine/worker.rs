@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use super::dial::dial;
 use super::local_ports::LocalPorts;
 use super::pacing::{first_send, RateLimiter};
 use super::ports::PortRange;
+use super::stages::{RateChange, RateSchedule, SendSchedule};
 use super::timer::Timers;
 use super::wakeup::{batch_step, Wakeup};
 use crate::plan::Plan;
@@ -76,6 +77,9 @@ pub struct Assignment {
     /// The kernel's ephemeral port range, read once at the start of the run, if
     /// readable. This worker takes its slice of it when it picks its own ports.
     pub port_range: Option<PortRange>,
+    /// Live control: rate changes from the coordinator, each followed by a ring of
+    /// this worker's waker.
+    pub rate_changes: Option<Receiver<RateChange>>,
 }
 
 /// What a worker lends its connections' handlers: its statistics, its request
@@ -86,6 +90,7 @@ struct HandlerState {
     budget: Budget,
     render: Vec<u8>,
     expect: Vec<u8>,
+    schedule: Option<SendSchedule>,
 }
 
 impl HandlerState {
@@ -99,6 +104,7 @@ impl HandlerState {
             worker: self.index,
             render: &mut self.render,
             expect: &mut self.expect,
+            schedule: self.schedule.as_ref(),
         }
     }
 }
@@ -129,6 +135,8 @@ pub struct Worker {
     /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
     state: HandlerState,
     quota: Option<u64>,
+    /// Live control's rate changes (see [`Assignment::rate_changes`]).
+    rate_changes: Option<Receiver<RateChange>>,
     scratch: Vec<u8>,
     to_coordinator: Sender<Snapshot>,
     coordinator: Arc<Waker>,
@@ -160,12 +168,26 @@ impl Worker {
         let mut conns = Slab::with_capacity(assignment.conns.len());
         let mut connect_queue = VecDeque::with_capacity(assignment.conns.len());
         let start = shared.cuts.start;
+        let schedule = plan.rate_shape.as_ref().map(|rates| SendSchedule {
+            origin: start,
+            rates: RateSchedule::clone(rates),
+            stride: plan.connections as u64,
+        });
         for (id, target) in assignment.conns {
             let entry = conns.vacant_entry();
             connect_queue.push_back(entry.key());
             let key = entry.key();
-            let first = plan.send_interval.map_or(start, |gap| first_send(start, id, plan.connections, gap));
-            entry.insert(Conn::new(id, key, target, first));
+            let conn = match &schedule {
+                Some(schedule) => {
+                    let index = id - plan.first_conn_id;
+                    Conn::new(id, key, target, schedule.instant_of(index)).with_send_index(index)
+                }
+                None => {
+                    let first = plan.send_interval.map_or(start, |gap| first_send(start, id, plan.connections, gap));
+                    Conn::new(id, key, target, first)
+                }
+            };
+            entry.insert(conn);
         }
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
         let local_ports =
@@ -190,8 +212,10 @@ impl Worker {
                 budget: Budget::new(assignment.quota),
                 render: Vec::new(),
                 expect: Vec::new(),
+                schedule,
             },
             quota: assignment.quota,
+            rate_changes: assignment.rate_changes,
             scratch: vec![0; SCRATCH_BYTES],
             to_coordinator,
             coordinator,
@@ -224,7 +248,10 @@ impl Worker {
             }
             for event in events.iter() {
                 if event.token() == WAKER {
-                    continue; // The stop flag is checked at the top of the loop.
+                    // The stop flag is checked at the top of the loop; a rate change
+                    // is applied now.
+                    self.apply_rate_changes();
+                    continue;
                 }
                 if event.token() == WAKEUP {
                     if let Some(w) = &mut self.wakeup {
@@ -306,6 +333,28 @@ impl Worker {
         self.settle(key, after);
         if self.state.stats.ramp_done_at.is_none() && self.state.stats.open == self.conns.len() as u64 {
             self.state.stats.ramp_done_at = Some(Instant::now());
+        }
+    }
+
+    /// Applies the rate changes the coordinator sent, then moves every connection's
+    /// next send to its new time. This visits the whole slab, which is fine for an
+    /// event a person or a script causes a few times a run, never per request.
+    fn apply_rate_changes(&mut self) {
+        let (Some(changes), Some(schedule)) = (&self.rate_changes, &mut self.state.schedule) else {
+            return;
+        };
+        let mut changed = false;
+        while let Ok(change) = changes.try_recv() {
+            schedule.rates.set_rate(change.at_s, change.rate);
+            changed = true;
+        }
+        if !changed {
+            return;
+        }
+        let now = Instant::now();
+        for (key, conn) in self.conns.iter_mut() {
+            conn.reschedule(schedule, now);
+            self.timers.arm(key, conn.deadline(&self.plan));
         }
     }
 

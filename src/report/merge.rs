@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
+use crate::engine::control::RateChangeRecord;
 use crate::stats::LatencyHistogram;
 
 /// Merges `reports` (named by `names` in error messages).
@@ -97,7 +98,23 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             .zip(names)
             .flat_map(|(r, name)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
             .collect(),
+        rate_changes: merge_rate_changes(reports, start),
     })
+}
+
+/// Every shard's rate changes, on the merged clock (seconds since the earliest
+/// start), in time order. Each keeps its own rates: a shard changes its share.
+fn merge_rate_changes(reports: &[Report], start: f64) -> Vec<RateChangeRecord> {
+    let mut changes: Vec<RateChangeRecord> = reports
+        .iter()
+        .flat_map(|r| {
+            r.rate_changes
+                .iter()
+                .map(move |c| RateChangeRecord { t_s: r.started_at_unix_s + c.t_s - start, ..c.clone() })
+        })
+        .collect();
+    changes.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    changes
 }
 
 /// TLS sections add like connections: counts sum, handshake histograms add exactly;
@@ -163,6 +180,10 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             b.p50_us = b.p50_us.max(row.p50_us);
             b.p99_us = b.p99_us.max(row.p99_us);
             b.max_us = b.max_us.max(row.max_us);
+            // Each shard asked for its share: the targets add up.
+            if let Some(target) = row.target_rate {
+                *b.target_rate.get_or_insert(0.0) += target;
+            }
             for (k, n) in &row.errors_by_kind {
                 *b.errors_by_kind.entry(k.clone()).or_default() += n;
             }
