@@ -219,4 +219,20 @@ mod tests {
         let plain = merge(&[report(), report()], &["a".into(), "b".into()]).unwrap();
         assert_eq!((plain.resp, plain.memcache), (None, None), "no reply counts appear from nowhere");
     }
+
+    #[test]
+    fn rate_changes_and_target_rates_survive_a_merge() {
+        let change = |t_s: f64, source: &str| RateChangeRecord { t_s, old: 100.0, new: 200.0, source: source.into() };
+        let mut a = report();
+        a.rate_changes = vec![change(3.0, "stdin")];
+        a.timeline.iter_mut().for_each(|row| row.target_rate = Some(100.0));
+        let mut b = report();
+        b.started_at_unix_s += 1.0;
+        b.rate_changes = vec![change(1.0, "key")];
+        b.timeline.iter_mut().for_each(|row| row.target_rate = Some(50.0));
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap();
+        let times: Vec<(f64, &str)> = merged.rate_changes.iter().map(|c| (c.t_s, c.source.as_str())).collect();
+        assert_eq!(times, vec![(2.0, "key"), (3.0, "stdin")], "on the merged clock, in time order");
+        assert!(merged.timeline.iter().any(|row| row.target_rate == Some(150.0)), "{:?}", merged.timeline);
+    }
 }
