@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::stages::RateSchedule;
+use crate::engine::stages::{ConnStages, RateSchedule};
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
@@ -230,6 +230,10 @@ pub struct Plan {
     /// the rate over time from the run's start, this process's share. `None`: each
     /// connection sends at the fixed `send_interval`.
     pub rate_shape: Option<Arc<RateSchedule>>,
+    /// `--conn-stages`: the connections the whole test keeps open over time, from
+    /// the run's start; `connections` is this process's share of their most.
+    /// `None`: every connection, all the time.
+    pub conn_stages: Option<Arc<ConnStages>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -270,6 +274,7 @@ impl Plan {
             reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
             shard: Shard::WHOLE,
             rate_shape: None,
+            conn_stages: None,
         }
     }
 

@@ -51,7 +51,7 @@ fn stages_ramp_each_second_as_the_integral_says() {
     // The CSV's last column and the HTML throughput chart carry the target too.
     let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
     let second_row = csv.lines().nth(2).expect("a CSV row for the second second");
-    let target: f64 = second_row.rsplit(',').next().unwrap().parse().expect("a target_rate value");
+    let target: f64 = second_row.rsplit(',').nth(1).unwrap().parse().expect("a target_rate value");
     assert!((target - (ramp_integral(2.0) - ramp_integral(1.0))).abs() < 0.1, "{second_row}");
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(html.contains(">target<"), "the throughput chart has a target line");
@@ -121,6 +121,45 @@ fn a_warm_up_runs_at_the_starting_rate_before_the_stages() {
     assert!((report["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.01, "the stages are measured");
     let completed = report["requests"]["completed"].as_f64().unwrap();
     assert!((completed - 400.0).abs() <= 12.0, "2 s at 200/s measured, got {completed}");
+    let _ = server.stop();
+}
+
+#[test]
+fn conn_stages_grow_to_200_and_back_to_20_and_open_follows() {
+    let _guard = timing_sensitive();
+    let server = echo_server();
+    let report = common::run_report(&[&server.local_addr().to_string(), "--conn-stages", "3s:200,3s:20", "-t", "2"]);
+    assert_eq!(report["connections"]["max_open"], 200);
+    assert_eq!(report["errors"]["total"], 0, "closing gracefully is no error: {}", report["errors"]);
+    let mut seen = Vec::new();
+    for row in rows(&report) {
+        let (open, target) = (row["open"].as_u64().unwrap(), row["target_open"].as_u64().expect("a target"));
+        // Connects and graceful closes take a moment: a few behind, never the other way.
+        assert!(open.abs_diff(target) <= 5 + target / 20, "at {} s: {open} open, {target} wanted", row["t_s"]);
+        seen.push(target);
+    }
+    assert_eq!(seen, vec![67, 133, 200, 140, 80, 20], "the targets of each second");
+    assert!(report["requests"]["completed"].as_u64().unwrap() > 0);
+    let _ = server.stop();
+}
+
+#[test]
+fn conn_stages_open_no_faster_than_the_connect_rate() {
+    let _guard = timing_sensitive();
+    let server = echo_server();
+    let report = common::run_report(&[
+        &server.local_addr().to_string(),
+        "--conn-stages",
+        "1s:100,2s:100",
+        "--connect-rate",
+        "20",
+        "-t",
+        "1",
+    ]);
+    let open: Vec<u64> = rows(&report).iter().map(|r| r["open"].as_u64().unwrap()).collect();
+    // 20 a second (plus the limiter's burst of 8), whatever the stages ask for.
+    assert!(open.iter().zip(1..).all(|(n, s)| *n <= 20 * s + 8), "{open:?}");
+    assert!(open[2] >= 40, "still growing: {open:?}");
     let _ = server.stop();
 }
 
@@ -305,4 +344,11 @@ fn bad_stages_are_usage_errors() {
     assert_usage_error(&["run", "127.0.0.1:1", "--stages", "1s:1", "--rate-search", "p99<1ms"], "--rate-search");
     assert_usage_error(&["run", "127.0.0.1:1", "--stages", "1s:1", "--mode", "recv"], "--stages");
     assert_usage_error(&["run", "127.0.0.1:1", "--control", "stdin", "--rate-search", "p99<1ms"], "--rate-search");
+    let conn = |spec: &'static str| ["run", "127.0.0.1:1", "--conn-stages", spec];
+    assert_usage_error(&conn("10s:1.5"), "whole number");
+    assert_usage_error(&conn("10s:0"), "no stage asks");
+    assert_usage_error(&conn("10s"), "needs a colon");
+    assert_usage_error(&conn("10s:2e7"), "out of range");
+    assert_usage_error(&["run", "127.0.0.1:1", "--conn-stages", "1s:5", "-c", "5"], "--connections");
+    assert_usage_error(&["run", "127.0.0.1:1", "--conn-stages", "1s:5", "-r", "5"], "--rate");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use super::outputs::Outputs;
 use crate::assert::Threshold;
-use crate::engine::stages::{self, parse_stages, RateSchedule};
+use crate::engine::stages::{self, parse_stages, ConnStages, RateSchedule};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
 use crate::plan::{
@@ -347,6 +347,19 @@ pub struct RunArgs {
     /// pause, resume, stop), or none.
     #[arg(long, value_enum, default_value = "auto", value_name = "FROM", help_heading = "Shaping the load")]
     pub control: ControlArg,
+
+    /// Closed loop in stages, as LENGTH:CONNECTIONS,...: the number of open
+    /// connections ramps linearly from 0 to each stage's CONNECTIONS over its LENGTH
+    /// (opening as --connect-rate allows, closing gracefully: requests in flight are
+    /// answered first). The stages set the duration, and their most sets -c.
+    /// E.g. 10s:200,10s:20.
+    #[arg(
+        long,
+        value_name = "STAGES",
+        help_heading = "Shaping the load",
+        conflicts_with_all = ["duration", "connections", "rate", "stages", "rate_search", "warmup"]
+    )]
+    pub conn_stages: Option<String>,
 }
 
 /// `--control` values.
@@ -359,6 +372,10 @@ pub enum ControlArg {
     /// No live control.
     None,
 }
+
+/// The most connections a `--conn-stages` stage may ask for (the fd limit decides
+/// what a machine really allows).
+const MAX_CONN_STAGE: u64 = 10_000_000;
 
 /// How the live line is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,18 +472,20 @@ impl RunArgs {
     /// RLIMIT_NOFILE as far as allowed and fails if it is still too low for the
     /// connections asked for.
     pub fn to_plan(&self) -> Result<Plan, PlanError> {
-        if self.connections == 0 {
+        let conn_stages = self.conn_stages()?;
+        let total_connections = conn_stages.as_ref().map_or(self.connections, |stages| stages.most());
+        if total_connections == 0 {
             return err("-c/--connections must be at least 1");
         }
         let shard = match &self.shard {
             Some(text) => Shard::parse(text).map_err(|e| PlanError(format!("--shard: {e}")))?,
             None => Shard::WHOLE,
         };
-        let (my_connections, first_conn_id) = shard.share(self.connections);
+        let (my_connections, first_conn_id) = shard.share(total_connections);
         if my_connections == 0 {
             return err(format!(
                 "--shard {}/{}: -c {} leaves this shard no connection",
-                shard.index, shard.count, self.connections
+                shard.index, shard.count, total_connections
             ));
         }
         let connections =
@@ -606,7 +625,11 @@ impl RunArgs {
             tls,
             connections,
             threads,
-            duration: stages.as_deref().map_or(self.duration, stages::total_length),
+            duration: match (&stages, &conn_stages) {
+                (Some(stages), _) => stages::total_length(stages),
+                (None, Some(conn)) => stages::total_length(&conn.stages),
+                (None, None) => self.duration,
+            },
             first_conn_id,
             requests,
             warmup: self.warmup,
@@ -642,11 +665,27 @@ impl RunArgs {
             reconnect,
             shard,
             rate_shape: None,
+            conn_stages: conn_stages.map(Arc::new),
         };
         match stages {
             Some(stages) => Ok(shaped(plan, self.rate.unwrap_or(0.0), &stages)),
             None => Ok(plan.with_rate(rate)),
         }
+    }
+
+    /// Parses `--conn-stages`: whole numbers of connections, at least one somewhere.
+    fn conn_stages(&self) -> Result<Option<ConnStages>, PlanError> {
+        let Some(text) = &self.conn_stages else { return Ok(None) };
+        let bad = |e: String| PlanError(format!("--conn-stages: {e}"));
+        let stages = parse_stages(text, MAX_CONN_STAGE as f64, "number of connections").map_err(bad)?;
+        if let Some(stage) = stages.iter().find(|s| s.target.fract() != 0.0) {
+            return Err(bad(format!("{} is not a whole number of connections", stage.target)));
+        }
+        let stages = ConnStages { stages };
+        if stages.most() == 0 {
+            return Err(bad("no stage asks for a connection (allowed: a stage with 1 or more)".into()));
+        }
+        Ok(Some(stages))
     }
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.

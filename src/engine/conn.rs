@@ -94,6 +94,9 @@ pub enum State<S> {
     Open(Open<S>),
     /// Closed for good (`--no-reconnect`, or the run is over).
     Closed,
+    /// Closed because `--conn-stages` asked for fewer connections; it connects
+    /// again when they ask for more (`conn_retire.rs`).
+    Retired,
 }
 
 impl<S> State<S> {
@@ -107,6 +110,7 @@ impl<S> State<S> {
             State::Greeting(_) => "Greeting",
             State::Open(_) => "Open",
             State::Closed => "Closed",
+            State::Retired => "Retired",
         }
     }
 }
@@ -169,6 +173,9 @@ pub enum Sender {
     },
     /// Nothing more to send: the `-n` budget is spent, or the mode sends nothing.
     Spent,
+    /// Nothing more to send: `--conn-stages` retires this connection, which closes
+    /// once the requests in flight are answered.
+    Retiring,
 }
 
 /// A request written and not yet answered.
@@ -344,6 +351,9 @@ enum Ending {
     /// Nothing is left for it to do (a replayed session over with the `-n` budget
     /// spent): close it for good, as the run is ending.
     Done,
+    /// `--conn-stages` retired it and its last answer is in: closed, no error, and
+    /// not counted as closed for good (it may come back).
+    Retired,
 }
 
 /// What a failure was, for the debug log.
@@ -449,7 +459,7 @@ impl<S: Transport> Conn<S> {
                     (a, b) => a.or(b),
                 }
             }
-            State::Queued | State::Closed => None,
+            State::Queued | State::Closed | State::Retired => None,
         }
     }
 
@@ -751,8 +761,8 @@ impl<S: Transport> Conn<S> {
 
     /// Starts as many requests as are due and fit in the pipeline, as one batch.
     fn start_requests(&mut self, open: &mut Open<S>, ctx: &mut Ctx) -> Batch {
-        if open.sender == Sender::Spent {
-            return Batch::Nothing(Sender::Spent);
+        if matches!(open.sender, Sender::Spent | Sender::Retiring) {
+            return Batch::Nothing(open.sender);
         }
         let now = ctx.now;
         let replay = ctx.plan.replay.as_deref();
@@ -875,6 +885,9 @@ impl<S: Transport> Conn<S> {
     /// write that is blocked waits for its writable edge instead (trying it now would
     /// only return WouldBlock).
     fn send_more(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Result<Next, Ending> {
+        if open.sender == Sender::Retiring && open.in_flight.is_empty() {
+            return Err(Ending::Retired); // Its last answer is in: it may go.
+        }
         if open.waits_for_writable() {
             return Ok(Next::Wait);
         }
@@ -1045,6 +1058,7 @@ impl<S: Transport> Conn<S> {
                 (State::Queued, Next::Queue)
             }
             Ending::Done => (State::Closed, Next::Closed),
+            Ending::Retired => (State::Retired, Next::Wait),
         }
     }
 
@@ -1109,6 +1123,9 @@ pub use crate::io_kind::{interrupted, would_block};
 
 #[path = "conn_replay.rs"]
 mod replay;
+
+#[path = "conn_retire.rs"]
+mod retire;
 
 #[cfg(test)]
 #[path = "conn_tests.rs"]

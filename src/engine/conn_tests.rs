@@ -791,3 +791,46 @@ fn a_paced_send_records_its_lag_and_a_send_held_by_a_full_pipeline_counts_as_dro
     assert_eq!(rig.stats.counters.sends_dropped, 1);
     assert!((15_290..=15_320).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
 }
+
+#[test]
+fn a_retired_connection_finishes_its_request_then_closes_without_error() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    let after = rig.with_ctx(|ctx, _| conn.retire(ctx)).expect("nothing half written");
+    assert_eq!((after.next, sender(&conn), in_flight(&conn)), (Next::Wait, Sender::Retiring, 1));
+    // The answer comes back: no new request goes out, and the connection closes.
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Wait);
+    assert_eq!(name(&conn), "Retired");
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.requests_sent, 1, "nothing new was sent");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+    assert_eq!(rig.stats.open, 0);
+    // Growing again: it queues for a connect.
+    assert_eq!(conn.revive(), Next::Queue);
+    assert!(conn.is_queued());
+}
+
+#[test]
+fn a_connection_not_yet_connected_retires_at_once() {
+    let mut rig = Rig::new();
+    let mut queued: Conn<FakeSocket> = Conn::new(1, 0, 0, rig.now);
+    let after = rig.with_ctx(|ctx, _| queued.retire(ctx)).unwrap();
+    assert_eq!((after.next, after.connect_ended, queued.is_retired()), (Next::Wait, false, true));
+    let mut connecting = Conn::new(2, 1, 0, rig.now);
+    connecting.connecting(FakeSocket::default(), rig.now);
+    let after = rig.with_ctx(|ctx, _| connecting.retire(ctx)).unwrap();
+    assert!(after.connect_ended && connecting.is_retired(), "its connect slot is given back");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn a_retiring_connection_asked_to_stay_carries_on() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    let _ = rig.with_ctx(|ctx, _| conn.retire(ctx));
+    assert_eq!(conn.revive(), Next::Wait);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!((name(&conn), rig.stats.counters.requests_sent), ("Open", 2), "the next request went out");
+}

@@ -250,6 +250,38 @@ impl SendSchedule {
     }
 }
 
+/// `--conn-stages`: how many connections the whole test keeps open over time,
+/// ramping linearly from 0 through each stage's target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnStages {
+    /// The stages, targets in connections (whole numbers).
+    pub stages: Vec<Stage>,
+}
+
+impl ConnStages {
+    /// Connections the whole test wants open `t` seconds after the start (rounded).
+    pub fn total_at(&self, t: f64) -> u64 {
+        value_at(0.0, &self.stages, t).round() as u64
+    }
+
+    /// The most connections any stage asks for: the number of connection slots.
+    pub fn most(&self) -> u64 {
+        self.stages.iter().map(|s| s.target as u64).max().unwrap_or(0)
+    }
+}
+
+/// How many of a process's first `wanted` connections belong to worker `worker` of
+/// `threads` (connection `i` goes to worker `i % threads`, so they are that
+/// worker's first ones).
+pub fn worker_share(wanted: u64, worker: usize, threads: usize) -> usize {
+    let (worker, threads) = (worker as u64, threads.max(1) as u64);
+    if wanted <= worker {
+        0
+    } else {
+        usize::try_from((wanted - worker - 1) / threads + 1).unwrap_or(usize::MAX)
+    }
+}
+
 /// A change of the rate made during the run (live control), as the coordinator
 /// sends it to each worker: from `at_s` seconds after the start, a flat `rate`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -385,6 +417,18 @@ mod tests {
         assert_eq!(schedule.resume_index(205, origin + secs(1.0)), 205);
         let never = SendSchedule { origin, rates: RateSchedule::constant(0.0), stride: 1 };
         assert_eq!(never.instant_of(3), origin + MAX_DURATION);
+    }
+
+    #[test]
+    fn connection_stages_ramp_and_split_over_workers() {
+        let stages = ConnStages { stages: parse_stages("10s:200,10s:20", 1e6, "connections").unwrap() };
+        assert_eq!((stages.total_at(0.0), stages.total_at(5.0), stages.total_at(10.0)), (0, 100, 200));
+        assert_eq!((stages.total_at(15.0), stages.total_at(30.0), stages.most()), (110, 20, 200));
+        // 5 connections over 2 workers: worker 0 has ids 0, 2, 4 and worker 1 has 1, 3.
+        assert_eq!((worker_share(5, 0, 2), worker_share(5, 1, 2)), (3, 2));
+        assert_eq!((worker_share(0, 0, 2), worker_share(1, 1, 2)), (0, 0));
+        let split: usize = (0..3).map(|w| worker_share(200, w, 3)).sum();
+        assert_eq!(split, 200);
     }
 
     #[test]

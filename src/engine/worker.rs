@@ -32,7 +32,7 @@ use super::dial::dial;
 use super::local_ports::LocalPorts;
 use super::pacing::{first_send, RateLimiter};
 use super::ports::PortRange;
-use super::stages::{RateChange, RateSchedule, SendSchedule};
+use super::stages::{worker_share, RateChange, RateSchedule, SendSchedule};
 use super::timer::Timers;
 use super::wakeup::{batch_step, Wakeup};
 use crate::plan::Plan;
@@ -63,6 +63,22 @@ pub struct Shared {
     pub cuts: Cuts,
     /// Set by the coordinator; each worker reads it once per loop.
     pub stop: AtomicBool,
+}
+
+/// How often a worker checks `--conn-stages` for the number of connections it
+/// should have open: often enough that a ramp of thousands a second moves smoothly,
+/// rarely enough to cost nothing.
+const CONN_STAGES_LOOK: Duration = Duration::from_millis(10);
+
+/// `--conn-stages`: which of this worker's connections are wanted now. They are
+/// always its first `active` slab keys (keys follow connection ids, see `split`).
+struct ConnSteering {
+    /// Connections wanted at the last look.
+    active: usize,
+    /// When to look again.
+    next_look: Instant,
+    /// Connections that could not be asked to retire at once (a write half done).
+    retry: Vec<usize>,
 }
 
 /// One worker's share of the run.
@@ -137,6 +153,8 @@ pub struct Worker {
     quota: Option<u64>,
     /// Live control's rate changes (see [`Assignment::rate_changes`]).
     rate_changes: Option<Receiver<RateChange>>,
+    /// `--conn-stages`: the connections wanted now.
+    steering: Option<ConnSteering>,
     scratch: Vec<u8>,
     to_coordinator: Sender<Snapshot>,
     coordinator: Arc<Waker>,
@@ -192,6 +210,13 @@ impl Worker {
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
         let local_ports =
             assignment.port_range.map(|range| LocalPorts::new(&plan, assignment.index, conns.len(), range));
+        // Every slot starts queued; the first look at the stages retires those not
+        // wanted yet (all of them, as the stages start from 0).
+        let steering = plan.conn_stages.as_ref().map(|_| ConnSteering {
+            active: conns.len(),
+            next_look: start,
+            retry: Vec::new(),
+        });
         let worker = Worker {
             index: assignment.index,
             plan,
@@ -216,6 +241,7 @@ impl Worker {
             },
             quota: assignment.quota,
             rate_changes: assignment.rate_changes,
+            steering,
             scratch: vec![0; SCRATCH_BYTES],
             to_coordinator,
             coordinator,
@@ -231,6 +257,7 @@ impl Worker {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let end = self.shared.cuts.end;
+        self.follow_conn_stages(Instant::now());
         self.open_connections(Instant::now());
         loop {
             let now = Instant::now();
@@ -269,6 +296,7 @@ impl Worker {
             }
             let now = Instant::now();
             self.fire_deadlines(now);
+            self.follow_conn_stages(now);
             self.open_connections(now);
             // The interval that reaches the run's end is covered by the last
             // snapshot, sent after the loop: cutting it here would leave an empty row.
@@ -306,6 +334,9 @@ impl Worker {
             if !self.connect_queue.is_empty() && self.connecting < MAX_CONNECTING {
                 wake = wake.min(limiter.next_allowed());
             }
+        }
+        if let Some(steering) = &self.steering {
+            wake = wake.min(steering.next_look);
         }
         if let Some(wakeup) = &mut self.wakeup {
             if let Err(e) = wakeup.arm(wake, now) {
@@ -355,6 +386,45 @@ impl Worker {
         for (key, conn) in self.conns.iter_mut() {
             conn.reschedule(schedule, now);
             self.timers.arm(key, conn.deadline(&self.plan));
+        }
+    }
+
+    /// `--conn-stages`: brings the number of this worker's connections to what the
+    /// stages ask for now. Growing revives slots (they queue for a connect, so
+    /// `--connect-rate` applies); shrinking retires the last ones gracefully (they
+    /// finish their requests in flight, then close, with no error counted). Looks
+    /// every [`CONN_STAGES_LOOK`], and only at the slots that change.
+    fn follow_conn_stages(&mut self, now: Instant) {
+        let (Some(stages), Some(steering)) = (&self.plan.conn_stages, &mut self.steering) else {
+            return;
+        };
+        if now < steering.next_look {
+            return;
+        }
+        steering.next_look = now + CONN_STAGES_LOOK;
+        let t = now.saturating_duration_since(self.shared.cuts.start).as_secs_f64();
+        // This process's share of the test's connections, then this worker's share of it.
+        let process = self.plan.shard.share(stages.total_at(t)).0;
+        let wanted = worker_share(process, self.index, self.plan.threads).min(self.conns.len());
+        let mut changes = Vec::new();
+        while steering.active < wanted {
+            let key = steering.active;
+            changes.push((key, After { next: self.conns[key].revive(), connect_ended: false }));
+            steering.active += 1;
+        }
+        let mut to_retire = std::mem::take(&mut steering.retry);
+        to_retire.retain(|key| *key >= wanted);
+        to_retire.extend(wanted..steering.active);
+        steering.active = steering.active.min(wanted);
+        for key in to_retire {
+            let mut ctx = self.state.ctx(now, &self.plan);
+            match self.conns[key].retire(&mut ctx) {
+                Some(after) => changes.push((key, after)),
+                None => self.steering.as_mut().map_or((), |s| s.retry.push(key)),
+            }
+        }
+        for (key, after) in changes {
+            self.settle(key, after);
         }
     }
 

@@ -101,13 +101,7 @@ pub fn render_html(report: &Report) -> String {
     let _ = writeln!(page, "<h2>Latency distribution</h2>");
     page.push_str(&percentile_chart(&r.latency_us, &r.latency_uncorrected_us, r.config.rate.is_some()));
     let _ = writeln!(page, "<h2>Open connections</h2>");
-    page.push_str(&line_chart(
-        "connections established",
-        "time (s)",
-        "open",
-        &[Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }],
-        false,
-    ));
+    page.push_str(&line_chart("connections established", "time (s)", "open", &open_series(r), false));
     // The connect rate: flat for a held pool after the ramp, the figure of merit in
     // --mode connect (where a collapse shows when the port range fills up).
     page.push_str(&line_chart(
@@ -137,6 +131,18 @@ pub fn render_html(report: &Report) -> String {
 fn throughput_series(r: &Report, achieved: Vec<(f64, f64)>) -> Vec<Series<'static>> {
     let mut series = vec![Series { name: "req/s", points: achieved }];
     let target: Vec<(f64, f64)> = r.timeline.iter().filter_map(|row| Some((row.t_s, row.target_rate?))).collect();
+    if !target.is_empty() {
+        series.push(Series { name: "target", points: target });
+    }
+    series
+}
+
+/// The open-connections chart's lines: achieved, and the target under `--conn-stages`.
+fn open_series(r: &Report) -> Vec<Series<'static>> {
+    let mut series =
+        vec![Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }];
+    let target: Vec<(f64, f64)> =
+        r.timeline.iter().filter_map(|row| Some((row.t_s, row.target_open? as f64))).collect();
     if !target.is_empty() {
         series.push(Series { name: "target", points: target });
     }

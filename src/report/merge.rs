@@ -184,6 +184,9 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             if let Some(target) = row.target_rate {
                 *b.target_rate.get_or_insert(0.0) += target;
             }
+            if let Some(target) = row.target_open {
+                *b.target_open.get_or_insert(0) += target;
+            }
             for (k, n) in &row.errors_by_kind {
                 *b.errors_by_kind.entry(k.clone()).or_default() += n;
             }

@@ -308,6 +308,10 @@ pub struct Row {
     /// achieved `requests`. Absent at a fixed rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_rate: Option<f64>,
+    /// `--conn-stages`: the connections asked for at the end of this interval,
+    /// beside the achieved `open`. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_open: Option<u64>,
 }
 
 impl From<&TimelineRow> for Row {
@@ -332,13 +336,15 @@ impl From<&TimelineRow> for Row {
             p99_us: r.p99_us,
             max_us: r.max_us,
             target_rate: None,
+            target_open: None,
         }
     }
 }
 
 /// The timeline's rows, each with the target rate of its interval when the rate
-/// followed a schedule.
-fn timeline_rows(run: &RunResult) -> Vec<Row> {
+/// followed a schedule, and the target connections under `--conn-stages` (this
+/// process's share).
+fn timeline_rows(run: &RunResult, plan: &Plan) -> Vec<Row> {
     run.timeline
         .iter()
         .map(|r| Row {
@@ -347,6 +353,7 @@ fn timeline_rows(run: &RunResult) -> Vec<Row> {
                 .as_ref()
                 .filter(|_| r.span_s > 0.0)
                 .map(|schedule| (schedule.sends_by(r.t_s) - schedule.sends_by(r.t_s - r.span_s)) / r.span_s),
+            target_open: plan.conn_stages.as_ref().map(|stages| plan.shard.share(stages.total_at(r.t_s)).0),
             ..Row::from(r)
         })
         .collect()
@@ -454,7 +461,7 @@ impl Report {
             }),
             memcache: (plan.framing == Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
-            timeline: timeline_rows(run),
+            timeline: timeline_rows(run, plan),
             rate_changes: run.rate_changes.clone(),
         }
     }
