@@ -180,6 +180,12 @@ impl RawTerminal {
     /// Saves stdin's terminal settings and switches off ICANON and ECHO. Also
     /// installs a panic hook that puts the settings back before the message prints.
     fn enter() -> io::Result<RawTerminal> {
+        // A background job that changes the terminal is stopped by SIGTTOU; only
+        // the foreground process group may.
+        // SAFETY: plain queries of this process's group and stdin's foreground group.
+        if unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) != libc::getpgrp() } {
+            return Err(io::Error::other("not in the terminal's foreground"));
+        }
         // SAFETY: tcgetattr writes a termios into the zeroed struct we own; fd 0 is
         // stdin, which the caller checked is a terminal.
         let mut saved: libc::termios = unsafe { std::mem::zeroed() };

@@ -342,9 +342,9 @@ pub struct RunArgs {
     )]
     pub stages: Option<String>,
 
-    /// Live control: auto (on a terminal in open loop, the keys + and - change the
-    /// rate by 10% and p pauses or resumes), stdin (read lines from stdin: rate N,
-    /// pause, resume, stop), or none.
+    /// Live control: auto (in open loop on a terminal, with the live line on, the
+    /// keys + and - change the rate by 10% and p pauses or resumes), stdin (read
+    /// lines from stdin: rate N, pause, resume, stop), or none.
     #[arg(long, value_enum, default_value = "auto", value_name = "FROM", help_heading = "Shaping the load")]
     pub control: ControlArg,
 
@@ -426,9 +426,15 @@ impl RunArgs {
     pub fn to_command(&self) -> Result<RunCommand, PlanError> {
         let mut plan = self.to_plan()?;
         let open_loop = plan.send_interval.is_some();
+        // Keys only for someone watching: stdin and stderr on a terminal and the live
+        // line on (so a scripted or quiet run, e.g. under a test harness that passes
+        // its terminal on, never touches the terminal's settings).
+        let watched = std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !self.quiet;
         let control = match self.control {
             ControlArg::Stdin => Control::Stdin,
-            ControlArg::Auto if open_loop && std::io::stdin().is_terminal() && self.rate_search.is_none() => {
+            ControlArg::Auto
+                if open_loop && watched && self.progress != ProgressArg::None && self.rate_search.is_none() =>
+            {
                 Control::Keys
             }
             ControlArg::Auto | ControlArg::None => Control::None,
