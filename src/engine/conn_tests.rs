@@ -2,6 +2,7 @@
 //! instants, and checks the transition and what was counted. No sockets, no sleeps.
 
 use super::*;
+use crate::engine::stages::RateSchedule;
 use crate::payload::{Payload, Template};
 use crate::plan::Backoff;
 use crate::transport::{Target, TlsInfo};
@@ -123,6 +124,8 @@ struct Rig {
     scratch: Vec<u8>,
     render: Vec<u8>,
     expect: Vec<u8>,
+    /// A rate schedule (`--stages`, live control), when the test sets one.
+    schedule: Option<SendSchedule>,
 }
 
 impl Rig {
@@ -137,6 +140,7 @@ impl Rig {
             scratch: vec![0; 64],
             render: Vec::new(),
             expect: Vec::new(),
+            schedule: None,
         }
     }
 
@@ -152,7 +156,7 @@ impl Rig {
             worker: 0,
             render: &mut self.render,
             expect: &mut self.expect,
-            schedule: None,
+            schedule: self.schedule.as_ref(),
         };
         f(&mut ctx, &mut self.scratch)
     }
@@ -833,4 +837,47 @@ fn a_retiring_connection_asked_to_stay_carries_on() {
     socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
     let _ = rig.event(&mut conn, true, false);
     assert_eq!((name(&conn), rig.stats.counters.requests_sent), ("Open", 2), "the next request went out");
+}
+
+/// Whether `at` is `expected`, give or take the microsecond that f64 seconds lose.
+fn about(at: Sender, expected: Instant) -> bool {
+    match at {
+        Sender::Paced { at } => at.max(expected) - at.min(expected) < Duration::from_micros(1),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_rate_schedule_times_each_send_and_a_rate_change_moves_the_next_one() {
+    let mut rig = Rig::new();
+    rig.plan.send_interval = Some(Duration::from_millis(10));
+    let origin = rig.now;
+    // Connection 1 of 4 at 100/s in all: it makes sends 1, 5, 9... at 10, 50, 90 ms.
+    rig.schedule = Some(SendSchedule { origin, rates: RateSchedule::constant(100.0), stride: 4 });
+    let mut conn = Conn::new(1, 0, 0, origin + Duration::from_millis(10)).with_send_index(1);
+    conn.connecting(FakeSocket { connected: true, ..Default::default() }, rig.now);
+    rig.advance(1);
+    let _ = rig.event(&mut conn, false, true);
+    assert!(about(sender(&conn), origin + Duration::from_millis(10)), "{:?}", sender(&conn));
+    assert_eq!(rig.stats.counters.requests_sent, 0, "not due yet");
+    rig.advance(9);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    assert!(about(sender(&conn), origin + Duration::from_millis(50)), "{:?}", sender(&conn));
+    // At 20 ms the rate goes to 1000/s: 2 sends were due by then, so send 5 is due
+    // 3 ms later, and the waiting connection is woken then instead.
+    rig.advance(8);
+    let schedule = rig.schedule.as_mut().unwrap();
+    schedule.rates.set_rate(0.020, 1000.0);
+    conn.reschedule(schedule, rig.now);
+    assert!(about(sender(&conn), origin + Duration::from_millis(23)), "{:?}", sender(&conn));
+    assert!(conn.deadline(&rig.plan).is_some_and(|at| at < origin + Duration::from_millis(24)));
+    // Paused: the next send never comes within the run.
+    let schedule = rig.schedule.as_mut().unwrap();
+    schedule.rates.set_rate(0.021, 0.0);
+    conn.reschedule(schedule, rig.now);
+    assert!(about(sender(&conn), origin + crate::units::MAX_DURATION), "{:?}", sender(&conn));
 }
