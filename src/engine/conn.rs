@@ -428,8 +428,10 @@ impl<S: Transport> Conn<S> {
 
     /// The rate changed (live control): the next send moves to its new time, and a
     /// connection waiting for it is woken then instead. The worker re-arms its deadline.
-    pub fn reschedule(&mut self, schedule: &SendSchedule, now: Instant) {
-        self.next_send = schedule.instant_of(self.send_index).max(now);
+    /// A send already overdue keeps its intended time (a change only moves what is
+    /// still to come), so its latency still counts from there.
+    pub fn reschedule(&mut self, schedule: &SendSchedule) {
+        self.next_send = schedule.instant_of(self.send_index);
         if let State::Greeting(open) | State::Open(open) = &mut self.state {
             if let Sender::Paced { at } = &mut open.sender {
                 *at = self.next_send;

@@ -872,12 +872,12 @@ fn a_rate_schedule_times_each_send_and_a_rate_change_moves_the_next_one() {
     rig.advance(8);
     let schedule = rig.schedule.as_mut().unwrap();
     schedule.rates.set_rate(0.020, 1000.0);
-    conn.reschedule(schedule, rig.now);
+    conn.reschedule(schedule);
     assert!(about(sender(&conn), origin + Duration::from_millis(23)), "{:?}", sender(&conn));
     assert!(conn.deadline(&rig.plan).is_some_and(|at| at < origin + Duration::from_millis(24)));
     // Paused: the next send never comes within the run.
     let schedule = rig.schedule.as_mut().unwrap();
     schedule.rates.set_rate(0.021, 0.0);
-    conn.reschedule(schedule, rig.now);
+    conn.reschedule(schedule);
     assert!(about(sender(&conn), origin + crate::units::MAX_DURATION), "{:?}", sender(&conn));
 }

@@ -382,9 +382,8 @@ impl Worker {
         if !changed {
             return;
         }
-        let now = Instant::now();
         for (key, conn) in self.conns.iter_mut() {
-            conn.reschedule(schedule, now);
+            conn.reschedule(schedule);
             self.timers.arm(key, conn.deadline(&self.plan));
         }
     }
@@ -416,12 +415,16 @@ impl Worker {
         to_retire.retain(|key| *key >= wanted);
         to_retire.extend(wanted..steering.active);
         steering.active = steering.active.min(wanted);
+        let mut retry_later = Vec::new();
         for key in to_retire {
             let mut ctx = self.state.ctx(now, &self.plan);
             match self.conns[key].retire(&mut ctx) {
                 Some(after) => changes.push((key, after)),
-                None => self.steering.as_mut().map_or((), |s| s.retry.push(key)),
+                None => retry_later.push(key),
             }
+        }
+        if let Some(steering) = &mut self.steering {
+            steering.retry = retry_later;
         }
         for (key, after) in changes {
             self.settle(key, after);
