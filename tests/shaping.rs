@@ -129,7 +129,10 @@ fn conn_stages_grow_to_200_and_back_to_20_and_open_follows() {
     let _guard = timing_sensitive();
     let server = echo_server();
     let report = common::run_report(&[&server.local_addr().to_string(), "--conn-stages", "3s:200,3s:20", "-t", "2"]);
-    assert_eq!(report["connections"]["max_open"], 200);
+    // The peak lasts an instant: a connect still under way when the ramp turns down
+    // may miss it.
+    let max_open = report["connections"]["max_open"].as_u64().unwrap();
+    assert!((195..=200).contains(&max_open), "max open {max_open}, the stages peak at 200");
     assert_eq!(report["errors"]["total"], 0, "closing gracefully is no error: {}", report["errors"]);
     let mut seen = Vec::new();
     for row in rows(&report) {
