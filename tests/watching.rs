@@ -434,3 +434,19 @@ fn a_busy_metrics_port_or_an_unwritable_hlog_is_one_line_and_exit_2() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_target_rate_gauge_follows_the_stages() {
+    // 0 to 1000/s over 2 s, then flat at 1000/s for 2 s.
+    let run = Running::start("-c 8 --stages 2s:1000,2s:1000 --metrics-listen 127.0.0.1:0", &[]);
+    let addr = run.metrics.unwrap();
+    thread::sleep(Duration::from_millis(1000));
+    let ramping = series(&scrape(addr), "loadmux_target_rate");
+    thread::sleep(Duration::from_millis(2000));
+    let flat = series(&scrape(addr), "loadmux_target_rate");
+    run.finish();
+    // Updated with each snapshot (about once a second per worker), so during the
+    // ramp it is a value the ramp passed through before the scrape.
+    assert!(ramping > 0.0 && ramping < 1000.0, "during the ramp: {ramping}");
+    assert_eq!(flat, 1000.0, "on the flat stage");
+}

@@ -7,11 +7,13 @@
 
 pub mod clock;
 pub mod conn;
+pub mod control;
 pub mod dial;
 pub mod local_ports;
 pub mod observer;
 pub mod pacing;
 pub mod ports;
+pub mod stages;
 pub mod timer;
 pub mod wakeup;
 pub mod worker;
@@ -31,7 +33,9 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::plan::Plan;
 use crate::stats::{Collector, Cuts, Snapshot, TimelineRow, Totals};
+use control::{Action, Command, LiveRate, RateChangeRecord};
 use observer::{NoObserver, RunObserver};
+use stages::{RateChange, RateSchedule};
 use worker::{Assignment, Shared, Worker};
 
 const SIGNALS: Token = Token(0);
@@ -51,6 +55,8 @@ pub enum StopReason {
     /// A thread the run depends on panicked (a worker, the built-in server, the
     /// live line); the workers were stopped.
     ThreadPanicked,
+    /// Live control said `stop`: a normal end, with a full report.
+    Control,
 }
 
 impl StopReason {
@@ -65,6 +71,7 @@ impl StopReason {
             StopReason::Signal(SIGTERM) => "sigterm".into(),
             StopReason::Signal(n) => format!("signal {n}"),
             StopReason::ThreadPanicked => "thread_panicked".into(),
+            StopReason::Control => "control".into(),
         }
     }
 }
@@ -90,6 +97,11 @@ pub struct RunResult {
     /// Threads that panicked ("worker 1", "built-in server thread 0", "the live
     /// line"); a worker's share after its last snapshot is missing.
     pub failed_threads: Vec<String>,
+    /// Open loop with a changing rate: the rate asked for over time (seconds from
+    /// the start), live changes included. `None` at a fixed rate or in closed loop.
+    pub rate_schedule: Option<RateSchedule>,
+    /// Live control's changes of the rate, in order.
+    pub rate_changes: Vec<RateChangeRecord>,
 }
 
 /// Called with each completed timeline row (the live progress line).
@@ -113,15 +125,31 @@ pub type DeadThreads<'a> = &'a dyn Fn() -> Vec<String>;
 /// names one, the run stops as it does for a panicked worker. They are checked
 /// every [`WATCH_INTERVAL`].
 pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -> io::Result<RunResult> {
-    run_observed(plan, on_row, dead_threads, &mut NoObserver)
+    run_controlled(plan, on_row, dead_threads, None)
 }
 
-/// [`run_watching`], also showing every snapshot and the running totals to
+/// Starts a reader of live control commands (keys, `--control stdin`), given the
+/// coordinator's waker to ring after each command it sends.
+pub type ControlStart = Box<dyn FnOnce(Arc<Waker>) -> mpsc::Receiver<Command>>;
+
+/// [`run_watching`] under live control: `control` starts the reader whose commands
+/// change the rate (open loop with `Plan::rate_shape`), pause, resume or stop the run.
+pub fn run_controlled(
+    plan: Arc<Plan>,
+    on_row: OnRow,
+    dead_threads: DeadThreads,
+    control: Option<ControlStart>,
+) -> io::Result<RunResult> {
+    run_observed(plan, on_row, dead_threads, control, &mut NoObserver)
+}
+
+/// [`run_controlled`], also showing every snapshot and the running totals to
 /// `observer` (the live metrics: `--metrics-listen`, `--statsd`, `--hlog`).
 pub fn run_observed(
     plan: Arc<Plan>,
     on_row: OnRow,
     dead_threads: DeadThreads,
+    control: Option<ControlStart>,
     observer: &mut dyn RunObserver,
 ) -> io::Result<RunResult> {
     let poll = Poll::new()?;
@@ -135,9 +163,17 @@ pub fn run_observed(
     let cuts = Cuts { start, measure_from, end: measure_from + plan.duration };
     let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
     let crew = spawn(&plan, &shared, &coordinator)?;
+    let commands = control.map(|start| start(coordinator.clone()));
     observer.started(started_at);
-    let mut watch =
-        Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_threads: Vec::new() };
+    let mut watch = Watch {
+        poll,
+        signals,
+        collector: Collector::new(plan.threads),
+        stop: None,
+        failed_threads: Vec::new(),
+        live: plan.rate_shape.as_ref().map(|shape| LiveRate::new(RateSchedule::clone(shape))),
+        commands,
+    };
     let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads, observer)?;
     if finished_normally {
         for handle in crew.handles {
@@ -156,6 +192,9 @@ struct Crew {
     handles: Vec<thread::JoinHandle<()>>,
     /// Snapshots, once a second and a last one as each worker ends.
     snapshots: mpsc::Receiver<Snapshot>,
+    /// Open loop with a changing rate: one channel per worker for live rate changes
+    /// (sent before ringing its waker).
+    rate_changes: Vec<mpsc::Sender<RateChange>>,
     /// The index of each worker that panicked instead of sending its last snapshot.
     panicked: mpsc::Receiver<usize>,
 }
@@ -182,8 +221,14 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
     // the next worker's setup needs (the run would then fail to start instead of
     // counting fd_limit).
     let mut workers = Vec::with_capacity(plan.threads);
+    let mut rate_changes = Vec::new();
     for mut assignment in split(plan) {
         assignment.port_range = port_range;
+        if plan.rate_shape.is_some() {
+            let (tx, rx) = mpsc::channel();
+            rate_changes.push(tx);
+            assignment.rate_changes = Some(rx);
+        }
         let (worker, waker) =
             Worker::new(assignment, plan.clone(), shared.clone(), snapshot_tx.clone(), coordinator.clone())?;
         wakers.push(waker);
@@ -205,7 +250,7 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
         };
         handles.push(thread::Builder::new().name(format!("loadmux-worker-{index}")).spawn(body)?);
     }
-    Ok(Crew { wakers, handles, snapshots, panicked })
+    Ok(Crew { wakers, handles, snapshots, rate_changes, panicked })
 }
 
 /// The coordinator's state while the workers run.
@@ -218,6 +263,10 @@ struct Watch {
     /// Threads that panicked or died: "worker 1", "built-in server thread 0",
     /// "the live line".
     failed_threads: Vec<String>,
+    /// Open loop with a changing rate: the rate the workers follow, and its changes.
+    live: Option<LiveRate>,
+    /// Live control commands, if a reader was started.
+    commands: Option<mpsc::Receiver<Command>>,
 }
 
 impl Watch {
@@ -278,15 +327,16 @@ impl Watch {
                 // so a rule depending on that would make the live line flaky).
                 observer.snapshot(&snapshot);
                 let rows = self.collector.add(snapshot);
-                observer.progress(self.collector.totals(), &rows);
+                observer.progress(self.collector.totals(), &rows, self.target_rate(plan, shared));
                 self.show(&rows, on_row);
             }
             while let Ok(index) = crew.panicked.try_recv() {
                 let rows = self.collector.lose(index);
-                observer.progress(self.collector.totals(), &rows);
+                observer.progress(self.collector.totals(), &rows, self.target_rate(plan, shared));
                 self.show(&rows, on_row);
                 self.thread_failed(format!("worker {index}"));
             }
+            self.take_commands(shared, crew);
             if self.stop.is_none() {
                 for name in dead_threads() {
                     self.thread_failed(name);
@@ -294,6 +344,46 @@ impl Watch {
             }
             if self.stop.is_none() {
                 self.stop = decide_stop(&self.collector, plan, end_at, Instant::now());
+            }
+        }
+    }
+
+    /// The open-loop rate asked for now: the schedule's (stages, live control)
+    /// or `-r`; `None` in closed loop.
+    fn target_rate(&self, plan: &Plan, shared: &Shared) -> Option<f64> {
+        match &self.live {
+            Some(live) => Some(live.schedule.rate_at(shared.cuts.start.elapsed().as_secs_f64())),
+            None => plan.rate,
+        }
+    }
+
+    /// Acts on the live control commands that arrived: `stop` stops the run as
+    /// `--duration` would; a rate change is decided by [`LiveRate`] and sent to every
+    /// worker, whose waker is rung so it applies the change at once. A command that
+    /// cannot apply gets one line on stderr and the run goes on.
+    fn take_commands(&mut self, shared: &Shared, crew: &Crew) {
+        let Some(commands) = &self.commands else { return };
+        while let Ok(Command { action, source }) = commands.try_recv() {
+            let now = Instant::now();
+            if action == Action::Stop {
+                self.stop.get_or_insert((StopReason::Control, now));
+                continue;
+            }
+            let Some(live) = &mut self.live else {
+                eprintln!("loadmux: control: rate changes need open loop (-r or --stages): ignored");
+                continue;
+            };
+            let at_s = now.saturating_duration_since(shared.cuts.start).as_secs_f64();
+            match live.apply(action, at_s, source) {
+                Ok(Some(rate)) => {
+                    for (sender, waker) in crew.rate_changes.iter().zip(&crew.wakers) {
+                        // A worker that has ended has dropped its receiver: nothing to change.
+                        let _ = sender.send(RateChange { at_s, rate });
+                        let _ = waker.wake();
+                    }
+                }
+                Ok(None) => {}
+                Err(reason) => eprintln!("loadmux: control: {reason}: ignored"),
             }
         }
     }
@@ -348,6 +438,10 @@ fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
     let cuts = shared.cuts;
     let (reason, at) = watch.stop.unwrap_or((StopReason::Duration, Instant::now()));
     let at = at.min(cuts.end);
+    let (rate_schedule, rate_changes) = match watch.live {
+        Some(live) => (Some(live.schedule), live.changes),
+        None => (None, Vec::new()),
+    };
     let (totals, timeline) = watch.collector.finish(cuts.start);
     RunResult {
         elapsed: at.saturating_duration_since(cuts.measure_from),
@@ -358,6 +452,8 @@ fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
         started_at,
         stop: reason,
         failed_threads: watch.failed_threads,
+        rate_schedule,
+        rate_changes,
     }
 }
 
@@ -372,6 +468,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
             conns: Vec::with_capacity(plan.connections / threads + 1),
             quota: plan.requests.map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
             port_range: None,
+            rate_changes: None,
         })
         .collect();
     for i in 0..plan.connections {

@@ -21,9 +21,10 @@ pub trait RunObserver {
     fn snapshot(&mut self, snapshot: &Snapshot);
 
     /// After each snapshot (or a lost worker): the run totals so far, counted as
-    /// the final report counts them, and the timeline rows that just completed,
-    /// oldest first (usually none; one a second).
-    fn progress(&mut self, totals: &Totals, completed: &[TimelineRow]);
+    /// the final report counts them, the timeline rows that just completed, oldest
+    /// first (usually none; one a second), and the open-loop rate asked for now
+    /// (`-r`, or the stages and live control's; `None` in closed loop).
+    fn progress(&mut self, totals: &Totals, completed: &[TimelineRow], target_rate: Option<f64>);
 }
 
 /// An observer that watches nothing: plain [`run`](super::run).
@@ -32,5 +33,5 @@ pub struct NoObserver;
 impl RunObserver for NoObserver {
     fn started(&mut self, _at: SystemTime) {}
     fn snapshot(&mut self, _snapshot: &Snapshot) {}
-    fn progress(&mut self, _totals: &Totals, _completed: &[TimelineRow]) {}
+    fn progress(&mut self, _totals: &Totals, _completed: &[TimelineRow], _target_rate: Option<f64>) {}
 }

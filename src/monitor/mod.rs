@@ -73,7 +73,8 @@ pub struct Monitor {
     hlog: Option<HlogWriter>,
     /// Each worker's established connections at its last snapshot.
     open_by_worker: Vec<u64>,
-    /// Open loop: the requests per second asked for.
+    /// Open loop: the requests per second asked for now (`-r`, or the stages' and
+    /// live control's rate, as the coordinator last said).
     target_rate: Option<f64>,
     linger: Duration,
 }
@@ -182,7 +183,8 @@ impl RunObserver for Monitor {
         }
     }
 
-    fn progress(&mut self, totals: &Totals, completed: &[TimelineRow]) {
+    fn progress(&mut self, totals: &Totals, completed: &[TimelineRow], target_rate: Option<f64>) {
+        self.target_rate = target_rate;
         self.publish(totals);
         if let (Some(statsd), Some(row)) = (&mut self.statsd, completed.last()) {
             statsd.push(&totals.counters, &gauges(self.open_by_worker.iter().sum(), self.target_rate, Some(row)));
