@@ -234,13 +234,19 @@ impl Scrape {
             // The request is in; anything more the client sends is ignored.
             return Next::Wait;
         };
+        // A client may send its request and close its side at once (`nc`, HTTP/1.0
+        // tools): the request is still answered if it is whole.
+        let mut client_closed = false;
         loop {
             if *filled == REQUEST_LIMIT {
                 return self.answer(status(431, "Request Header Fields Too Large"));
             }
             match self.stream.read(&mut head[*filled..]) {
-                // The client closed before its request was whole.
-                Ok(0) => return Next::Close,
+                // The client closed its side: what it sent is all there will be.
+                Ok(0) => {
+                    client_closed = true;
+                    break;
+                }
                 Ok(n) => *filled += n,
                 // All read for now: see below whether the head is whole.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -253,6 +259,8 @@ impl Scrape {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut request = httparse::Request::new(&mut headers);
         let answer = match request.parse(&head[..*filled]) {
+            // The client closed before its request was whole: nobody to answer.
+            Ok(httparse::Status::Partial) if client_closed => return Next::Close,
             Ok(httparse::Status::Partial) => return Next::Wait,
             Ok(httparse::Status::Complete(_)) => route(request.method, request.path, page),
             Err(_) => status(400, "Bad Request"),
@@ -361,6 +369,19 @@ mod tests {
         assert!(ask(addr, b"\x00\x01garbage\r\n\r\n").starts_with("HTTP/1.1 400 "));
         let head = ask(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 200 OK") && head.ends_with("\r\n\r\n"), "{head}");
+        handle.stop();
+    }
+
+    #[test]
+    fn a_client_that_closes_its_side_after_the_request_still_gets_the_answer() {
+        let (addr, handle) = serve("x 1\n");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("x 1\n"), "{answer}");
         handle.stop();
     }
 
