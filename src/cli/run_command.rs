@@ -81,6 +81,15 @@ pub fn run_command(args: RunArgs) -> i32 {
     if args.insecure {
         eprintln!("loadmux: warning: --insecure: server certificates are not verified");
     }
+    // Before anything starts: a busy metrics port or an unwritable --hlog path
+    // ends here, with one line and exit code 2.
+    let mut monitor = match start_monitor(&args, &plan) {
+        Ok(monitor) => monitor,
+        Err(e) => {
+            eprintln!("loadmux: {e}");
+            return exit::USAGE;
+        }
+    };
     let server = if plan.targets.is_empty() {
         match start_demo_server(&args, &mut plan) {
             Ok(handle) => Some(handle),
@@ -98,18 +107,6 @@ pub fn run_command(args: RunArgs) -> i32 {
     if progress != Progress::None {
         eprintln!("{header}");
     }
-    // Before any wait or load: a busy metrics port or an unwritable --hlog path
-    // ends here, with one line and exit code 2.
-    let mut monitor = match start_monitor(&args, &plan) {
-        Ok(monitor) => monitor,
-        Err(e) => {
-            eprintln!("loadmux: {e}");
-            if let Some(server) = server {
-                let _ = server.stop();
-            }
-            return exit::USAGE;
-        }
-    };
     if let Some(at) = start_at {
         wait_until(at, progress != Progress::None);
     }
