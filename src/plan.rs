@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
+use crate::session::websocket::WsSettings;
 use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
@@ -225,6 +226,9 @@ pub struct Plan {
     pub reconnect: Option<Backoff>,
     /// This process's share of a sharded test.
     pub shard: Shard,
+    /// A WebSocket session over every connection (`ws://`, `wss://`, `--ws`): its
+    /// upgrade, and how requests are framed. `None` is a raw byte stream.
+    pub websocket: Option<Arc<WsSettings>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -264,6 +268,7 @@ impl Plan {
             response_timeout: Duration::from_secs(5),
             reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
             shard: Shard::WHOLE,
+            websocket: None,
         }
     }
 

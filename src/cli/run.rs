@@ -16,7 +16,10 @@ use crate::plan::{
     self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
 };
 use crate::replay::{Recording, ReplayScript};
+use crate::session::websocket::WsSettings;
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
+
+use super::ws_args::{split_ws_url, WsArgs, WsUrl};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
 
 /// `--progress` values.
@@ -329,6 +332,10 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// WebSocket: --ws, -H, --ws-protocol, --ws-binary (`ws_args.rs`).
+    #[command(flatten)]
+    pub websocket: WsArgs,
 }
 
 /// How the live line is shown.
@@ -517,6 +524,7 @@ impl RunArgs {
             return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
         }
         let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
+        let websocket = self.websocket_settings(&parsed, &framing)?;
         let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
         for ip in &sources {
             if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
@@ -575,6 +583,7 @@ impl RunArgs {
             response_timeout: self.timeout,
             reconnect,
             shard,
+            websocket,
         };
         Ok(plan.with_rate(rate))
     }
@@ -615,8 +624,12 @@ struct ParsedTarget {
     target: Target,
     /// The host as written (a name or an address): the TLS server name by default.
     host: String,
-    /// Written as `tls://` or `https://`.
+    /// Written as `tls://`, `https://` or `wss://`.
     tls: bool,
+    /// Written as `ws://` or `wss://`: its `HOST:PORT` and path.
+    ws: Option<WsUrl>,
+    /// `HOST:PORT` as written (the default WebSocket `Host` header).
+    host_port: String,
 }
 
 /// Parses `HOST:PORT`, `tls://HOST:PORT`, `https://HOST[:PORT][/PATH]` (the path is
@@ -627,14 +640,25 @@ fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
             return err(format!("target '{text}' has no path (as in unix:/run/app.sock)"));
         }
         let target = Target::Unix(path.into());
-        return Ok(ParsedTarget { target, host: "localhost".into(), tls: false });
+        return Ok(ParsedTarget {
+            target,
+            host: "localhost".into(),
+            tls: false,
+            ws: None,
+            host_port: "localhost".into(),
+        });
     }
+    let mut ws_path = None;
     let (rest, tls, default_port) = if let Some(rest) = text.strip_prefix("tls://") {
         (rest, true, None)
     } else if let Some(rest) = text.strip_prefix("https://") {
         (rest.split('/').next().unwrap_or(rest), true, Some(443))
+    } else if let Some((scheme, rest)) = text.split_once("://").filter(|(s, _)| *s == "ws" || *s == "wss") {
+        let (authority, path) = split_ws_url(rest);
+        ws_path = Some(path);
+        (authority, scheme == "wss", Some(if scheme == "wss" { 443 } else { 80 }))
     } else if text.contains("://") {
-        return err(format!("target '{text}': only tls://, https:// and unix: are understood"));
+        return err(format!("target '{text}': only tls://, https://, ws://, wss:// and unix: are understood"));
     } else {
         (text, false, None)
     };
@@ -647,7 +671,8 @@ fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
         Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
         None => with_port.clone(),
     };
-    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls })
+    let ws = ws_path.map(|path| WsUrl { authority: rest.to_string(), path });
+    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls, ws, host_port: rest.to_string() })
 }
 
 /// Whether `HOST:PORT` text has its port (an IPv6 address alone has colons too).
@@ -738,6 +763,29 @@ impl RunArgs {
             ));
         }
         Ok(Some(Arc::new(script)))
+    }
+
+    /// The WebSocket settings from ws:// targets and the WebSocket flags, checked
+    /// against the framing and replay they must work with.
+    fn websocket_settings(
+        &self,
+        parsed: &[ParsedTarget],
+        framing: &Framing,
+    ) -> Result<Option<Arc<WsSettings>>, PlanError> {
+        let targets: Vec<(Option<WsUrl>, String)> =
+            parsed.iter().map(|t| (t.ws.clone(), t.host_port.clone())).collect();
+        let settings = if parsed.is_empty() && self.websocket.ws.is_some() {
+            return err("--ws needs a target (the built-in server with no target speaks raw TCP)");
+        } else {
+            self.websocket.settings(&targets)?
+        };
+        match &settings {
+            None if *framing == Framing::Ws => {
+                err("--expect ws needs a WebSocket session: add --ws, or use a ws:// target")
+            }
+            Some(_) if self.replay.is_some() => err("--replay replays raw bytes: it does not run over WebSocket"),
+            _ => Ok(settings.map(Arc::new)),
+        }
     }
 
     /// The first TLS-only flag given, for a run without TLS.
