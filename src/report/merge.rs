@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
+use super::{
+    rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, WebSocket, SCHEMA,
+};
 use crate::stats::LatencyHistogram;
 
 /// Merges `reports` (named by `names` in error messages).
@@ -91,6 +93,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         resp: merge_resp(reports),
         memcache: merge_counts(reports.iter().filter_map(|r| r.memcache.as_ref())),
         timeline: merge_timelines(reports, start),
+        websocket: merge_websocket(reports)?,
         // Each shard's warnings, named by its file: a merged report must not hide one.
         warnings: reports
             .iter()
@@ -116,6 +119,24 @@ fn merge_tls(reports: &[Report]) -> Result<Option<Tls>, String> {
         handshakes_full: sections.iter().map(|t| t.handshakes_full).sum(),
         handshakes_resumed: sections.iter().map(|t| t.handshakes_resumed).sum(),
         ..(*first).clone()
+    }))
+}
+
+/// WebSocket sections add like TLS ones: upgrade histograms add exactly, counts
+/// sum, close codes add code by code.
+fn merge_websocket(reports: &[Report]) -> Result<Option<WebSocket>, String> {
+    let sections: Vec<&WebSocket> = reports.iter().filter_map(|r| r.websocket.as_ref()).collect();
+    if sections.is_empty() {
+        return Ok(None);
+    }
+    let mut latency = LatencyHistogram::new();
+    for ws in &sections {
+        latency.merge(&LatencyHistogram::from_base64(&ws.upgrade_latency_us.hdr)?);
+    }
+    Ok(Some(WebSocket {
+        upgrade_latency_us: Latency::from_histogram(&latency),
+        messages_received: sections.iter().map(|ws| ws.messages_received).sum(),
+        close_codes: merge_counts(sections.iter().map(|ws| &ws.close_codes)).unwrap_or_default(),
     }))
 }
 
