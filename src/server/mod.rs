@@ -21,6 +21,7 @@ mod socket_file;
 #[cfg_attr(not(feature = "tls"), path = "tls_disabled.rs")]
 mod tls;
 mod transport;
+mod websocket;
 
 use std::fmt;
 use std::io;
@@ -59,6 +60,8 @@ pub enum Mode {
     Http,
     /// Echo, with the faults of [`Chaos`].
     Chaos,
+    /// A WebSocket echo server: upgrade, echo every frame, answer ping and close.
+    Ws,
 }
 
 /// Faults the chaos server injects (`loadmux serve --mode chaos`); they combine.
