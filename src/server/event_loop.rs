@@ -226,7 +226,7 @@ impl EventLoop {
                     let http =
                         (self.config.mode == Mode::Http).then(|| Box::new(HttpRequests::new(self.config.http_body)));
                     let chaos = (self.config.mode == Mode::Chaos).then(|| Box::new(ChaosConn::default()));
-                    let ws = (self.config.mode == Mode::Ws).then(|| Box::<WsEcho>::default());
+                    let ws = (self.config.mode == Mode::Ws).then(Box::<WsEcho>::default);
                     entry.insert(ServerConn { stream, pending: Vec::new(), http, chaos, ws });
                 }
                 // The accept queue is empty.
