@@ -175,6 +175,8 @@ pub struct ServerCounters {
     pub tls_handshakes: u64,
     /// TLS handshakes that resumed an earlier session (ticket or session ID).
     pub tls_resumed: u64,
+    /// WebSocket messages received complete (ws mode), each echoed.
+    pub ws_messages: u64,
 }
 
 impl ServerCounters {
@@ -187,6 +189,7 @@ impl ServerCounters {
         self.faults += other.faults;
         self.tls_handshakes += other.tls_handshakes;
         self.tls_resumed += other.tls_resumed;
+        self.ws_messages += other.ws_messages;
     }
 }
 
@@ -199,6 +202,9 @@ impl fmt::Display for ServerCounters {
         )?;
         if self.tls_handshakes > 0 {
             write!(f, ", {} TLS handshakes ({} resumed)", self.tls_handshakes, self.tls_resumed)?;
+        }
+        if self.ws_messages > 0 {
+            write!(f, ", {} WebSocket messages", self.ws_messages)?;
         }
         Ok(())
     }

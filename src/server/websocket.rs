@@ -165,7 +165,7 @@ fn step(
                     out.push(header[0]);
                     push_len(len, out);
                     if header[0] & 0x80 != 0 {
-                        counters.requests += 1;
+                        counters.ws_messages += 1; // The message's last frame.
                     }
                     if len == 0 {
                         NEW_FRAME
@@ -303,7 +303,7 @@ mod tests {
                 None => {}
             }
         }
-        (said, counters.requests as usize)
+        (said, counters.ws_messages as usize)
     }
 
     #[test]

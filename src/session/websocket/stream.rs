@@ -139,6 +139,12 @@ pub struct WsStream<T> {
     outgoing: Outgoing,
     /// The last `read` returned the end of a message.
     message_ended: bool,
+    /// The last byte of a message's part, held back from a `read` that did not reach
+    /// the message's end. A message may end with an empty frame (python3-websockets
+    /// ends a fragmented message so), and a `read` cannot say "the message ended"
+    /// with no byte (0 means end of stream): holding one byte back means the end
+    /// always comes with at least one.
+    held: Option<u8>,
     /// `--max-response`, applied to each message (over all its fragments).
     max_message: u64,
 }
@@ -164,6 +170,7 @@ impl<T: Transport> WsStream<T> {
             outbox: Vec::new(),
             outgoing: BETWEEN_FRAMES,
             message_ended: false,
+            held: None,
             max_message: u64::try_from(max_message).unwrap_or(u64::MAX),
         }
     }
@@ -291,6 +298,10 @@ impl<T: Transport> Transport for WsStream<T> {
             return Ok(0);
         }
         let mut filled = 0;
+        if let Some(byte) = self.held.take() {
+            buf[0] = byte;
+            filled = 1;
+        }
         loop {
             if let Phase::Closed { .. } = self.phase {
                 // The server closed the session: its end of stream, after any
@@ -298,10 +309,22 @@ impl<T: Transport> Transport for WsStream<T> {
                 return Ok(filled);
             }
             filled = self.decode_into(buf, filled)?;
-            if self.message_ended || filled == buf.len() || (filled > 0 && self.start == self.end) {
+            if self.message_ended {
                 return Ok(filled);
             }
-            if matches!(self.phase, Phase::Closed { .. }) {
+            if filled == buf.len() || (filled > 0 && self.start == self.end) {
+                if !self.decoder.in_message() || buf.len() == 1 {
+                    return Ok(filled);
+                }
+                // Part of a message: its last byte waits for the message's end.
+                if filled > 1 {
+                    filled -= 1;
+                    self.held = Some(buf[filled]);
+                    return Ok(filled);
+                }
+                // A single byte so far: it stays in `buf`, and more is read.
+            }
+            if matches!(self.phase, Phase::Closed { .. }) || self.start < self.end {
                 continue;
             }
             // The inbox is used up: refill it from the transport.
@@ -314,8 +337,14 @@ impl<T: Transport> Transport for WsStream<T> {
                     self.end = n;
                     self.inner_drained = n < self.inbox.len() && self.inner.drained();
                 }
-                // Not ready, or a signal came first: the caller knows both.
-                Err(e) => return Err(e),
+                // Not ready, or a signal came first: the caller knows both. A
+                // byte in `buf` (a message's first or held one) is kept for then.
+                Err(e) => {
+                    if filled == 1 {
+                        self.held = Some(buf[0]);
+                    }
+                    return Err(e);
+                }
             }
         }
     }
