@@ -456,3 +456,7 @@ impl<T: Transport> Transport for WsStream<T> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
