@@ -286,3 +286,15 @@ impl Transport for Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_is_as_small_as_its_plain_socket() {
+        // TLS and WebSocket are boxed: a plain connection pays nothing for them
+        // (docs/performance.md, memory per idle connection).
+        assert_eq!(std::mem::size_of::<Link>(), std::mem::size_of::<Socket>());
+    }
+}
