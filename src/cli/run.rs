@@ -66,7 +66,8 @@ pub enum LocalPortsArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n  \
     loadmux run tls://127.0.0.1:7443 --cacert ca.pem -c 200   # TLS\n  \
-    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n\n\
+    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n  \
+    loadmux run ws://127.0.0.1:8765/chat -m 'hi {seq}' --expect ws   # WebSocket\n\n\
     Error kinds (each failed connection counts under exactly one, in every report):\n  \
     connect_refused      the peer answered the SYN with RST: nothing listens there\n                       \
     (Unix: no socket file, or its listen queue is full)\n  \
@@ -88,8 +89,9 @@ pub enum LocalPortsArg {
     thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
 pub struct RunArgs {
     /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
-    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
-    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443),
+    /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (WebSocket, as --ws; ports 80 and
+    /// 443 by default), or unix:/PATH (a Unix stream socket). With none, loadmux starts its built-in echo server on
     /// 127.0.0.1 (over TLS with --tls) and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -246,7 +248,8 @@ pub struct RunArgs {
     /// escapes allowed), bytes:N (exactly N bytes), len:u16be, len:u32be or len:u32le
     /// (a length prefix, then that many body bytes), http (an HTTP/1.1 response:
     /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3),
-    /// memcache (a memcached text reply), replay (as long as the recorded answer),
+    /// memcache (a memcached text reply), ws (one complete WebSocket message),
+    /// replay (as long as the recorded answer),
     /// none (nothing awaited: stream and recv modes). Default: echo, or replay with
     /// --replay.
     #[arg(long, value_name = "FRAMING")]
