@@ -201,6 +201,31 @@ mod tests {
     }
 
     #[test]
+    fn websocket_sections_add_upgrades_messages_and_close_codes() {
+        let section = |upgrades: &[u64], messages, closes: &[(&str, u64)]| {
+            let mut h = LatencyHistogram::new();
+            upgrades.iter().for_each(|us| h.record(*us));
+            Some(WebSocket {
+                upgrade_latency_us: Latency::from_histogram(&h),
+                messages_received: messages,
+                close_codes: closes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+            })
+        };
+        let mut a = report();
+        a.websocket = section(&[100, 200], 10, &[("1001", 2)]);
+        let mut b = report();
+        b.websocket = section(&[5000], 5, &[("1001", 1), ("1000", 4)]);
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap().websocket.unwrap();
+        assert_eq!(merged.messages_received, 15);
+        assert_eq!(merged.close_codes, [("1000".to_string(), 4), ("1001".to_string(), 3)].into());
+        assert_eq!((merged.upgrade_latency_us.count, merged.upgrade_latency_us.max / 10), (3, 500));
+        let line = crate::report::text::websocket_summary(&merged);
+        assert_eq!(line, "messages received 15, closes 1000 x4, 1001 x3");
+        let plain = merge(&[report(), report()], &["a".into(), "b".into()]).unwrap();
+        assert_eq!(plain.websocket, None, "no WebSocket section appears from nowhere");
+    }
+
+    #[test]
     fn reply_counts_add_key_by_key() {
         let mut a = report();
         a.resp = Some(RespReplies {
