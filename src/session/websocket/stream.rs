@@ -122,7 +122,7 @@ fn payload_len(header: &[u8]) -> u64 {
 }
 
 /// One connection's WebSocket session over the transport `T`.
-pub struct WsStream<T> {
+pub struct WsStream<T: Transport> {
     inner: T,
     phase: Phase,
     decoder: FrameDecoder,
@@ -258,6 +258,22 @@ impl<T: Transport> WsStream<T> {
             }
         }
         Ok(filled)
+    }
+}
+
+/// A session still open when its connection is dropped (the run ended, or the state
+/// machine gave up on it) says goodbye with a close frame (1000, normal closure), so
+/// the server sees a clean end rather than an abnormal one (1006). Best effort, with
+/// one nonblocking write: never inside a data frame, and never after the server's own
+/// close (its reply went out already).
+impl<T: Transport> Drop for WsStream<T> {
+    fn drop(&mut self) {
+        if matches!(self.phase, Phase::Open) && self.outgoing.at_boundary() && self.outbox.is_empty() {
+            let mut close = Vec::with_capacity(8);
+            super::encode_close(1000, &mut fastrand::Rng::new(), &mut close);
+            let _ = self.inner.write(&close);
+            let _ = self.inner.flush();
+        }
     }
 }
 

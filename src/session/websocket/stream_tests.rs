@@ -255,3 +255,67 @@ fn frames_in_place_match_the_encoder_for_every_length_form() {
         assert_eq!(in_place, expected, "payload of {len} bytes");
     }
 }
+
+/// A transport that records what is written into a shared buffer, which outlives it.
+struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<u8>>>, Scripted);
+
+impl Transport for Recorder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.1.read(buf)
+    }
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+    fn wants_write(&self) -> bool {
+        false
+    }
+    fn handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+    fn drained(&self) -> bool {
+        true
+    }
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
+    fn is_connected(&self) -> io::Result<bool> {
+        Ok(true)
+    }
+    fn reset_on_close(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An upgraded session over a [`Recorder`], and where its frames start.
+fn upgraded_recorder() -> (WsStream<Recorder>, std::rc::Rc<std::cell::RefCell<Vec<u8>>>, usize) {
+    let written = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut ws = WsStream::new(Recorder(written.clone(), Scripted::new(usize::MAX)), &settings(&[]), 0, 100);
+    assert!(!ws.open_session().unwrap());
+    let key = key_of(&written.borrow());
+    let answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for(&key)
+    );
+    ws.inner_mut().1.incoming = answer.into_bytes();
+    assert!(ws.open_session().unwrap());
+    let start = written.borrow().len();
+    (ws, written, start)
+}
+
+#[test]
+fn an_open_session_dropped_says_close_1000_but_never_inside_a_frame() {
+    let (ws, written, start) = upgraded_recorder();
+    drop(ws);
+    assert_eq!(client_frames(&written.borrow()[start..]), vec![(0x8, 1000u16.to_be_bytes().to_vec())]);
+    // Half a frame written: a close now would corrupt it, so nothing is added.
+    let (mut ws, written, start) = upgraded_recorder();
+    let mut frame = b"abc".to_vec();
+    frame_in_place(Opcode::Text, &mut frame, 0);
+    ws.write(&frame[..4]).unwrap();
+    drop(ws);
+    assert_eq!(written.borrow().len(), start + 4);
+}
