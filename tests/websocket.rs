@@ -161,7 +161,10 @@ fn a_close_1001_mid_run_counts_eof_and_the_connection_reconnects() {
     // response due: eof, then a new connection.
     assert!(error(&r, "eof") >= 1, "{}", r["errors"]);
     assert!(count(&r, "/connections/established") >= 2, "{}", r["connections"]);
-    assert_eq!(count(&r, "/requests/completed"), count(&r, "/connections/established"), "one echo per connection");
+    // One echo per connection; the last connection's may still be due when the run
+    // ends.
+    let (completed, established) = (count(&r, "/requests/completed"), count(&r, "/connections/established"));
+    assert!((established - 1..=established).contains(&completed), "{completed} echoes, {established} connections");
 }
 
 #[test]
