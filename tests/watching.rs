@@ -437,9 +437,11 @@ fn the_target_rate_gauge_follows_the_stages() {
     // 0 to 1000/s over 2 s, then flat at 1000/s for 2 s.
     let run = Running::start("-c 8 --stages 2s:1000,2s:1000 --metrics-listen 127.0.0.1:0", &[]);
     let addr = run.metrics.unwrap();
-    thread::sleep(Duration::from_millis(1000));
+    // Half a second after the first snapshot (t = 1 s, 500/s), then after the
+    // third (t = 3 s, on the flat stage).
+    thread::sleep(Duration::from_millis(1500));
     let ramping = series(&scrape(addr), "loadmux_target_rate");
-    thread::sleep(Duration::from_millis(2000));
+    thread::sleep(Duration::from_millis(1700));
     let flat = series(&scrape(addr), "loadmux_target_rate");
     run.finish();
     // Updated with each snapshot (about once a second per worker), so during the

@@ -184,7 +184,13 @@ fn start_monitor(args: &RunArgs, plan: &Plan) -> Result<Option<Monitor>, String>
     if !config.any() {
         return Ok(None);
     }
-    let monitor = Monitor::start(&config, plan.threads, plan.rate)?;
+    // Under --stages `plan.rate` is the peak: until the coordinator says otherwise,
+    // the rate asked for is the schedule's at the start.
+    let first_rate = match &plan.rate_shape {
+        Some(schedule) => Some(schedule.rate_at(0.0)),
+        None => plan.rate,
+    };
+    let monitor = Monitor::start(&config, plan.threads, first_rate)?;
     if let Some(addr) = monitor.metrics_addr() {
         eprintln!("loadmux: serving metrics at http://{addr}/metrics");
     }

@@ -31,6 +31,22 @@ use crate::stats::{LatencyHistogram, Snapshot, TimelineRow};
 /// The interval log format version written in the header (HdrHistogram's current).
 const FORMAT_VERSION: &str = "1.3";
 
+/// Where one interval lies: the end of a timeline row, in seconds from the run's
+/// start, and its length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    /// Seconds from the run's start to the end of the interval.
+    pub end_s: f64,
+    /// Its length in seconds.
+    pub length_s: f64,
+}
+
+impl From<&TimelineRow> for Span {
+    fn from(row: &TimelineRow) -> Span {
+        Span { end_s: row.t_s, length_s: row.span_s }
+    }
+}
+
 /// Writes one interval log.
 pub struct HlogWriter {
     file: BufWriter<File>,
@@ -85,34 +101,39 @@ impl HlogWriter {
         }
     }
 
-    /// Writes the intervals of the rows that just completed.
-    pub fn rows_completed(&mut self, rows: &[TimelineRow]) {
-        for row in rows {
-            self.write_row(self.next_row, row);
+    /// Writes the intervals of the timeline rows that just completed (their spans,
+    /// oldest first).
+    pub fn rows_completed(&mut self, rows: impl IntoIterator<Item = Span>) {
+        for span in rows {
+            self.write_row(self.next_row, span);
             self.next_row += 1;
         }
     }
 
     /// At the end of the run: writes the intervals the run closed without
     /// completing them as rows (the last one, after a stop), and flushes.
-    /// `timeline` is the run's whole timeline.
-    pub fn finish(&mut self, timeline: &[TimelineRow]) {
-        for (index, row) in timeline.iter().enumerate().skip(self.next_row as usize) {
-            self.write_row(index as u64, row);
+    /// `timeline` is the run's whole timeline (its rows' spans).
+    pub fn finish(&mut self, timeline: impl IntoIterator<Item = Span>) {
+        let mut rows = 0;
+        for (index, span) in timeline.into_iter().enumerate() {
+            if index as u64 >= self.next_row {
+                self.write_row(index as u64, span);
+            }
+            rows = index as u64 + 1;
         }
-        self.next_row = timeline.len() as u64;
+        self.next_row = self.next_row.max(rows);
         let result = self.file.flush();
         self.check(result);
     }
 
     /// Writes row `index`'s interval, if it was measured.
-    fn write_row(&mut self, index: u64, row: &TimelineRow) {
+    fn write_row(&mut self, index: u64, span: Span) {
         let Some(latency) = self.pending.remove(&index) else { return };
         if self.failed {
             return;
         }
-        let start = Duration::from_secs_f64((row.t_s - row.span_s).max(0.0));
-        let length = Duration::from_secs_f64(row.span_s);
+        let start = Duration::from_secs_f64((span.end_s - span.length_s).max(0.0));
+        let length = Duration::from_secs_f64(span.length_s.max(0.0));
         let result = (|| -> io::Result<()> {
             // A writer without header lines (and with the default divisor, 1) writes
             // nothing when made, so one per interval costs nothing and keeps no
@@ -138,42 +159,20 @@ impl HlogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Counters, Interval, Phase};
+    use crate::stats::{Counters, Interval, WorkerStats};
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     use hdrhistogram::serialization::Deserializer;
 
+    /// A snapshot cut the way a worker cuts one (so new Snapshot fields need no
+    /// change here), holding `values` as its request latencies.
     fn snapshot(index: u64, measured: bool, values: &[u64]) -> Snapshot {
-        let mut latency = LatencyHistogram::new();
-        values.iter().for_each(|&v| latency.record(v));
-        Snapshot {
-            worker: 0,
-            interval: Interval { index, measured, last: false },
-            t_s: index as f64 + 1.0,
-            delta: Counters::default(),
-            latency,
-            latency_uncorrected: LatencyHistogram::new(),
-            first_byte: LatencyHistogram::new(),
-            connect_latency: LatencyHistogram::new(),
-            tls_handshake: LatencyHistogram::new(),
-            tls_info: None,
-            send_lag: LatencyHistogram::new(),
-            open: 1,
-            max_open: 1,
-            ramp_done_at: None,
-        }
+        let mut stats = WorkerStats::default();
+        values.iter().for_each(|&v| stats.latency.record(v));
+        stats.cut(0, Interval { index, measured, last: false }, index as f64 + 1.0, &Counters::default())
     }
 
-    fn row(t_s: f64, span_s: f64) -> TimelineRow {
-        TimelineRow {
-            t_s,
-            span_s,
-            phase: Phase::Measure,
-            delta: Counters::default(),
-            open: 1,
-            p50_us: 0,
-            p99_us: 0,
-            max_us: 0,
-        }
+    fn row(end_s: f64, length_s: f64) -> Span {
+        Span { end_s, length_s }
     }
 
     #[test]
@@ -185,10 +184,10 @@ mod tests {
         log.snapshot(&snapshot(0, false, &[5, 6])); // warm-up: left out
         log.snapshot(&snapshot(1, true, &[100, 200]));
         log.snapshot(&snapshot(1, true, &[300]));
-        log.rows_completed(&[row(1.0, 1.0), row(2.0, 1.0)]);
+        log.rows_completed([row(1.0, 1.0), row(2.0, 1.0)]);
         log.snapshot(&snapshot(2, true, &[4_000]));
         // The run stops before row 2 completes: finish writes it from the timeline.
-        log.finish(&[row(1.0, 1.0), row(2.0, 1.0), row(2.5, 0.5)]);
+        log.finish([row(1.0, 1.0), row(2.0, 1.0), row(2.5, 0.5)]);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "#[Histogram log format version 1.3]");

@@ -133,7 +133,7 @@ impl Monitor {
             statsd.push(&result.totals.counters, &gauges);
         }
         if let Some(hlog) = &mut self.hlog {
-            hlog.finish(&result.timeline);
+            hlog.finish(result.timeline.iter().map(hlog::Span::from));
         }
     }
 
@@ -190,7 +190,7 @@ impl RunObserver for Monitor {
             statsd.push(&totals.counters, &gauges(self.open_by_worker.iter().sum(), self.target_rate, Some(row)));
         }
         if let Some(hlog) = &mut self.hlog {
-            hlog.rows_completed(completed);
+            hlog.rows_completed(completed.iter().map(hlog::Span::from));
         }
     }
 }
