@@ -4,10 +4,15 @@
 //! `ms`, `s`); `errors` takes a count or a percentage; rates and counts take a
 //! number. Each threshold is checked against the final report and printed as PASS or
 //! FAIL; any FAIL makes the exit code 1.
+//!
+//! With a request mix, `NAME.METRIC` checks one name's figures (`get.p99<5ms`,
+//! `put.errors<1%`, `get.rps>100`): latency statistics, `errors` (a share is of the
+//! name's requests sent), `errors.KIND`, `rps` and `completed`. A name the report
+//! does not have is an error (exit code 2), never a pass.
 
 use std::fmt;
 
-use crate::report::{Latency, Report};
+use crate::report::{Latency, NameReport, Report};
 use crate::stats::ErrorKind;
 
 /// A comparison.
@@ -86,6 +91,8 @@ pub struct Threshold {
     op: Op,
     /// In the metric's unit: µs for latencies, a fraction for error rates.
     bound: f64,
+    /// `NAME.METRIC`: the mix name whose figures are checked, instead of the totals.
+    name: Option<String>,
 }
 
 /// The result of checking one threshold.
@@ -122,7 +129,15 @@ impl Threshold {
         if value.is_empty() || value.starts_with(['<', '>', '=']) {
             return Err(bad("expected one comparison followed by a value"));
         }
-        let metric = parse_metric(name).ok_or_else(|| bad(&format!("unknown metric '{name}' (known: {METRICS})")))?;
+        let (mix_name, metric) = match parse_metric(name) {
+            Some(metric) => (None, metric),
+            None => match split_mix_metric(name) {
+                Some((mix_name, metric)) => (Some(mix_name.to_string()), metric),
+                None => {
+                    return Err(bad(&format!("unknown metric '{name}' (known: {METRICS}; NAME.METRIC for a mix name)")))
+                }
+            },
+        };
         let (metric, bound) = match metric {
             Metric::Latency(_) | Metric::ConnectLatency(_) | Metric::TlsLatency(_) => (
                 metric,
@@ -152,14 +167,62 @@ impl Threshold {
         if matches!(metric, Metric::ErrorRate | Metric::KindErrorRate(_)) && bound > 1.0 {
             return Err(bad(&format!("'{value}' is more than 100% (allowed: 0% to 100%)")));
         }
-        Ok(Threshold { text: expr.trim().to_string(), metric, op, bound })
+        Ok(Threshold { text: expr.trim().to_string(), metric, op, bound, name: mix_name })
+    }
+
+    /// The mix name a `NAME.METRIC` threshold checks, if it is one.
+    pub fn mix_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Checks the threshold against a finished run's report. The error is a
     /// report that cannot answer it: a percentile whose histogram (the `hdr`
     /// field of a saved report) does not decode.
     pub fn check(&self, report: &Report) -> Result<Outcome, String> {
-        let (actual, shown) = match self.metric {
+        let (actual, shown) = match &self.name {
+            Some(name) => {
+                let Some(figures) = report.mix.iter().find(|n| &n.name == name) else {
+                    let known: Vec<&str> = report.mix.iter().map(|n| n.name.as_str()).collect();
+                    return Err(match known.is_empty() {
+                        true => format!("{self}: this run had no request mix (no name '{name}')"),
+                        false => format!("{self}: no mix name '{name}' (the names: {})", known.join(", ")),
+                    });
+                };
+                self.name_figure(figures)?
+            }
+            None => self.total_figure(report)?,
+        };
+        let passed = self.op.holds(actual, self.bound);
+        let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
+        Ok(Outcome {
+            passed,
+            line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text),
+        })
+    }
+
+    /// The figure a `NAME.METRIC` threshold compares, from that name's report.
+    fn name_figure(&self, n: &NameReport) -> Result<(f64, String), String> {
+        let errors_of = |kind: ErrorKind| n.errors.by_kind.get(kind.name()).copied().unwrap_or(0);
+        let share = |errors: u64| {
+            let rate = errors as f64 / n.sent.max(1) as f64;
+            (rate, format!("{:.3}%", rate * 100.0))
+        };
+        Ok(match self.metric {
+            Metric::Latency(stat) => latency(&n.latency_us, stat).map_err(|e| format!("{self}: {e}"))?,
+            Metric::Errors => (n.errors.total as f64, n.errors.total.to_string()),
+            Metric::ErrorRate => share(n.errors.total),
+            Metric::KindErrors(kind) => (errors_of(kind) as f64, errors_of(kind).to_string()),
+            Metric::KindErrorRate(kind) => share(errors_of(kind)),
+            Metric::Rps => (n.per_s, format!("{:.1}", n.per_s)),
+            Metric::Completed => (n.completed as f64, n.completed.to_string()),
+            // split_mix_metric accepts none of the others.
+            _ => return Err(format!("{self}: not a per-name metric")),
+        })
+    }
+
+    /// The figure a threshold on the run's totals compares.
+    fn total_figure(&self, report: &Report) -> Result<(f64, String), String> {
+        Ok(match self.metric {
             Metric::Latency(stat) => {
                 latency(&report.latency_us, stat).map_err(|e| format!("{self}: latency_us {e}"))?
             }
@@ -187,12 +250,6 @@ impl Threshold {
                     (rate, format!("{:.3}%", rate * 100.0))
                 }
             }
-        };
-        let passed = self.op.holds(actual, self.bound);
-        let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
-        Ok(Outcome {
-            passed,
-            line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text),
         })
     }
 }
@@ -230,6 +287,20 @@ fn parse_metric(name: &str) -> Option<Metric> {
         (false, None, "resp_errors") => Some(Metric::RespErrors),
         _ => None,
     }
+}
+
+/// Splits `NAME.METRIC` at the first `.` after which a per-name metric follows
+/// (`a.b.p99.9` is name `a.b`, metric `p99.9`). `errors.KIND` is never a name.
+fn split_mix_metric(text: &str) -> Option<(&str, Metric)> {
+    text.match_indices('.').find_map(|(at, _)| {
+        let (name, metric) = (&text[..at], &text[at + 1..]);
+        if name == "errors" || !crate::mix::is_name(name) {
+            return None;
+        }
+        let metric = parse_metric(metric)?;
+        matches!(metric, Metric::Latency(_) | Metric::Errors | Metric::KindErrors(_) | Metric::Rps | Metric::Completed)
+            .then_some((name, metric))
+    })
 }
 
 /// `mean`, `min`, `max` or `pN`.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::framing::Framing;
+use crate::mix::Mix;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
 use crate::transport::{Target, TlsClient};
@@ -225,6 +226,10 @@ pub struct Plan {
     pub reconnect: Option<Backoff>,
     /// This process's share of a sharded test.
     pub shard: Shard,
+    /// `--mix` or named `-m`: each request sends one of several named messages,
+    /// framed by that entry's own `expect` and counted under its name. With a mix,
+    /// `message` is empty (every request is rendered from its entry's template).
+    pub mix: Option<Arc<Mix>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -264,6 +269,7 @@ impl Plan {
             response_timeout: Duration::from_secs(5),
             reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
             shard: Shard::WHOLE,
+            mix: None,
         }
     }
 

@@ -10,6 +10,7 @@
 mod completions_command;
 mod man_command;
 mod merge_command;
+mod mix_spec;
 mod outputs;
 mod record;
 mod report_command;

@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::mix_spec::{self, Syntax};
 use super::outputs::Outputs;
 use crate::assert::Threshold;
 use crate::framing::Framing;
+use crate::mix::{Mix, MixOrder};
 use crate::payload::{self, Payload, Template};
 use crate::plan::{
     self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
@@ -43,6 +45,15 @@ pub enum ModeArg {
     Recv,
     /// Connect, exchange -m if given, close, reconnect at once.
     Connect,
+}
+
+/// `--mix-order` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MixOrderArg {
+    /// Random in proportion to the weights (reproducible with --seed).
+    Random,
+    /// Weighted round robin: each connection cycles through the names in turn.
+    RoundRobin,
 }
 
 /// `--local-ports` values.
@@ -132,7 +143,8 @@ pub struct RunArgs {
     /// Fields: {conn} (connection id), {seq} (request number on its connection),
     /// {worker}, {rand:N} (N digits), {value:N} (N bytes of letters and digits).
     /// Repeat -m to send several messages in turn. In connect mode, giving -m makes
-    /// each connection exchange one message.
+    /// each connection exchange one message. NAME=WEIGHT:MESSAGE (e.g. -m
+    /// get=3:'GET ...' -m put=1:'PUT ...') makes a request mix: see --mix.
     #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
     pub message: Vec<String>,
 
@@ -329,6 +341,27 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// A request mix: a TOML file (JSON if it ends in .json) of [[request]] entries,
+    /// each with name, weight (1 to 1000000), message (sent as is) or template (-m
+    /// syntax), and optionally expect (its own framing). Each request sends one
+    /// entry; reports break the figures down per name, and --assert takes
+    /// NAME.p99<5ms. The short form is -m NAME=WEIGHT:MESSAGE, repeated. At most 64
+    /// names. See docs/mix.md.
+    #[arg(long, value_name = "FILE", help_heading = "Request mix",
+          conflicts_with_all = ["message", "message_file", "message_size", "replay"])]
+    pub mix: Option<PathBuf>,
+
+    /// How a mix picks each request's name: random (in proportion to the weights,
+    /// reproducible with --seed) or round-robin (each connection cycles through the
+    /// weighted names; exact shares).
+    #[arg(long, value_enum, default_value = "random", value_name = "ORDER", help_heading = "Request mix")]
+    pub mix_order: MixOrderArg,
+
+    /// Seed of a random mix: the same seed picks the same name for the same request
+    /// of the same connection [default: a new seed each run].
+    #[arg(long, value_name = "N", help_heading = "Request mix")]
+    pub seed: Option<u64>,
 }
 
 /// How the live line is shown.
@@ -380,6 +413,17 @@ impl RunArgs {
         let outputs = Outputs { json: self.json.clone(), csv: self.csv.clone(), html: self.html.clone() };
         outputs.check()?;
         let thresholds = super::verdict::parse_thresholds(&self.asserts)?;
+        // A NAME.METRIC threshold must name an entry of the mix: say so before the run.
+        for t in &thresholds {
+            let Some(name) = t.mix_name() else { continue };
+            let names: Vec<&str> = plan.mix.iter().flat_map(|m| m.entries().iter().map(|e| e.name.as_str())).collect();
+            if !names.contains(&name) {
+                return err(match names.is_empty() {
+                    true => format!("--assert '{t}': '{name}' is not a mix name, and this run has no mix"),
+                    false => format!("--assert '{t}': '{name}' is not a mix name (the names: {})", names.join(", ")),
+                });
+            }
+        }
         let rate_search = match &self.rate_search {
             Some(e) => Some(Threshold::parse(e).map_err(|e| PlanError(e.replace("--assert", "--rate-search")))?),
             None => None,
@@ -432,7 +476,16 @@ impl RunArgs {
         if self.connect_timeout.is_zero() || self.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
-        let payload = self.payload()?;
+        let mix = self.mix()?;
+        let payload = match &mix {
+            // A mix's entries stand in for the messages where a payload is asked
+            // about as a whole (the report's size, a greeting's fallback).
+            Some(mix) => {
+                Payload::new(mix.entries().iter().map(|e| e.template.clone()).collect(), self.payload()?.first.clone())
+                    .map_err(|e| PlanError(format!("--mix: {e}")))?
+            }
+            None => self.payload()?,
+        };
         // parse_rate has already checked that both rates are finite and positive.
         let rate = self.rate.map(|r| r / shard.count as f64);
         let connect_rate = self.connect_rate.map(|r| r / shard.count as f64);
@@ -463,7 +516,15 @@ impl RunArgs {
         if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
         }
-        let message: Vec<u8> = payload.single_static().map(<[u8]>::to_vec).unwrap_or_default();
+        if mix.is_some() && matches!(mode, Mode::Stream | Mode::Recv) {
+            return err(format!("a request mix applies to request and connect modes, not --mode {}", mode.name()));
+        }
+        // A mix renders every request from its entry (the fast path of one shared
+        // message would not know which name it sent).
+        let message: Vec<u8> = match mix {
+            Some(_) => Vec::new(),
+            None => payload.single_static().map(<[u8]>::to_vec).unwrap_or_default(),
+        };
         if mode == Mode::Stream && message.is_empty() {
             return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
@@ -492,7 +553,16 @@ impl RunArgs {
             }
             _ => None,
         };
-        if let Some((len, what)) = response_len.filter(|(len, _)| *len > self.max_response) {
+        // Likewise a mix entry's own fixed-size framing.
+        let entry_len = mix.as_ref().and_then(|mix| {
+            mix.entries().iter().find_map(|e| match e.framing {
+                Some(Framing::Bytes(n)) if n > self.max_response => {
+                    Some((n, format!("mix entry '{}': expect", e.name)))
+                }
+                _ => None,
+            })
+        });
+        if let Some((len, what)) = response_len.or(entry_len).filter(|(len, _)| *len > self.max_response) {
             return err(format!(
                 "{what} needs {len}-byte responses, more than --max-response {} (allowed: up to --max-response)",
                 self.max_response
@@ -575,8 +645,29 @@ impl RunArgs {
             response_timeout: self.timeout,
             reconnect,
             shard,
+            mix: mix.map(Arc::new),
         };
         Ok(plan.with_rate(rate))
+    }
+
+    /// The request mix from `--mix FILE` or named `-m` values, if either is given.
+    fn mix(&self) -> Result<Option<Mix>, PlanError> {
+        let syntax = if self.resp { Syntax::Resp } else { Syntax::Plain };
+        let order = match self.mix_order {
+            // No seed given: a new one each run, from the process's random state.
+            MixOrderArg::Random => MixOrder::Random { seed: self.seed.unwrap_or_else(|| fastrand::u64(..)) },
+            MixOrderArg::RoundRobin => MixOrder::RoundRobin,
+        };
+        if let Some(path) = &self.mix {
+            return mix_spec::from_file(path, syntax, order).map(Some);
+        }
+        if mix_spec::any_named(&self.message) {
+            return mix_spec::from_messages(&self.message, syntax, order).map(Some);
+        }
+        if self.seed.is_some() || self.mix_order != MixOrderArg::Random {
+            return err("--seed and --mix-order apply to a request mix (--mix FILE, or -m NAME=WEIGHT:MESSAGE)");
+        }
+        Ok(None)
     }
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.

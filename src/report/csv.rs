@@ -9,12 +9,18 @@ use crate::stats::ErrorKind;
 
 /// The CSV text: a header row, then one row per timeline row. Columns: `t_s, phase,
 /// requests, bytes_sent, bytes_received, errors, open, connects, p50_us, p99_us, max_us`, then
-/// one `err_<kind>` column per error kind of the taxonomy, zeros included.
+/// one `err_<kind>` column per error kind of the taxonomy, zeros included. With a
+/// request mix, then `<name>_requests`, `<name>_errors` and `<name>_p99_us` for each
+/// name, in the mix's order.
 pub fn render_csv(report: &Report) -> String {
     let mut out =
         String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us");
     for kind in ErrorKind::ALL {
         let _ = write!(out, ",err_{}", kind.name());
+    }
+    for name in &report.mix {
+        let n = &name.name;
+        let _ = write!(out, ",{n}_requests,{n}_errors,{n}_p99_us");
     }
     out.push('\n');
     for r in &report.timeline {
@@ -35,6 +41,11 @@ pub fn render_csv(report: &Report) -> String {
         );
         for kind in ErrorKind::ALL {
             let _ = write!(out, ",{}", r.errors_by_kind.get(kind.name()).copied().unwrap_or(0));
+        }
+        for name in &report.mix {
+            // A row misses a name only when a merged shard lacked it: zeros then.
+            let cell = r.mix.iter().find(|m| m.name == name.name).cloned().unwrap_or_default();
+            let _ = write!(out, ",{},{},{}", cell.requests, cell.errors, cell.p99_us);
         }
         out.push('\n');
     }

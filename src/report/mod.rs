@@ -11,6 +11,7 @@ mod html;
 mod json;
 mod live;
 mod merge;
+mod mix;
 mod schedule;
 mod text;
 
@@ -20,6 +21,7 @@ pub use html::{render_html, write_html};
 pub use json::{read_report, write_json};
 pub use live::live_line;
 pub use merge::merge;
+pub use mix::{NameReport, NameRowReport};
 pub use text::{micros as format_micros, render_text};
 
 use std::collections::BTreeMap;
@@ -105,6 +107,10 @@ pub struct Report {
     /// not kept (`schedule.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Request mix: each name's figures over the measured window, in the mix's
+    /// order (`report/mix.rs`). Left out without a mix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<NameReport>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -298,6 +304,9 @@ pub struct Row {
     pub p99_us: u64,
     /// Largest latency of this interval.
     pub max_us: u64,
+    /// Request mix: each name's figures in this interval. Left out without a mix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<NameRowReport>,
 }
 
 impl From<&TimelineRow> for Row {
@@ -321,6 +330,7 @@ impl From<&TimelineRow> for Row {
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
+            mix: Vec::new(),
         }
     }
 }
@@ -427,7 +437,15 @@ impl Report {
             }),
             memcache: (plan.framing == Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
-            timeline: run.timeline.iter().map(Row::from).collect(),
+            timeline: run
+                .timeline
+                .iter()
+                .map(|r| Row {
+                    mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_row(m, &r.per_name)),
+                    ..Row::from(r)
+                })
+                .collect(),
+            mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_report(m, &run.totals.per_name, secs)),
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::TlsInfo;
 
-use super::{Counters, LatencyHistogram, Snapshot};
+use super::{merge_names, Counters, LatencyHistogram, NameRow, NameStats, Snapshot};
 
 /// Which part of the run a timeline row belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct TimelineRow {
     pub p99_us: u64,
     /// See `p50_us`.
     pub max_us: u64,
+    /// Request mix: each name's figures over this interval, indexed as
+    /// `Mix::entries` (empty without a mix; possibly shorter than the mix).
+    pub per_name: Vec<NameRow>,
 }
 
 /// A row still receiving snapshots.
@@ -66,6 +69,7 @@ struct PendingRow {
     delta: Counters,
     open: u64,
     latency: LatencyHistogram,
+    per_name: Vec<NameStats>,
     reported: usize,
 }
 
@@ -92,6 +96,9 @@ pub struct Totals {
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
     pub ramp_done_at: Option<Instant>,
+    /// Request mix: each name's figures over the measured window, indexed as
+    /// `Mix::entries` (empty without a mix).
+    pub per_name: Vec<NameStats>,
 }
 
 /// Accumulates snapshots from `workers` workers.
@@ -154,6 +161,7 @@ impl Collector {
             t.latency_uncorrected.merge(&s.latency_uncorrected);
             t.first_byte.merge(&s.first_byte);
             t.send_lag.merge(&s.send_lag);
+            merge_names(&mut t.per_name, &s.per_name);
         }
         self.max_open[s.worker] = s.max_open;
         self.ramp_done[s.worker] = s.ramp_done_at;
@@ -174,6 +182,7 @@ impl Collector {
             row.delta.merge(&s.delta);
             row.open += s.open;
             row.latency.merge(&s.latency);
+            merge_names(&mut row.per_name, &s.per_name);
             row.reported += 1;
         }
         self.complete_rows()
@@ -217,6 +226,7 @@ impl Collector {
             p50_us: row.latency.percentile(50.0),
             p99_us: row.latency.percentile(99.0),
             max_us: row.latency.max(),
+            per_name: row.per_name.iter().map(NameStats::row).collect(),
         };
         self.done.push(out.clone());
         out
@@ -311,6 +321,7 @@ mod tests {
             open: 5,
             max_open: 5,
             ramp_done_at: None,
+            per_name: Vec::new(),
         }
     }
 

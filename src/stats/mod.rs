@@ -9,10 +9,12 @@
 mod collector;
 mod error_kind;
 mod histogram;
+mod per_name;
 
 pub use collector::{seconds_since, Collector, Cuts, Phase, TimelineRow, Totals};
 pub use error_kind::{ErrorCounts, ErrorKind};
 pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
+pub use per_name::{merge_names, NameRow, NameStats};
 
 use std::time::Instant;
 
@@ -135,9 +137,22 @@ pub struct WorkerStats {
     pub max_open: u64,
     /// When every connection of this worker was first established at once.
     pub ramp_done_at: Option<Instant>,
+    /// Request mix: this interval's figures per name, indexed as `Mix::entries`
+    /// (empty without a mix; a slot appears when its name is first used).
+    pub per_name: Vec<NameStats>,
 }
 
 impl WorkerStats {
+    /// The slot of mix entry `index`, made on first use (once per name per
+    /// interval: the hot path then only indexes).
+    #[inline]
+    pub fn name_mut(&mut self, index: usize) -> &mut NameStats {
+        if index >= self.per_name.len() {
+            self.per_name.resize_with(index + 1, NameStats::default);
+        }
+        &mut self.per_name[index]
+    }
+
     /// Counts one established connection, keeping `max_open` up to date.
     pub fn conn_opened(&mut self) {
         self.counters.conns_established += 1;
@@ -201,6 +216,7 @@ impl WorkerStats {
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
+            per_name: std::mem::take(&mut self.per_name),
         }
     }
 }
@@ -251,6 +267,9 @@ pub struct Snapshot {
     pub max_open: u64,
     /// When all of this worker's connections were first open at once, if yet.
     pub ramp_done_at: Option<Instant>,
+    /// Request mix: what each name did during the interval, indexed as
+    /// `Mix::entries` (possibly shorter: names not used yet have no slot).
+    pub per_name: Vec<NameStats>,
 }
 
 #[cfg(test)]
