@@ -510,14 +510,14 @@ impl RunArgs {
                 exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
             },
         };
+        if mix.is_some() && matches!(mode, Mode::Stream | Mode::Recv) {
+            return err(format!("a request mix applies to request and connect modes, not --mode {}", mode.name()));
+        }
         if mode != Mode::Request && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some()) {
             return err(format!("-P, -r and --rate-search apply to request mode, not --mode {}", mode.name()));
         }
         if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
-        }
-        if mix.is_some() && matches!(mode, Mode::Stream | Mode::Recv) {
-            return err(format!("a request mix applies to request and connect modes, not --mode {}", mode.name()));
         }
         // A mix renders every request from its entry (the fast path of one shared
         // message would not know which name it sent).

@@ -389,6 +389,31 @@ mod tests {
     }
 
     #[test]
+    fn per_name_figures_sum_over_workers_per_row_and_over_measured_rows_in_the_totals() {
+        let named = |worker, index, measured, get: u64, put: u64| {
+            let mut s = snap(worker, index, get + put, measured, measured);
+            s.per_name = vec![NameStats { completed: get, ..NameStats::default() }];
+            if put > 0 {
+                s.per_name.push(NameStats { completed: put, ..NameStats::default() });
+                s.per_name[1].latency.record(700);
+            }
+            s
+        };
+        let mut c = Collector::new(2);
+        c.add(at(named(0, 0, false, 5, 0), 1.0));
+        let warm = c.add(at(named(1, 0, false, 1, 1), 1.0));
+        assert_eq!(warm[0].per_name.iter().map(|n| n.completed).collect::<Vec<_>>(), [6, 1]);
+        c.add(at(named(0, 1, true, 3, 2), 2.0));
+        let rows = c.add(at(named(1, 1, true, 4, 0), 2.0));
+        assert_eq!(rows[0].per_name.iter().map(|n| n.completed).collect::<Vec<_>>(), [7, 2]);
+        assert_eq!(rows[0].per_name[1].max_us, 700);
+        let (totals, _) = c.finish(Instant::now());
+        let done: Vec<u64> = totals.per_name.iter().map(|n| n.completed).collect();
+        assert_eq!(done, [7, 2], "the warm-up's names are not in the totals");
+        assert_eq!(totals.per_name[1].latency.count(), 1);
+    }
+
+    #[test]
     fn warmup_rows_after_the_ramp_are_warmup() {
         let start = Instant::now();
         let mut c = Collector::new(1);
