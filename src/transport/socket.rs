@@ -1,6 +1,7 @@
 //! The plain socket under every transport: TCP or a Unix stream socket.
 
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,6 +49,15 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
             Socket::Unix(_) => "a unix socket peer".to_string(),
+        }
+    }
+
+    /// Shuts the write side (`shutdown(SHUT_WR)`): the peer reads end of stream after
+    /// the bytes already sent, and can still answer.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(Shutdown::Write),
         }
     }
 
