@@ -342,7 +342,7 @@ pub struct RunArgs {
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
 
-    /// A request mix: a TOML file (JSON if it ends in .json) of [[request]] entries,
+    /// A request mix: a TOML file (JSON if it ends in .json) of `[[request]]` entries,
     /// each with name, weight (1 to 1000000), message (sent as is) or template (-m
     /// syntax), and optionally expect (its own framing). Each request sends one
     /// entry; reports break the figures down per name, and --assert takes

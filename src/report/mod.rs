@@ -335,6 +335,13 @@ impl From<&TimelineRow> for Row {
     }
 }
 
+/// Whether responses of `plan` are framed as `framing`: by `--expect`, or by the
+/// `expect` of an entry of its request mix (whose replies are then counted too).
+fn uses_framing(plan: &Plan, framing: &Framing) -> bool {
+    plan.framing == *framing
+        || plan.mix.as_deref().is_some_and(|mix| mix.entries().iter().any(|e| e.framing.as_ref() == Some(framing)))
+}
+
 /// `count / seconds`, 0 for an empty interval.
 fn rate(count: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
@@ -423,9 +430,9 @@ impl Report {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
             },
-            http_status: (plan.framing == Framing::Http)
+            http_status: uses_framing(plan, &Framing::Http)
                 .then(|| c.http_status.iter().enumerate().map(|(i, n)| (format!("{}xx", i + 1), *n)).collect()),
-            resp: (plan.framing == Framing::Resp).then(|| RespReplies {
+            resp: uses_framing(plan, &Framing::Resp).then(|| RespReplies {
                 errors: c.resp_errors.iter().sum(),
                 errors_by_word: c
                     .resp_errors
@@ -435,7 +442,7 @@ impl Report {
                     .map(|(i, n)| (error_word_name(i).to_string(), *n))
                     .collect(),
             }),
-            memcache: (plan.framing == Framing::Memcache)
+            memcache: uses_framing(plan, &Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: run
                 .timeline
