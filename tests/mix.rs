@@ -182,6 +182,53 @@ fn every_output_shows_the_names() {
 }
 
 #[test]
+fn an_error_counts_under_the_name_of_the_request_it_left_unanswered() {
+    // A server that never answers: every connection ends in response_timeout, with
+    // a request of some name outstanding.
+    let silent = SilentServer::start();
+    let report = run_report(&[
+        &silent.addr.to_string(),
+        "-m",
+        "get=1:GET\\n",
+        "-m",
+        "put=1:PUT\\n",
+        "--mix-order",
+        "round-robin",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--timeout",
+        "200ms",
+        "--no-reconnect",
+        "-d",
+        "1s",
+    ]);
+    let timeouts = count(&report, "/errors/by_kind/response_timeout");
+    assert_eq!(timeouts, 4, "{report}");
+    let per_name: u64 =
+        ["get", "put"].iter().map(|n| count(name(&report, n), "/errors/by_kind/response_timeout")).sum();
+    assert_eq!(per_name, timeouts, "each timeout belongs to exactly one name");
+    assert_eq!(count(name(&report, "get"), "/errors/total") + count(name(&report, "put"), "/errors/total"), 4);
+}
+
+#[test]
+fn connect_mode_exchanges_one_mix_entry_per_connection() {
+    // From a --mix file (no -m at all): connect mode still exchanges a message.
+    let dir = tempfile::tempdir().unwrap();
+    let mix = dir.path().join("mix.json");
+    std::fs::write(
+        &mix,
+        r#"{"request":[{"name":"a","weight":1,"message":"A\n"},{"name":"b","weight":1,"message":"B\n"}]}"#,
+    )
+    .unwrap();
+    let report = run_report(&["--mode", "connect", "--mix", mix.to_str().unwrap(), "-c", "2", "-t", "1", "-d", "1s"]);
+    let done = count(&report, "/requests/completed");
+    assert!(done > 10, "{report}");
+    assert_eq!(count(name(&report, "a"), "/completed") + count(name(&report, "b"), "/completed"), done);
+}
+
+#[test]
 fn bad_mix_specs_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = |text: &str| {

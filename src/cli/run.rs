@@ -507,7 +507,10 @@ impl RunArgs {
             ModeArg::Stream => Mode::Stream,
             ModeArg::Recv => Mode::Recv,
             ModeArg::Connect => Mode::Connect {
-                exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
+                exchange: !self.message.is_empty()
+                    || self.message_file.is_some()
+                    || self.message_size.is_some()
+                    || self.mix.is_some(),
             },
         };
         if mix.is_some() && matches!(mode, Mode::Stream | Mode::Recv) {
