@@ -14,7 +14,7 @@ ROUNDS=${1:-5}
 REQUESTS=${2:-300000}
 command -v redis-server >/dev/null || { echo "bench-mix.sh needs redis-server (Debian: redis-server)" >&2; exit 2; }
 cargo build --release --quiet
-LOADMUX=$PWD/target/release/loadmux
+LOADMUX=${CARGO_TARGET_DIR:-$PWD/target}/release/loadmux
 
 work=$(mktemp -d)
 pids=()
