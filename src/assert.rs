@@ -381,6 +381,41 @@ mod tests {
     }
 
     #[test]
+    fn a_name_prefix_checks_one_mix_name() {
+        let t = Threshold::parse("get.p99.9<5ms").unwrap();
+        assert_eq!((t.mix_name(), t.metric, t.bound), (Some("get"), Metric::Latency(Stat::Percentile(99.9)), 5000.0));
+        let t = Threshold::parse("a.b-c.errors.eof<1%").unwrap();
+        assert_eq!((t.mix_name(), t.metric), (Some("a.b-c"), Metric::KindErrorRate(ErrorKind::Eof)));
+        assert_eq!(Threshold::parse("put.completed>5").unwrap().mix_name(), Some("put"));
+        assert_eq!(Threshold::parse("errors.reset<5").unwrap().mix_name(), None, "errors.KIND stays run-wide");
+        for bad in ["get.connect_p99<1ms", "get.tls_p99<1ms", "get.resp_errors<1", "9x.p99<1ms", "get.nope<1"] {
+            assert!(Threshold::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_name_threshold_reads_that_names_figures_and_an_absent_name_is_an_error() {
+        let mut r = report();
+        let mut hist = crate::stats::LatencyHistogram::new();
+        hist.record(2_000);
+        r.mix = vec![crate::report::NameReport {
+            name: "get".into(),
+            weight: 3,
+            sent: 10,
+            completed: 10,
+            per_s: 5.0,
+            errors: crate::report::Errors { total: 1, by_kind: [("eof".to_string(), 1)].into() },
+            latency_us: Latency::from_histogram(&hist),
+        }];
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r);
+        assert!(check("get.p99<3ms").unwrap().passed);
+        assert!(!check("get.p99<1ms").unwrap().passed);
+        assert!(check("get.errors.eof=1").unwrap().passed);
+        assert!(check("get.errors<=10%").unwrap().passed, "a share of the name's requests sent");
+        assert!(check("put.p99<1s").unwrap_err().contains("no mix name 'put' (the names: get)"));
+    }
+
+    #[test]
     fn malformed_expressions_are_rejected_with_a_reason() {
         for bad in ["p99<", "<10ms", "p99<10xs", "foo<1", "p99<<1ms", "p99", "p101<1ms", "rps>fast", "errors<x%"] {
             let err = Threshold::parse(bad).unwrap_err();
