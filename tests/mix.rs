@@ -246,6 +246,7 @@ fn bad_mix_specs_are_one_line_and_exit_2() {
         (vec!["-m", "get=NaN:x"], "out of range"),
         (vec!["-m", "get=1.5:x"], "out of range"),
         (vec!["-m", "get=1000001:x"], "out of range"),
+        (vec!["-m", "get=1:"], "-m get: the message is empty"),
         (vec!["-m", "get=1:x", "-m", "get=2:y"], "twice"),
         (vec!["-m", "get=1:x", "-m", "plain"], "name every -m"),
         (many, "at most 64"),

@@ -90,10 +90,19 @@ pub fn from_messages(messages: &[String], syntax: Syntax, order: MixOrder) -> Re
             )));
         };
         let weight = parse_weight(weight).map_err(|e| PlanError(format!("-m {name}: {e}")))?;
-        let template = syntax.template(message).map_err(|e| PlanError(format!("-m {name}: {e}")))?;
+        let template =
+            syntax.template(message).and_then(not_empty).map_err(|e| PlanError(format!("-m {name}: {e}")))?;
         entries.push(MixEntry { name: name.to_string(), weight, template, framing: None });
     }
     Mix::new(entries, order).map_err(|e| PlanError(format!("-m: {e}")))
+}
+
+/// A message of at least one byte (an empty request would never be answered).
+fn not_empty(template: Template) -> Result<Template, String> {
+    if template.max_len() == 0 {
+        return Err("the message is empty".into());
+    }
+    Ok(template)
 }
 
 /// A weight: a whole number from 1 to [`MAX_WEIGHT`].
@@ -144,6 +153,7 @@ pub fn from_file(path: &Path, syntax: Syntax, order: MixOrder) -> Result<Mix, Pl
             (None, Some(t)) => syntax.template(t),
             _ => Err("give exactly one of message (sent as is) and template (escapes and {fields})".to_string()),
         }
+        .and_then(not_empty)
         .map_err(|why| at(format!("request '{name}': {why}")))?;
         let weight = u64::try_from(e.weight).ok().filter(|w| (1..=MAX_WEIGHT).contains(w)).ok_or_else(|| {
             at(format!("request '{name}': weight {} is out of range (allowed: 1 to {MAX_WEIGHT})", e.weight))
@@ -238,6 +248,7 @@ mod tests {
             ("[[request]]\nname = \"a\"\nweight = -2\nmessage = \"x\"\n", "out of range"),
             ("[[request]]\nname = \"a\"\nweight = nan\nmessage = \"x\"\n", "line 3"),
             ("[[request]]\nname = \"a\"\nweight = 1\n", "exactly one of"),
+            ("[[request]]\nname = \"a\"\nweight = 1\nmessage = \"\"\n", "request 'a': the message is empty"),
             ("[[request]]\nname = \"a\"\nweight = 1\nmessage = \"x\"\nexpect = \"nope\"\n", "expect"),
             ("[[request]]\nname = \"a\"\nweight = 1\nmessage = \"x\"\ncolour = 1\n", "colour"),
             ("request = []\n", "at least one"),
