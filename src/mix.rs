@@ -16,7 +16,7 @@
 use std::fmt;
 
 use crate::framing::Framing;
-use crate::payload::Template;
+use crate::payload::{splitmix64, Template};
 
 /// The most names a mix may have: per-name statistics cost one histogram per name
 /// per worker (about 140 KiB each: 1 µs to 60 s at 3 digits, so 9 MiB at 64 names),
@@ -149,14 +149,6 @@ pub fn is_name(text: &str) -> bool {
     let mut bytes = text.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// A fast, well-mixed 64-bit hash (splitmix64's finaliser).
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

@@ -46,39 +46,17 @@ fn a_random_3_to_1_mix_splits_3_to_1_within_2_percent_and_repeats_with_its_seed(
 #[test]
 fn a_round_robin_mix_is_exact() {
     let _quiet = timing_sensitive();
-    let report = run_report(&[
-        "-m",
-        "get=3:GET\\n",
-        "-m",
-        "put=1:PUT\\n",
-        "--mix-order",
-        "round-robin",
-        "-n",
-        "20000",
-        "-c",
-        "1",
-        "-t",
-        "1",
-    ]);
+    let round_robin = |connections: &str, threads: &str| {
+        let mix = ["-m", "get=3:GET\\n", "-m", "put=1:PUT\\n", "--mix-order", "round-robin", "-n", "20000"];
+        run_report(&[&mix[..], &["-c", connections, "-t", threads]].concat())
+    };
+    let report = round_robin("1", "1");
     assert_eq!(count(name(&report, "get"), "/completed"), 15_000);
     assert_eq!(count(name(&report, "put"), "/completed"), 5_000);
     assert_eq!(name(&report, "get")["weight"], 3);
     // Many connections: each walks the cycle on its own, so a share is exact to
     // within one cycle (4 requests) per connection.
-    let report = run_report(&[
-        "-m",
-        "get=3:GET\\n",
-        "-m",
-        "put=1:PUT\\n",
-        "--mix-order",
-        "round-robin",
-        "-n",
-        "20000",
-        "-c",
-        "8",
-        "-t",
-        "2",
-    ]);
+    let report = round_robin("8", "2");
     let put = count(name(&report, "put"), "/completed");
     assert!(put.abs_diff(5_000) <= 8 * 3, "put {put}");
     assert_names_add_up(&report, &["get", "put"]);
@@ -299,6 +277,10 @@ fn each_name_is_framed_by_its_own_expect_against_memcached() {
         "4",
         "-t",
         "1",
+        // Pipelined: a set's line and a get's END arrive back to back in one read,
+        // and each is framed by the name of the request it answers.
+        "-P",
+        "8",
     ]);
     assert_eq!(count(&report, "/errors/total"), 0, "{report}");
     assert_names_add_up(&report, &["set", "get"]);
