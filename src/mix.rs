@@ -40,6 +40,16 @@ pub enum MixOrder {
     RoundRobin,
 }
 
+impl MixOrder {
+    /// The name used in reports and by `--mix-order`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MixOrder::Random { .. } => "random",
+            MixOrder::RoundRobin => "round-robin",
+        }
+    }
+}
+
 /// One named message of a mix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MixEntry {

@@ -41,6 +41,15 @@ fn a_random_3_to_1_mix_splits_3_to_1_within_2_percent_and_repeats_with_its_seed(
     assert_eq!(name(&again, "get")["completed"], name(&report, "get")["completed"], "same seed, same picks");
     let other = run_report(&[&args[..], &["--seed", "43"]].concat());
     assert_ne!(name(&other, "get")["completed"], name(&report, "get")["completed"], "another seed, other picks");
+    // Without --seed a seed is drawn and reported, so that run can be repeated too.
+    assert_eq!(
+        (report["config"]["mix_order"].as_str(), report["config"]["mix_seed"].as_u64()),
+        (Some("random"), Some(42))
+    );
+    let drawn = run_report(&args);
+    let seed = drawn["config"]["mix_seed"].as_u64().expect("the drawn seed is reported").to_string();
+    let repeated = run_report(&[&args[..], &["--seed", &seed]].concat());
+    assert_eq!(name(&repeated, "get")["completed"], name(&drawn, "get")["completed"], "the reported seed repeats it");
 }
 
 #[test]
@@ -144,7 +153,8 @@ fn every_output_shows_the_names() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    let table: Vec<&str> = text.lines().skip_while(|l| !l.trim_start().starts_with("mix ")).take(3).collect();
+    assert!(text.contains("  mix order     random (--seed "), "{text}");
+    let table: Vec<&str> = text.lines().skip_while(|l| !l.trim_start().starts_with("mix  ")).take(3).collect();
     assert!(table[0].contains("weight") && table[0].contains("p99"), "{text}");
     assert!(table[1].trim_start().starts_with("get ") && table[2].trim_start().starts_with("put "), "{text}");
     let csv = std::fs::read_to_string(&csv).unwrap();

@@ -199,6 +199,16 @@ pub fn render_table(report: &Report) -> String {
     }
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max("mix".len()) + 2;
     let mut out = String::new();
+    // The seed makes a random mix repeatable: `--seed N` picks the same names again.
+    match (&report.config.mix_order, report.config.mix_seed) {
+        (Some(order), Some(seed)) => {
+            let _ = writeln!(out, "  mix order     {order} (--seed {seed})");
+        }
+        (Some(order), None) => {
+            let _ = writeln!(out, "  mix order     {order}");
+        }
+        _ => {}
+    }
     let _ = write!(out, "  {:<width$}", "mix");
     for h in TABLE_HEADERS {
         let _ = write!(out, "{h:>10}");

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
+use crate::mix::MixOrder;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
 
@@ -148,6 +149,13 @@ pub struct RunConfig {
     /// `--shard` as `I/N` (`1/1` for an unsharded run).
     #[serde(default)]
     pub shard: String,
+    /// Request mix: `random` or `round-robin` (`--mix-order`); left out without a mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_order: Option<String>,
+    /// Request mix: the seed of a random mix, given or drawn, so that any run can be
+    /// repeated with `--seed`; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_seed: Option<u64>,
 }
 
 /// `connections` in the report.
@@ -375,6 +383,11 @@ impl Report {
                 framing: plan.framing.name(),
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
+                mix_order: plan.mix.as_deref().map(|m| m.order().name().to_string()),
+                mix_seed: plan.mix.as_deref().and_then(|m| match m.order() {
+                    MixOrder::Random { seed } => Some(seed),
+                    MixOrder::RoundRobin => None,
+                }),
             },
             stopped_by: run.stop.name(),
             warnings: run
