@@ -1,11 +1,11 @@
 //! Request mix (`--mix FILE`, `-m NAME=WEIGHT:MESSAGE`): the split follows the
 //! weights, per-name figures add up, `--assert NAME.METRIC` passes and fails,
 //! shards merge per name exactly, bad specs are refused, and each name's own
-//! `expect` frames its responses against real servers (memcached, redis).
+//! `expect` frames its responses against real servers (memcached, redis, nginx).
 
 mod common;
 
-use common::real_servers::{Memcached, Redis};
+use common::real_servers::{Memcached, Nginx, Redis};
 use common::*;
 use serde_json::Value;
 
@@ -327,4 +327,36 @@ fn redis_counts_each_names_commands_as_loadmux_does() {
     assert_eq!(redis.command_calls("get"), count(name(&report, "get"), "/completed"));
     let share = count(name(&report, "get"), "/completed") as f64 / 8000.0;
     assert!((share - 0.75).abs() < 0.03, "get's share {share}");
+}
+
+#[test]
+fn the_example_json_mix_against_nginx_matches_its_access_log_path_by_path() {
+    let Some(nginx) = Nginx::start() else { return };
+    let mix = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mix-http.json");
+    let report = run_report(&[
+        &nginx.addr.to_string(),
+        "--mix",
+        mix,
+        "--expect",
+        "http",
+        "--seed",
+        "5",
+        "-n",
+        "2000",
+        "-c",
+        "4",
+        "-t",
+        "1",
+    ]);
+    assert_eq!(count(&report, "/errors/total"), 0, "{report}");
+    assert_names_add_up(&report, &["index", "missing"]);
+    let log = nginx.access_log();
+    let served = |path: &str, status: &str| {
+        log.lines().filter(|l| l.contains(&format!("\"GET {path} HTTP/1.1\" {status} "))).count() as u64
+    };
+    let (index, missing) = (count(name(&report, "index"), "/completed"), count(name(&report, "missing"), "/completed"));
+    assert_eq!(served("/index.html", "200"), index, "nginx served each index request loadmux counted");
+    assert_eq!(served("/no-such-page", "404"), missing);
+    assert_eq!((count(&report, "/http_status/2xx"), count(&report, "/http_status/4xx")), (index, missing));
+    assert!(index > missing * 2, "3:1 weights: {index} index, {missing} missing");
 }
