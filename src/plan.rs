@@ -292,6 +292,26 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The same plan sending `mix`: each request sends one of its entries, framed by
+    /// that entry's `expect` (else `framing`) and counted under its name. The fixed
+    /// message and its batch are cleared (a mix renders every request from its
+    /// entry), and the payload becomes the entries' templates (for the report's
+    /// message size), keeping the `--first-message`.
+    pub fn with_mix(mut self, mix: Mix) -> Plan {
+        let templates = mix.entries().iter().map(|e| e.template.clone()).collect();
+        // A mix has at least one entry, and Payload::new only refuses an empty list or
+        // an empty message; an empty template would then keep the old payload.
+        if let Ok(payload) = Payload::new(templates, self.payload.first.clone()) {
+            self.payload = Arc::new(payload);
+        }
+        self.message = Arc::from(&[][..]);
+        self.batch = Arc::from(&[][..]);
+        self.mix = Some(Arc::new(mix));
+        self
+    }
+}
+
 /// Resolves `HOST:PORT` once, up front. The first address returned is used.
 pub fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
     if target.trim().is_empty() {

@@ -360,3 +360,40 @@ fn the_example_json_mix_against_nginx_matches_its_access_log_path_by_path() {
     assert_eq!((count(&report, "/http_status/2xx"), count(&report, "/http_status/4xx")), (index, missing));
     assert!(index > missing * 2, "3:1 weights: {index} index, {missing} missing");
 }
+
+#[test]
+fn a_library_plan_with_a_mix_counts_per_name_in_the_totals_and_every_timeline_row() {
+    use loadmux::mix::{Mix, MixEntry, MixOrder};
+    use loadmux::payload::Template;
+    use std::sync::Arc;
+
+    let server = echo_server();
+    let addr = server.local_addr().tcp().expect("the echo server listens on TCP");
+    let entry = |name: &str, weight| MixEntry {
+        name: name.into(),
+        weight,
+        template: Template::parse(format!("{name} {{seq}}\n").into_bytes()).unwrap(),
+        framing: None,
+    };
+    let mix = Mix::new(vec![entry("get", 3), entry("put", 1)], MixOrder::RoundRobin).unwrap();
+    let mut plan = loadmux::plan::Plan::new(vec![loadmux::transport::Target::Tcp(addr)]);
+    plan.connections = 1; // One connection walks whole cycles: an exact split.
+    plan.requests = Some(4000);
+    let plan = Arc::new(plan.with_mix(mix));
+    let result = loadmux::engine::run(plan.clone(), &mut |_row| {}).unwrap();
+    let done: Vec<u64> = result.totals.per_name.iter().map(|n| n.completed).collect();
+    assert_eq!(done.iter().sum::<u64>(), result.totals.counters.requests_completed);
+    assert_eq!(done, [3000, 1000], "round robin over whole cycles");
+    // The timeline rows (what a live exporter sees each second) add up to the totals.
+    let mut from_rows = [0u64; 2];
+    for row in &result.timeline {
+        for (i, n) in row.per_name.iter().enumerate() {
+            from_rows[i] += n.completed;
+        }
+    }
+    assert_eq!(from_rows.to_vec(), done);
+    let report = loadmux::report::Report::from_run(&result, &plan);
+    assert_eq!(report.mix.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["get", "put"]);
+    assert_eq!(report.errors.total, 0);
+    server.stop();
+}

@@ -476,16 +476,9 @@ impl RunArgs {
         if self.connect_timeout.is_zero() || self.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
+        // The mix, if any; `Plan::with_mix` below puts it in place of the payload.
         let mix = self.mix()?;
-        let payload = match &mix {
-            // A mix's entries stand in for the messages where a payload is asked
-            // about as a whole (the report's size, a greeting's fallback).
-            Some(mix) => {
-                Payload::new(mix.entries().iter().map(|e| e.template.clone()).collect(), self.payload()?.first.clone())
-                    .map_err(|e| PlanError(format!("--mix: {e}")))?
-            }
-            None => self.payload()?,
-        };
+        let payload = self.payload()?;
         // parse_rate has already checked that both rates are finite and positive.
         let rate = self.rate.map(|r| r / shard.count as f64);
         let connect_rate = self.connect_rate.map(|r| r / shard.count as f64);
@@ -648,7 +641,11 @@ impl RunArgs {
             response_timeout: self.timeout,
             reconnect,
             shard,
-            mix: mix.map(Arc::new),
+            mix: None,
+        };
+        let plan = match mix {
+            Some(mix) => plan.with_mix(mix),
+            None => plan,
         };
         Ok(plan.with_rate(rate))
     }
@@ -694,7 +691,8 @@ impl RunArgs {
                 return err("--message-size must be at least 1 byte");
             }
             vec![Template::raw(payload::random_bytes(size))]
-        } else if self.message.is_empty() {
+        } else if self.message.is_empty() || mix_spec::any_named(&self.message) {
+            // Named -m make a mix, which `Plan::with_mix` puts in place of this.
             vec![Template::raw(b"hello\n".to_vec())]
         } else {
             self.message.iter().map(|m| template("-m", m)).collect::<Result<Vec<_>, _>>()?
