@@ -11,7 +11,9 @@ use crate::stats::ErrorKind;
 /// requests, bytes_sent, bytes_received, errors, open, connects, p50_us, p99_us, max_us`, then
 /// one `err_<kind>` column per error kind of the taxonomy, zeros included. With a
 /// request mix, then `<name>_requests`, `<name>_errors` and `<name>_p99_us` for each
-/// name, in the mix's order.
+/// name, in the mix's order. Last, `target_rate` (empty unless the rate followed a
+/// schedule: `--stages`, live control) and `target_open` (empty without
+/// `--conn-stages`).
 pub fn render_csv(report: &Report) -> String {
     let mut out =
         String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us");
@@ -22,7 +24,7 @@ pub fn render_csv(report: &Report) -> String {
         let n = &name.name;
         let _ = write!(out, ",{n}_requests,{n}_errors,{n}_p99_us");
     }
-    out.push('\n');
+    out.push_str(",target_rate,target_open\n");
     for r in &report.timeline {
         let _ = write!(
             out,
@@ -47,7 +49,18 @@ pub fn render_csv(report: &Report) -> String {
             let cell = r.mix.iter().find(|m| m.name == name.name).cloned().unwrap_or_default();
             let _ = write!(out, ",{},{},{}", cell.requests, cell.errors, cell.p99_us);
         }
-        out.push('\n');
+        match r.target_rate {
+            Some(target) => {
+                let _ = write!(out, ",{target:.1}");
+            }
+            None => out.push(','),
+        }
+        match r.target_open {
+            Some(target) => {
+                let _ = writeln!(out, ",{target}");
+            }
+            None => out.push_str(",\n"),
+        }
     }
     out
 }

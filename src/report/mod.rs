@@ -29,6 +29,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::control::RateChangeRecord;
 use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::mix::MixOrder;
@@ -108,6 +109,10 @@ pub struct Report {
     /// not kept (`schedule.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Live control's changes of the rate (`+`/`-`/`p` keys, `--control stdin`), in
+    /// order: seconds from the start, the rate before and after, and the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_changes: Vec<RateChangeRecord>,
     /// Request mix: each name's figures over the measured window, in the mix's
     /// order (`report/mix.rs`). Left out without a mix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -312,6 +317,15 @@ pub struct Row {
     pub p99_us: u64,
     /// Largest latency of this interval.
     pub max_us: u64,
+    /// Open loop with a changing rate (`--stages`, live control): the rate asked
+    /// for over this interval (the schedule's sends in it, per second), beside the
+    /// achieved `requests`. Absent at a fixed rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+    /// `--conn-stages`: the connections asked for at the end of this interval,
+    /// beside the achieved `open`. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_open: Option<u64>,
     /// Request mix: each name's figures in this interval. Left out without a mix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mix: Vec<NameRowReport>,
@@ -338,6 +352,8 @@ impl From<&TimelineRow> for Row {
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
+            target_rate: None,
+            target_open: None,
             mix: Vec::new(),
         }
     }
@@ -348,6 +364,25 @@ impl From<&TimelineRow> for Row {
 fn uses_framing(plan: &Plan, framing: &Framing) -> bool {
     plan.framing == *framing
         || plan.mix.as_deref().is_some_and(|mix| mix.entries().iter().any(|e| e.framing.as_ref() == Some(framing)))
+}
+
+/// The timeline's rows, each with the target rate of its interval when the rate
+/// followed a schedule, the target connections under `--conn-stages` (this
+/// process's share), and a request mix's per-name figures.
+fn timeline_rows(run: &RunResult, plan: &Plan) -> Vec<Row> {
+    run.timeline
+        .iter()
+        .map(|r| Row {
+            target_rate: run
+                .rate_schedule
+                .as_ref()
+                .filter(|_| r.span_s > 0.0)
+                .map(|schedule| (schedule.sends_by(r.t_s) - schedule.sends_by(r.t_s - r.span_s)) / r.span_s),
+            target_open: plan.conn_stages.as_ref().map(|stages| plan.shard.share(stages.total_at(r.t_s)).0),
+            mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_row(m, &r.per_name)),
+            ..Row::from(r)
+        })
+        .collect()
 }
 
 /// `count / seconds`, 0 for an empty interval.
@@ -457,14 +492,8 @@ impl Report {
             }),
             memcache: uses_framing(plan, &Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
-            timeline: run
-                .timeline
-                .iter()
-                .map(|r| Row {
-                    mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_row(m, &r.per_name)),
-                    ..Row::from(r)
-                })
-                .collect(),
+            timeline: timeline_rows(run, plan),
+            rate_changes: run.rate_changes.clone(),
             mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_report(m, &run.totals.per_name, secs)),
         }
     }
