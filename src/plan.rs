@@ -17,6 +17,7 @@ use crate::framing::Framing;
 use crate::mix::Mix;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
+use crate::session::websocket::WsSettings;
 use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
@@ -235,6 +236,9 @@ pub struct Plan {
     /// the run's start; `connections` is this process's share of their most.
     /// `None`: every connection, all the time.
     pub conn_stages: Option<Arc<ConnStages>>,
+    /// A WebSocket session over every connection (`ws://`, `wss://`, `--ws`): its
+    /// upgrade, and how requests are framed. `None` is a raw byte stream.
+    pub websocket: Option<Arc<WsSettings>>,
     /// `--mix` or named `-m`: each request sends one of several named messages,
     /// framed by that entry's own `expect` and counted under its name. With a mix,
     /// `message` is empty (every request is rendered from its entry's template).
@@ -280,6 +284,7 @@ impl Plan {
             shard: Shard::WHOLE,
             rate_shape: None,
             conn_stages: None,
+            websocket: None,
             mix: None,
         }
     }

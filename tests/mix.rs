@@ -228,6 +228,7 @@ fn bad_mix_specs_are_one_line_and_exit_2() {
     let many: Vec<&str> = many.split_whitespace().collect();
     let nan = file("[[request]]\nname = \"a\"\nweight = nan\nmessage = \"x\"\n");
     let no_message = file("[[request]]\nname = \"a\"\nweight = 1\n");
+    let ws_without_session = file("[[request]]\nname = \"a\"\nweight = 1\nmessage = \"x\"\nexpect = \"ws\"\n");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-m", "get=0:x"], "out of range"),
         (vec!["-m", "get=-1:x"], "out of range"),
@@ -242,6 +243,7 @@ fn bad_mix_specs_are_one_line_and_exit_2() {
         (vec!["--mix", &no_message], "exactly one of"),
         (vec!["--mix", "/nonexistent/mix.toml"], "--mix /nonexistent/mix.toml"),
         (vec!["--seed", "1"], "apply to a request mix"),
+        (vec!["--mix", &ws_without_session], "mix entry 'a': expect ws needs a WebSocket session"),
         (vec!["-m", "get=1:x", "--mode", "stream"], "request and connect modes"),
     ];
     for (args, why) in cases {

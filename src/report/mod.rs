@@ -34,7 +34,7 @@ use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::mix::MixOrder;
 use crate::plan::Plan;
-use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
+use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow, WS_CLOSE_CODES};
 
 /// Version of the JSON layout.
 pub const SCHEMA: u32 = 1;
@@ -117,6 +117,23 @@ pub struct Report {
     /// order (`report/mix.rs`). Left out without a mix.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mix: Vec<NameReport>,
+    /// WebSocket: upgrade latency, messages received, the server's close codes.
+    /// Absent without a WebSocket session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocket>,
+}
+
+/// `websocket` in the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebSocket {
+    /// Upgrade latency in microseconds (from the end of the TCP or TLS handshake to
+    /// the server's `101`), whole run.
+    pub upgrade_latency_us: Latency,
+    /// Messages received complete (responses and pushed messages), measured window.
+    pub messages_received: u64,
+    /// Close frames the server sent, by code ("1000", "1001"... "other"), measured
+    /// window; only the codes seen.
+    pub close_codes: BTreeMap<String, u64>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -494,6 +511,17 @@ impl Report {
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: timeline_rows(run, plan),
             rate_changes: run.rate_changes.clone(),
+            websocket: plan.websocket.as_ref().map(|_| WebSocket {
+                upgrade_latency_us: Latency::from_histogram(&run.totals.ws_upgrade),
+                messages_received: c.ws_messages_received,
+                close_codes: c
+                    .ws_closes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (WS_CLOSE_CODES.get(i).map_or("other".to_string(), |code| code.to_string()), *n))
+                    .collect(),
+            }),
             mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_report(m, &run.totals.per_name, secs)),
         }
     }

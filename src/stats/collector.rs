@@ -96,6 +96,8 @@ pub struct Totals {
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
     pub ramp_done_at: Option<Instant>,
+    /// WebSocket upgrade latency, whole run.
+    pub ws_upgrade: LatencyHistogram,
     /// Request mix: each name's figures over the measured window, indexed as
     /// `Mix::entries` (empty without a mix).
     pub per_name: Vec<NameStats>,
@@ -146,6 +148,7 @@ impl Collector {
         t.counters.tls_resumed += s.delta.tls_resumed;
         t.connect_latency.merge(&s.connect_latency);
         t.tls_handshake.merge(&s.tls_handshake);
+        t.ws_upgrade.merge(&s.ws_upgrade);
         if t.tls_info.is_none() {
             t.tls_info = s.tls_info;
         }
@@ -321,6 +324,7 @@ mod tests {
             open: 5,
             max_open: 5,
             ramp_done_at: None,
+            ws_upgrade: LatencyHistogram::new(),
             per_name: Vec::new(),
         }
     }

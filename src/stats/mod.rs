@@ -22,6 +22,10 @@ use crate::transport::TlsInfo;
 
 use crate::framing::{MemcacheReply, Reply, Response, RESP_ERROR_WORDS};
 
+/// WebSocket close codes counted one by one (RFC 6455 section 7.4.1); any other
+/// code is counted as `other`.
+pub const WS_CLOSE_CODES: [u16; 11] = [1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011];
+
 /// RESP error-reply counters: one per named word, then `other`.
 pub const RESP_ERROR_COUNTERS: usize = RESP_ERROR_WORDS.len() + 1;
 
@@ -59,6 +63,11 @@ pub struct Counters {
     /// They are not lost: each leaves when a response makes room, keeping its
     /// intended time, so its wait counts in its latency and its send lag.
     pub sends_dropped: u64,
+    /// WebSocket messages received complete (every mode, responses or pushed).
+    pub ws_messages_received: u64,
+    /// WebSocket close frames from the server, by code: index `i` is
+    /// `WS_CLOSE_CODES[i]`, the last is any other code.
+    pub ws_closes: [u64; WS_CLOSE_CODES.len() + 1],
 }
 
 impl Counters {
@@ -84,6 +93,10 @@ impl Counters {
             *a += b;
         }
         self.sends_dropped += other.sends_dropped;
+        self.ws_messages_received += other.ws_messages_received;
+        for (a, b) in self.ws_closes.iter_mut().zip(other.ws_closes) {
+            *a += b;
+        }
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -103,6 +116,8 @@ impl Counters {
             resp_errors: std::array::from_fn(|i| self.resp_errors[i] - earlier.resp_errors[i]),
             memcache: std::array::from_fn(|i| self.memcache[i] - earlier.memcache[i]),
             sends_dropped: self.sends_dropped - earlier.sends_dropped,
+            ws_messages_received: self.ws_messages_received - earlier.ws_messages_received,
+            ws_closes: std::array::from_fn(|i| self.ws_closes[i] - earlier.ws_closes[i]),
         }
     }
 }
@@ -137,6 +152,9 @@ pub struct WorkerStats {
     pub max_open: u64,
     /// When every connection of this worker was first established at once.
     pub ramp_done_at: Option<Instant>,
+    /// WebSocket upgrade latency this interval: from the end of the transport's
+    /// handshake (TCP, or TLS) to the server's `101`.
+    pub ws_upgrade: LatencyHistogram,
     /// Request mix: this interval's figures per name, indexed as `Mix::entries`
     /// (empty without a mix; a slot appears when its name is first used).
     pub per_name: Vec<NameStats>,
@@ -183,6 +201,17 @@ impl WorkerStats {
         }
     }
 
+    /// Counts one WebSocket upgrade that took `us` microseconds.
+    pub fn session_opened(&mut self, us: u64) {
+        self.ws_upgrade.record(us);
+    }
+
+    /// Counts one WebSocket close frame from the server, by its code.
+    pub fn session_closed(&mut self, code: u16) {
+        let slot = WS_CLOSE_CODES.iter().position(|c| *c == code).unwrap_or(WS_CLOSE_CODES.len());
+        self.counters.ws_closes[slot] += 1;
+    }
+
     /// Counts a complete response's reply kind, where its protocol names one: RESP
     /// error replies by first word, memcached replies by kind. One array increment;
     /// nothing is allocated.
@@ -216,6 +245,7 @@ impl WorkerStats {
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
+            ws_upgrade: std::mem::take(&mut self.ws_upgrade),
             per_name: std::mem::take(&mut self.per_name),
         }
     }
@@ -267,6 +297,8 @@ pub struct Snapshot {
     pub max_open: u64,
     /// When all of this worker's connections were first open at once, if yet.
     pub ramp_done_at: Option<Instant>,
+    /// WebSocket upgrade latencies recorded during the interval.
+    pub ws_upgrade: LatencyHistogram,
     /// Request mix: what each name did during the interval, indexed as
     /// `Mix::entries` (possibly shorter: names not used yet have no slot).
     pub per_name: Vec<NameStats>,
