@@ -428,6 +428,41 @@ mod tests {
     }
 
     #[test]
+    fn each_operator_holds_exactly_at_its_boundary() {
+        let cases = [(Op::Lt, [false, false, true]), (Op::Le, [false, true, true]), (Op::Gt, [true, false, false])];
+        for (op, expected) in cases {
+            assert_eq!([op.holds(2.0, 1.0), op.holds(1.0, 1.0), op.holds(0.0, 1.0)], expected, "{op:?}");
+        }
+        assert_eq!([Op::Ge.holds(2.0, 1.0), Op::Ge.holds(1.0, 1.0), Op::Ge.holds(0.0, 1.0)], [true, true, false]);
+        assert_eq!([Op::Eq.holds(2.0, 1.0), Op::Eq.holds(1.0, 1.0), Op::Eq.holds(0.0, 1.0)], [false, true, false]);
+    }
+
+    #[test]
+    fn a_missing_or_doubled_comparison_says_so() {
+        for bad in ["p99<", "p99<<1ms", "p99>=", "rps=>5"] {
+            let err = Threshold::parse(bad).unwrap_err();
+            assert!(err.contains("expected one comparison followed by a value"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_share_may_be_exactly_100_percent() {
+        let t = Threshold::parse("errors<=100%").unwrap();
+        assert_eq!((t.metric, t.bound), (Metric::ErrorRate, 1.0));
+        assert!(Threshold::parse("errors.eof<100%").is_ok());
+    }
+
+    #[test]
+    fn every_stat_name_parses_to_its_stat() {
+        for (name, stat) in
+            [("min", Stat::Min), ("max", Stat::Max), ("mean", Stat::Mean), ("p50", Stat::Percentile(50.0))]
+        {
+            assert_eq!(parse_stat(name), Some(stat), "{name}");
+            assert_eq!(Threshold::parse(&format!("{name}<1s")).unwrap().metric, Metric::Latency(stat));
+        }
+    }
+
+    #[test]
     fn a_percentile_of_an_undecodable_histogram_is_an_error_not_another_figure() {
         let mut r = report();
         r.latency_us.hdr = "not a histogram".into();
