@@ -629,6 +629,8 @@ mod tests {
         let copy = t.clone();
         let (Some(ValueBytes(x)), Some(ValueBytes(y))) = (&t.values, &copy.values) else { panic!("no buffer") };
         assert!(Arc::ptr_eq(x, y), "copies of the template share the buffer");
+        // Debug output names the size, not megabytes of letters.
+        assert_eq!(format!("{x:?}", x = ValueBytes(x.clone())), format!("ValueBytes({} bytes)", x.len()));
         for bad in ["{value:0}", "{value:}", "{value:x}", "{value:+5}", "{value:16777217}"] {
             assert!(Template::parse(bad.as_bytes().to_vec()).is_err(), "{bad}");
         }
