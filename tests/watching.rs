@@ -449,3 +449,98 @@ fn the_target_rate_gauge_follows_the_stages() {
     assert!(ramping > 0.0 && ramping < 1000.0, "during the ramp: {ramping}");
     assert_eq!(flat, 1000.0, "on the flat stage");
 }
+
+#[test]
+fn with_a_request_mix_every_output_breaks_the_figures_down_per_name() {
+    let Some(promtool) = real_servers::require("promtool") else { return };
+    let Some(python) = hdrh_python() else { return };
+    let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let statsd = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (hlog, json) = (dir.path().join("mix.hlog"), dir.path().join("report.json"));
+    let flags = format!("-c 4 -r 800 -d 3 --metrics-listen 127.0.0.1:0 --metrics-linger 3s --statsd {statsd}");
+    let mut command_flags: Vec<String> = flags.split_whitespace().map(str::to_owned).collect();
+    command_flags.extend(["-m", "get=3:GET", "-m", "put=1:PUT"].map(str::to_owned));
+    let run = Running::start(&command_flags.join(" "), &[("--json", &json), ("--hlog", &hlog)]);
+    let addr = run.metrics.unwrap();
+    let receiving = Arc::new(AtomicBool::new(true));
+    let receiver = {
+        let receiving = receiving.clone();
+        thread::spawn(move || {
+            let mut lines = Vec::new();
+            let mut buf = [0u8; 2048];
+            while receiving.load(Ordering::Relaxed) {
+                if let Ok(n) = listener.recv(&mut buf) {
+                    lines.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned));
+                }
+            }
+            lines
+        })
+    };
+    // The last scrape, during --metrics-linger, has the final numbers.
+    thread::sleep(Duration::from_millis(4000));
+    let last = scrape(addr);
+    run.finish();
+    receiving.store(false, Ordering::Relaxed);
+    let statsd_lines = receiver.join().unwrap();
+    let report = read_json(&json);
+    let names = report["mix"].as_array().unwrap();
+    assert_eq!(names.len(), 2, "{report}");
+
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check.stdin.take().unwrap().write_all(last.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = Command::new(python).args(["-c", PYTHON_TAGS]).arg(&hlog).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let per_tag: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(per_tag[""].as_u64(), report["latency_us"]["count"].as_u64(), "untagged: the total; {per_tag}");
+
+    for entry in names {
+        let name = entry["name"].as_str().unwrap();
+        let sent = entry["sent"].as_u64().unwrap();
+        assert!(sent > 200, "{entry}");
+        assert_eq!(series(&last, &format!("loadmux_requests_total{{name=\"{name}\"}}")), sent as f64, "{name}");
+        let completed = entry["completed"].as_u64().unwrap();
+        assert_eq!(
+            series(&last, &format!("loadmux_request_duration_seconds_count{{name=\"{name}\"}}")),
+            entry["latency_us"]["count"].as_u64().unwrap() as f64
+        );
+        let statsd_sum = |metric: &str| -> u64 {
+            let prefix = format!("loadmux.name.{name}.{metric}:");
+            statsd_lines.iter().filter_map(|l| l.strip_prefix(&prefix)?.strip_suffix("|c")?.parse::<u64>().ok()).sum()
+        };
+        assert_eq!(statsd_sum("requests"), sent, "statsd {name}");
+        assert_eq!(statsd_sum("requests_completed"), completed, "statsd {name}");
+        assert_eq!(per_tag[name].as_u64(), entry["latency_us"]["count"].as_u64(), "hlog Tag={name}: {per_tag}");
+    }
+}
+
+/// Counts per tag ("" for untagged) in an interval log, with Python's hdrh.
+const PYTHON_TAGS: &str = r#"
+import json, sys
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 60000000, 3))
+counts = {}
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    tag = h.get_tag() or ""
+    counts[tag] = counts.get(tag, 0) + h.get_total_count()
+print(json.dumps(counts))
+"#;

@@ -190,7 +190,8 @@ fn start_monitor(args: &RunArgs, plan: &Plan) -> Result<Option<Monitor>, String>
         Some(schedule) => Some(schedule.rate_at(0.0)),
         None => plan.rate,
     };
-    let monitor = Monitor::start(&config, plan.threads, first_rate)?;
+    let names = plan.mix.as_deref().map_or_else(Vec::new, |mix| mix.entries().iter().map(|e| e.name.clone()).collect());
+    let monitor = Monitor::start(&config, plan.threads, first_rate, names)?;
     if let Some(addr) = monitor.metrics_addr() {
         eprintln!("loadmux: serving metrics at http://{addr}/metrics");
     }

@@ -13,6 +13,8 @@
 //!
 //! Only measured intervals are written (the warm-up is left out, as in the
 //! report), so the untagged intervals add up exactly to the report's histogram.
+//! With a request mix, each second also has one interval per mix name used in it,
+//! tagged `Tag=NAME`; they add up to the report's histogram of that name.
 //! Each line is flushed as it is written, so the file is complete up to the last
 //! second even if the process is killed; after Ctrl-C the last, shorter interval
 //! is written too.
@@ -26,7 +28,7 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 
-use crate::stats::{LatencyHistogram, Snapshot, TimelineRow};
+use crate::stats::{merge_names, LatencyHistogram, NameStats, Snapshot, TimelineRow};
 
 /// The interval log format version written in the header (HdrHistogram's current).
 const FORMAT_VERSION: &str = "1.3";
@@ -47,13 +49,22 @@ impl From<&TimelineRow> for Span {
     }
 }
 
+/// One second's latencies: the total, and each mix name's.
+#[derive(Default)]
+struct Second {
+    total: LatencyHistogram,
+    per_name: Vec<NameStats>,
+}
+
 /// Writes one interval log.
 pub struct HlogWriter {
     file: BufWriter<File>,
     path: PathBuf,
     serializer: V2DeflateSerializer,
     /// Measured intervals not yet written, by interval index (= timeline row).
-    pending: BTreeMap<u64, LatencyHistogram>,
+    pending: BTreeMap<u64, Second>,
+    /// Request mix: each name's tag, in mix order (empty without a mix).
+    tags: Vec<String>,
     /// Timeline rows completed so far: the index of the next row.
     next_row: u64,
     /// Set after the first write error: one warning, then nothing more is written.
@@ -61,14 +72,18 @@ pub struct HlogWriter {
 }
 
 impl HlogWriter {
-    /// Creates (truncates) the file at `path`. Fails with a one-line reason.
-    pub fn create(path: &Path) -> Result<HlogWriter, String> {
+    /// Creates (truncates) the file at `path`; `names` are the request mix's names
+    /// (empty without a mix). Fails with a one-line reason.
+    pub fn create(path: &Path, names: &[String]) -> Result<HlogWriter, String> {
         let file = File::create(path).map_err(|e| format!("--hlog {}: cannot create it: {e}", path.display()))?;
         Ok(HlogWriter {
             file: BufWriter::new(file),
             path: path.to_path_buf(),
             serializer: V2DeflateSerializer::new(),
             pending: BTreeMap::new(),
+            // A tag may not hold ',', ' ', CR or LF; mix names never do, but a
+            // name from a library user might.
+            tags: names.iter().map(|n| n.replace([',', ' ', '\r', '\n'], "_")).collect(),
             next_row: 0,
             failed: false,
         })
@@ -97,7 +112,9 @@ impl HlogWriter {
     /// Keeps a measured snapshot's latencies for its interval.
     pub fn snapshot(&mut self, snapshot: &Snapshot) {
         if snapshot.interval.measured {
-            self.pending.entry(snapshot.interval.index).or_default().merge(&snapshot.latency);
+            let interval = self.pending.entry(snapshot.interval.index).or_default();
+            interval.total.merge(&snapshot.latency);
+            merge_names(&mut interval.per_name, &snapshot.per_name);
         }
     }
 
@@ -126,9 +143,10 @@ impl HlogWriter {
         self.check(result);
     }
 
-    /// Writes row `index`'s interval, if it was measured.
+    /// Writes row `index`'s interval, if it was measured: the total untagged, then
+    /// each mix name used in it under its tag.
     fn write_row(&mut self, index: u64, span: Span) {
-        let Some(latency) = self.pending.remove(&index) else { return };
+        let Some(interval) = self.pending.remove(&index) else { return };
         if self.failed {
             return;
         }
@@ -139,7 +157,13 @@ impl HlogWriter {
             // nothing when made, so one per interval costs nothing and keeps no
             // borrow of the file between intervals.
             let mut log = IntervalLogWriterBuilder::new().begin_log_with(&mut self.file, &mut self.serializer)?;
-            log.write_histogram(latency.hdr(), start, length, None::<Tag>).map_err(io::Error::other)?;
+            log.write_histogram(interval.total.hdr(), start, length, None).map_err(io::Error::other)?;
+            for (tag, stats) in self.tags.iter().zip(&interval.per_name) {
+                // Sanitised in `create`, so Tag::new accepts it; were it refused,
+                // an untagged line would count twice in the total.
+                let Some(tag) = Tag::new(tag) else { continue };
+                log.write_histogram(stats.latency.hdr(), start, length, Some(tag)).map_err(io::Error::other)?;
+            }
             self.file.flush()
         })();
         self.check(result);
@@ -179,7 +203,7 @@ mod tests {
     fn measured_intervals_are_written_with_their_times_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.hlog");
-        let mut log = HlogWriter::create(&path).unwrap();
+        let mut log = HlogWriter::create(&path, &[]).unwrap();
         log.begin(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         log.snapshot(&snapshot(0, false, &[5, 6])); // warm-up: left out
         log.snapshot(&snapshot(1, true, &[100, 200]));
@@ -224,8 +248,38 @@ mod tests {
     }
 
     #[test]
+    fn each_mix_name_gets_its_tagged_interval_beside_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mix.hlog");
+        let mut log = HlogWriter::create(&path, &["get".to_string(), "put".to_string()]).unwrap();
+        log.begin(SystemTime::now());
+        let mut s = snapshot(0, true, &[100, 200, 300]);
+        let name = |values: &[u64]| {
+            let mut stats = NameStats::default();
+            values.iter().for_each(|&v| stats.latency.record(v));
+            stats
+        };
+        s.per_name = vec![name(&[100, 200]), name(&[300])];
+        log.snapshot(&s);
+        log.rows_completed([row(1.0, 1.0)]);
+        log.finish([row(1.0, 1.0)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let found: Vec<(Option<String>, f64)> = IntervalLogIterator::new(text.as_bytes())
+            .filter_map(|entry| match entry.unwrap() {
+                LogEntry::Interval(h) => Some((h.tag().map(|t| t.as_str().to_string()), h.max())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found.len(), 3, "{text}");
+        assert_eq!(found[0].0, None);
+        assert_eq!(found[1].0.as_deref(), Some("get"));
+        assert_eq!(found[2].0.as_deref(), Some("put"));
+        assert!((found[1].1 - 200.0).abs() < 1.0 && (found[2].1 - 300.0).abs() < 1.0, "{found:?}");
+    }
+
+    #[test]
     fn an_unwritable_path_is_one_line() {
-        let err = HlogWriter::create(Path::new("/nonexistent-dir/x.hlog")).err().unwrap();
+        let err = HlogWriter::create(Path::new("/nonexistent-dir/x.hlog"), &[]).err().unwrap();
         assert!(err.starts_with("--hlog /nonexistent-dir/x.hlog: cannot create it: "), "{err}");
         assert!(!err.contains('\n'));
     }

@@ -13,8 +13,9 @@
 //! equal to the report: Prometheus' last scrape, the sum of statsd's counters, the
 //! sum of the log's intervals.
 //!
-//! With a request mix, each output gets one more dimension per mix name (a `name`
-//! label, a statsd name segment, an hlog tag): [`prometheus::Group`] is that seam.
+//! With a request mix (`--mix`, named `-m`), each output also breaks the figures
+//! down per mix name: a `name` label in Prometheus, `name.NAME.` in statsd names,
+//! and a `Tag=NAME` interval beside the untagged total in the interval log.
 
 pub mod hlog;
 pub mod metrics_server;
@@ -28,10 +29,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::engine::observer::RunObserver;
 use crate::engine::{RunResult, StopReason};
-use crate::stats::{Snapshot, TimelineRow, Totals};
+use crate::stats::{NameStats, Snapshot, TimelineRow, Totals};
 use hlog::HlogWriter;
 use metrics_server::{MetricsPage, MetricsServer, MetricsServerHandle};
-use statsd::{Gauges, StatsdPusher};
+use statsd::{Gauges, NameFigures, StatsdPusher};
 
 /// What to watch a run with, checked (from `loadmux run`'s flags).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -77,14 +78,24 @@ pub struct Monitor {
     /// live control's rate, as the coordinator last said).
     target_rate: Option<f64>,
     linger: Duration,
+    /// Request mix: the names, in `Mix::entries` order (empty without a mix).
+    names: Vec<String>,
+    /// Zeros, for a mix name no request has used yet.
+    unused: NameStats,
 }
 
 impl Monitor {
     /// Binds the metrics port, connects the statsd socket and creates the log, so
     /// that a busy port or an unwritable path fails (one line) before the run.
-    /// `workers` is the run's thread count, `target_rate` its open-loop rate.
-    pub fn start(config: &MonitorConfig, workers: usize, target_rate: Option<f64>) -> Result<Monitor, String> {
-        let hlog = config.hlog.as_deref().map(HlogWriter::create).transpose()?;
+    /// `workers` is the run's thread count, `target_rate` its open-loop rate,
+    /// `names` its request mix's names (empty without a mix).
+    pub fn start(
+        config: &MonitorConfig,
+        workers: usize,
+        target_rate: Option<f64>,
+        names: Vec<String>,
+    ) -> Result<Monitor, String> {
+        let hlog = config.hlog.as_deref().map(|path| HlogWriter::create(path, &names)).transpose()?;
         let statsd = match config.statsd {
             Some(addr) => {
                 Some(StatsdPusher::connect(addr, &config.statsd_prefix).map_err(|e| format!("--statsd {addr}: {e}"))?)
@@ -108,6 +119,8 @@ impl Monitor {
             open_by_worker: vec![0; workers],
             target_rate,
             linger: config.metrics_linger,
+            names,
+            unused: NameStats::default(),
         };
         // Scrapes before the first snapshot see zeros rather than an empty page.
         monitor.publish(&Totals::default());
@@ -128,10 +141,7 @@ impl Monitor {
             self.linger = Duration::ZERO;
         }
         self.publish(&result.totals);
-        if let Some(statsd) = &mut self.statsd {
-            let gauges = gauges(self.open_by_worker.iter().sum(), self.target_rate, result.timeline.last());
-            statsd.push(&result.totals.counters, &gauges);
-        }
+        self.push_statsd(&result.totals, result.timeline.last());
         if let Some(hlog) = &mut self.hlog {
             hlog.finish(result.timeline.iter().map(hlog::Span::from));
         }
@@ -149,7 +159,14 @@ impl Monitor {
     /// Renders the Prometheus page from `totals` and swaps it in.
     fn publish(&mut self, totals: &Totals) {
         let Some(prometheus) = &mut self.prometheus else { return };
-        let groups = [prometheus::Group::totals(&totals.counters, &totals.latency)];
+        let mut groups = vec![prometheus::Group::totals(&totals.counters, &totals.latency)];
+        groups.extend(named(&self.names, &self.unused, totals).map(|(name, stats)| prometheus::Group {
+            name: Some(name),
+            sent: stats.sent,
+            completed: stats.completed,
+            errors: &stats.errors,
+            latency: &stats.latency,
+        }));
         let view = prometheus::Exposition {
             counters: &totals.counters,
             groups: &groups,
@@ -159,6 +176,37 @@ impl Monitor {
         prometheus::render(&view, &mut prometheus.text);
         prometheus.page.swap(&mut prometheus.text);
     }
+
+    /// Pushes one statsd batch: the totals (and each name's) so far, gauges from
+    /// the last completed second `row`.
+    fn push_statsd(&mut self, totals: &Totals, row: Option<&TimelineRow>) {
+        if self.statsd.is_none() {
+            return;
+        }
+        let gauges = gauges(self.open_by_worker.iter().sum(), self.target_rate, row);
+        let names: Vec<NameFigures> = named(&self.names, &self.unused, totals)
+            .enumerate()
+            .map(|(i, (name, stats))| NameFigures {
+                name,
+                sent: stats.sent,
+                completed: stats.completed,
+                errors: &stats.errors,
+                latency_us: row.and_then(|r| r.per_name.get(i)).map_or([0; 3], |n| [n.p50_us, n.p99_us, n.max_us]),
+            })
+            .collect();
+        if let Some(statsd) = &mut self.statsd {
+            statsd.push(&totals.counters, &names, &gauges);
+        }
+    }
+}
+
+/// Each mix name with its figures so far (`unused`, zeros, for a name not used yet).
+fn named<'a>(
+    names: &'a [String],
+    unused: &'a NameStats,
+    totals: &'a Totals,
+) -> impl Iterator<Item = (&'a str, &'a NameStats)> + 'a {
+    names.iter().enumerate().map(move |(i, name)| (name.as_str(), totals.per_name.get(i).unwrap_or(unused)))
 }
 
 /// The statsd gauges: open connections, the target rate, and the latency of the
@@ -186,8 +234,8 @@ impl RunObserver for Monitor {
     fn progress(&mut self, totals: &Totals, completed: &[TimelineRow], target_rate: Option<f64>) {
         self.target_rate = target_rate;
         self.publish(totals);
-        if let (Some(statsd), Some(row)) = (&mut self.statsd, completed.last()) {
-            statsd.push(&totals.counters, &gauges(self.open_by_worker.iter().sum(), self.target_rate, Some(row)));
+        if let Some(row) = completed.last() {
+            self.push_statsd(totals, Some(row));
         }
         if let Some(hlog) = &mut self.hlog {
             hlog.rows_completed(completed.iter().map(hlog::Span::from));

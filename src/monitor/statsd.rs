@@ -9,6 +9,9 @@
 //!   of exact HdrHistogram percentiles, not as `|ms` timings: a timing per request
 //!   is one line per request (100 000 a second is 70 datagrams), and sampled
 //!   timings (`|@0.01`) lose exactly the tail a load test is after.
+//! - With a request mix, each name's requests, completions, errors and latency
+//!   gauges go as `PREFIXname.NAME.requests` and so on (mix names are
+//!   `[A-Za-z_][A-Za-z0-9_.-]*`, safe in a statsd name).
 //! - A datagram holds at most [`DATAGRAM_LIMIT`] bytes, so it is never fragmented
 //!   on an Ethernet path (1500 MTU minus IP and UDP headers, with room to spare).
 //! - A send error (ECONNREFUSED from an ICMP port-unreachable, a full buffer)
@@ -18,7 +21,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-use crate::stats::{Counters, ErrorKind};
+use crate::stats::{Counters, ErrorCounts, ErrorKind};
 
 /// Largest datagram sent, in bytes.
 pub const DATAGRAM_LIMIT: usize = 1432;
@@ -34,6 +37,29 @@ pub struct Gauges {
     pub latency_us: [u64; 3],
 }
 
+/// One mix name's figures for a push: counts so far, and the last second's latency.
+#[derive(Clone, Copy, Debug)]
+pub struct NameFigures<'a> {
+    /// The mix name.
+    pub name: &'a str,
+    /// Requests of this name sent so far.
+    pub sent: u64,
+    /// Requests of this name completed so far.
+    pub completed: u64,
+    /// Errors attributed to this name so far.
+    pub errors: &'a ErrorCounts,
+    /// The last second's latency of this name in microseconds: p50, p99, max.
+    pub latency_us: [u64; 3],
+}
+
+/// What was pushed of one mix name: its counts at the last push.
+#[derive(Clone, Debug, Default)]
+struct NamePushed {
+    sent: u64,
+    completed: u64,
+    errors: ErrorCounts,
+}
+
 /// Pushes to one statsd server.
 pub struct StatsdPusher {
     socket: UdpSocket,
@@ -41,6 +67,8 @@ pub struct StatsdPusher {
     prefix: String,
     /// The totals at the last push: counters go out as the increase since.
     pushed: Counters,
+    /// Each mix name's counts at the last push, in mix order.
+    names_pushed: Vec<NamePushed>,
     /// The datagram being filled, and the line being added (reused each push).
     datagram: String,
     line: String,
@@ -63,6 +91,7 @@ impl StatsdPusher {
             target,
             prefix: prefix.to_string(),
             pushed: Counters::default(),
+            names_pushed: Vec::new(),
             datagram: String::with_capacity(DATAGRAM_LIMIT),
             line: String::with_capacity(128),
             send_errors: 0,
@@ -74,20 +103,31 @@ impl StatsdPusher {
         self.send_errors
     }
 
-    /// Pushes the increase of `totals` since the last push, and `gauges`.
-    pub fn push(&mut self, totals: &Counters, gauges: &Gauges) {
+    /// Pushes the increase of `totals` (and of each mix name's counts in `names`)
+    /// since the last push, and `gauges`.
+    pub fn push(&mut self, totals: &Counters, names: &[NameFigures], gauges: &Gauges) {
         let delta = totals.since(&self.pushed);
         self.pushed = *totals;
-        self.counter("requests", delta.requests_sent);
-        self.counter("requests_completed", delta.requests_completed);
-        self.counter("bytes_sent", delta.bytes_sent);
-        self.counter("bytes_received", delta.bytes_received);
-        for kind in ErrorKind::ALL {
-            let n = delta.errors.get(kind);
-            // Error kinds that did not happen are left out: most never do.
-            if n > 0 {
-                self.counter(&format!("errors.{}", kind.name()), n);
+        self.counter("", "requests", delta.requests_sent);
+        self.counter("", "requests_completed", delta.requests_completed);
+        self.counter("", "bytes_sent", delta.bytes_sent);
+        self.counter("", "bytes_received", delta.bytes_received);
+        self.errors("", &delta.errors);
+        if self.names_pushed.len() < names.len() {
+            self.names_pushed.resize_with(names.len(), NamePushed::default);
+        }
+        for (i, figures) in names.iter().enumerate() {
+            let before = std::mem::take(&mut self.names_pushed[i]);
+            let group = format!("name.{}.", figures.name);
+            self.counter(&group, "requests", figures.sent - before.sent);
+            self.counter(&group, "requests_completed", figures.completed - before.completed);
+            self.errors(&group, &figures.errors.since(&before.errors));
+            for (name, us) in ["latency_ms.p50", "latency_ms.p99", "latency_ms.max"].into_iter().zip(figures.latency_us)
+            {
+                self.gauge(&format!("{group}{name}"), us as f64 / 1000.0);
             }
+            self.names_pushed[i] =
+                NamePushed { sent: figures.sent, completed: figures.completed, errors: *figures.errors };
         }
         self.gauge("connections_open", gauges.open_connections as f64);
         if let Some(rate) = gauges.target_rate {
@@ -99,9 +139,21 @@ impl StatsdPusher {
         self.send_datagram();
     }
 
-    fn counter(&mut self, name: &str, n: u64) {
+    /// One error counter per kind that happened (most never do: the rest are left
+    /// out), named `GROUPerrors.KIND`.
+    fn errors(&mut self, group: &str, delta: &ErrorCounts) {
+        for kind in ErrorKind::ALL {
+            let n = delta.get(kind);
+            if n > 0 {
+                self.counter(group, &format!("errors.{}", kind.name()), n);
+            }
+        }
+    }
+
+    /// `PREFIXGROUPNAME:N|c`; `group` is empty or `name.NAME.`.
+    fn counter(&mut self, group: &str, name: &str, n: u64) {
         self.line.clear();
-        let _ = write!(self.line, "{}{name}:{n}|c", self.prefix);
+        let _ = write!(self.line, "{}{group}{name}:{n}|c", self.prefix);
         self.add_line();
     }
 
@@ -177,7 +229,7 @@ mod tests {
         let mut totals = Counters { requests_sent: 10, requests_completed: 9, ..Counters::default() };
         totals.errors.add(ErrorKind::Reset);
         let gauges = Gauges { open_connections: 3, target_rate: Some(100.0), latency_us: [250, 1_500, 9_001] };
-        pusher.push(&totals, &gauges);
+        pusher.push(&totals, &[], &gauges);
         let first = receive(&server);
         for line in ["lm.requests:10|c", "lm.requests_completed:9|c", "lm.errors.reset:1|c", "lm.connections_open:3|g"]
         {
@@ -187,11 +239,42 @@ mod tests {
         assert!(first.lines().any(|l| l == "lm.latency_ms.p99:1.5|g"), "{first}");
         assert!(first.lines().any(|l| l == "lm.latency_ms.max:9.001|g"), "{first}");
         totals.requests_sent = 25;
-        pusher.push(&totals, &Gauges::default());
+        pusher.push(&totals, &[], &Gauges::default());
         let second = receive(&server);
         assert!(second.lines().any(|l| l == "lm.requests:15|c"), "{second}");
         assert!(!second.contains("errors."), "no new errors: {second}");
         assert!(!second.contains("target_rate"), "closed loop: {second}");
+    }
+
+    #[test]
+    fn each_mix_name_goes_under_its_own_name_as_increases() {
+        let (server, addr) = listener();
+        let mut pusher = StatsdPusher::connect(addr, "lm.").unwrap();
+        let mut errors = ErrorCounts::default();
+        errors.add(ErrorKind::Eof);
+        let get = |sent, completed, errors| NameFigures {
+            name: "get",
+            sent,
+            completed,
+            errors,
+            latency_us: [100, 2_000, 3_000],
+        };
+        let totals = Counters { requests_sent: 10, ..Counters::default() };
+        pusher.push(&totals, &[get(7, 6, &errors)], &Gauges::default());
+        let first = receive(&server);
+        for line in [
+            "lm.name.get.requests:7|c",
+            "lm.name.get.requests_completed:6|c",
+            "lm.name.get.errors.eof:1|c",
+            "lm.name.get.latency_ms.p99:2|g",
+        ] {
+            assert!(first.lines().any(|l| l == line), "{line} missing from\n{first}");
+        }
+        pusher.push(&totals, &[get(9, 9, &errors)], &Gauges::default());
+        let second = receive(&server);
+        assert!(second.lines().any(|l| l == "lm.name.get.requests:2|c"), "{second}");
+        assert!(second.lines().any(|l| l == "lm.name.get.requests_completed:3|c"), "{second}");
+        assert!(!second.contains("errors"), "no new errors: {second}");
     }
 
     #[test]
@@ -203,7 +286,7 @@ mod tests {
         for kind in ErrorKind::ALL {
             totals.errors.add(kind);
         }
-        pusher.push(&totals, &Gauges::default());
+        pusher.push(&totals, &[], &Gauges::default());
         let mut lines = 0;
         let mut datagrams = 0;
         while lines < 4 + ErrorKind::ALL.len() + 4 {
@@ -221,7 +304,7 @@ mod tests {
         let addr = listener().1;
         let mut pusher = StatsdPusher::connect(addr, "x.").unwrap();
         for n in 1..=5 {
-            pusher.push(&Counters { requests_sent: n, ..Counters::default() }, &Gauges::default());
+            pusher.push(&Counters { requests_sent: n, ..Counters::default() }, &[], &Gauges::default());
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(pusher.send_errors() >= 1, "ECONNREFUSED from the ICMP answer is counted");
