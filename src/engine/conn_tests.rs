@@ -28,6 +28,10 @@ struct FakeSocket {
     /// Results of successive `flush` calls while bytes are held: `Ok(true)` sends
     /// them all; empty means "the socket takes them".
     flushes: VecDeque<io::Result<bool>>,
+    /// Whether `shutdown_write` sends a FIN (a plain socket) rather than declining.
+    shuts_down: bool,
+    /// Whether it did.
+    write_shut: bool,
 }
 
 impl Transport for FakeSocket {
@@ -84,6 +88,10 @@ impl Transport for FakeSocket {
     }
     fn tls_info(&self) -> Option<TlsInfo> {
         self.tls.clone()
+    }
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        self.write_shut = self.shuts_down;
+        Ok(self.shuts_down)
     }
 }
 
@@ -187,6 +195,7 @@ fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
     match &mut conn.state {
         State::Connecting { socket, .. } | State::Handshaking { socket, .. } => socket,
         State::Greeting(open) | State::Open(open) => &mut open.socket,
+        State::Closing { socket, .. } => socket,
         other => panic!("no socket in {}", other.name()),
     }
 }
@@ -789,4 +798,43 @@ fn a_paced_send_records_its_lag_and_a_send_held_by_a_full_pipeline_counts_as_dro
     assert_eq!(rig.stats.counters.requests_sent, 3);
     assert_eq!(rig.stats.counters.sends_dropped, 1);
     assert!((15_290..=15_320).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
+}
+
+#[test]
+fn fin_churn_waits_for_the_servers_close_before_connecting_again() {
+    let mut rig = Rig::new();
+    rig.plan.mode = Mode::Connect { exchange: false };
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket { connected: true, shuts_down: true, ..Default::default() }, rig.now);
+    // Connected: counted as opened and closed, our FIN out, the slot not yet queued.
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    assert_eq!(name(&conn), "Closing");
+    assert!(socket(&mut conn).write_shut, "FIN sent with shutdown(Write)");
+    assert_eq!((rig.stats.counters.conns_established, rig.stats.open), (1, 0));
+    assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.response_timeout));
+    // A greeting the server sent first is read and dropped; no close yet: wait.
+    socket(&mut conn).reads.push_back(Ok(b"+OK hi\r\n".to_vec()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Wait);
+    assert_eq!(name(&conn), "Closing");
+    assert_eq!(rig.stats.counters.bytes_received, 8);
+    // The server's FIN (it accepted and closed): now the next connect.
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Queue);
+    assert_eq!(name(&conn), "Queued");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn fin_churn_gives_up_on_a_server_that_never_closes_without_an_error() {
+    let mut rig = Rig::new();
+    rig.plan.mode = Mode::Connect { exchange: false };
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket { connected: true, shuts_down: true, ..Default::default() }, rig.now);
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    rig.advance(1);
+    assert_eq!(rig.deadline(&mut conn), Next::Wait, "not yet due");
+    rig.now += rig.plan.response_timeout;
+    assert_eq!(rig.deadline(&mut conn), Next::Queue);
+    assert_eq!(name(&conn), "Queued");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
 }

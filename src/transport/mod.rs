@@ -123,6 +123,13 @@ pub trait Transport {
     fn tls_info(&self) -> Option<TlsInfo> {
         None
     }
+
+    /// Connect churn: sends our end of stream (FIN) but keeps the socket, so the
+    /// peer's own close can be awaited. `Ok(true)` when the FIN is out; `Ok(false)`
+    /// when this transport has no reason to wait and is simply closed (the default).
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The transport a worker's connection uses.
@@ -215,6 +222,15 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => None,
             Link::Tls(tls) => tls.info(),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        match self {
+            Link::Plain(socket) => socket.shutdown_write().map(|()| true),
+            // The TLS handshake was a round trip with a server that had accepted the
+            // connection: there is no accept queue to protect (see `State::Closing`).
+            Link::Tls(_) => Ok(false),
         }
     }
 }

@@ -61,6 +61,16 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Sends our end of stream (FIN) and keeps the socket open to read the peer's.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
 /// Starts connecting a nonblocking Unix stream socket to `path`.
 ///
 /// Unlike TCP, a Unix connect either completes at once or fails at once: a full
