@@ -125,6 +125,10 @@ fn a_source_range_spreads_connections_evenly_over_its_addresses() {
     let expected: std::collections::BTreeMap<String, usize> =
         (2..=5).map(|last| (format!("127.0.0.{last}"), 100)).collect();
     assert_eq!(by_source, expected, "connections per source address (ss)");
+    // loadmux's own count agrees: each connected once, from its share's address.
+    let reported: std::collections::BTreeMap<String, usize> =
+        serde_json::from_value(report["connects_by_source"].clone()).expect("connects_by_source in the report");
+    assert_eq!(reported, expected, "connects per source address (the report)");
 }
 
 /// The user+system CPU time of process `pid` so far, in clock ticks (1/100 s).

@@ -105,6 +105,10 @@ pub struct Report {
     /// not kept (`schedule.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Connects started from each source address (`--source`, or the spread over
+    /// 127.0.0.x of a big loopback run), reconnects included; present only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connects_by_source: Option<BTreeMap<String, u64>>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -334,6 +338,19 @@ fn rate(count: u64, seconds: f64) -> f64 {
     }
 }
 
+/// Connects per source address, keyed by the address (a repeated `--source` adds
+/// up); `None` without sources.
+fn by_source(sources: &[std::net::IpAddr], counts: &[u64]) -> Option<BTreeMap<String, u64>> {
+    if sources.is_empty() {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (ip, n) in sources.iter().zip(counts.iter().chain(std::iter::repeat(&0))) {
+        *out.entry(ip.to_string()).or_default() += n;
+    }
+    Some(out)
+}
+
 impl Report {
     /// Builds the report of a finished run of `plan`.
     pub fn from_run(run: &RunResult, plan: &Plan) -> Report {
@@ -428,6 +445,7 @@ impl Report {
             memcache: (plan.framing == Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: run.timeline.iter().map(Row::from).collect(),
+            connects_by_source: by_source(&plan.socket.sources, &run.totals.connects_by_source),
         }
     }
 

@@ -135,6 +135,9 @@ pub struct WorkerStats {
     pub max_open: u64,
     /// When every connection of this worker was first established at once.
     pub ramp_done_at: Option<Instant>,
+    /// Connects started from each source address, in `--source` order, over the whole
+    /// run (empty without sources). Sent in the worker's last snapshot only.
+    pub connects_by_source: Vec<u64>,
 }
 
 impl WorkerStats {
@@ -201,6 +204,8 @@ impl WorkerStats {
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
+            // Whole-run counts, needed once: only the last snapshot carries them.
+            connects_by_source: if interval.last { std::mem::take(&mut self.connects_by_source) } else { Vec::new() },
         }
     }
 }
@@ -251,6 +256,9 @@ pub struct Snapshot {
     pub max_open: u64,
     /// When all of this worker's connections were first open at once, if yet.
     pub ramp_done_at: Option<Instant>,
+    /// The last snapshot: connects started from each source address over the whole
+    /// run, in `--source` order (empty in every other snapshot, and without sources).
+    pub connects_by_source: Vec<u64>,
 }
 
 #[cfg(test)]
