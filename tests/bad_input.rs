@@ -395,10 +395,16 @@ fn record_with_a_bad_upstream_is_a_usage_error() {
     let o = out.to_str().unwrap();
     assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "nohostport", "-o", o], "--upstream");
     assert_usage_error(&["record", "--listen", "127.0.0.1:0", "--upstream", "unix:", "-o", o], "needs a path");
-    assert_usage_error(
-        &["record", "--listen", "127.0.0.1:0", "--upstream", "tls://127.0.0.1:1", "-o", o],
-        "not supported",
-    );
+    let record = |upstream: &str, flags: &[&str], expected: &str| {
+        let args = [&["record", "--listen", "127.0.0.1:0", "--upstream", upstream, "-o", o], flags].concat();
+        assert_usage_error(&args, expected);
+    };
+    record("tls://nohost.invalid:443", &[], "--upstream tls://nohost.invalid:443");
+    record("tls://127.0.0.1", &[], "--upstream tls://127.0.0.1");
+    record("tls://127.0.0.1:1", &["--cacert", "/nonexistent/ca.pem"], "--cacert /nonexistent/ca.pem");
+    record("tls://127.0.0.1:1", &["--cacert", "/dev/null", "--insecure"], "contradict");
+    record("127.0.0.1:1", &["--insecure"], "need a tls:// upstream");
+    record("unix:/tmp/x.sock", &["--sni", "example.com"], "need a tls:// upstream");
     assert_usage_error(
         &["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "-o", "/nonexistent/x"],
         "cannot create",

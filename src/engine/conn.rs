@@ -1028,7 +1028,7 @@ impl<S: Transport> Conn<S> {
                     // Nothing was exchanged, so nothing proves the server has accepted
                     // the connection yet: send FIN and wait for its close (`Closing`).
                     let mut socket = open.socket;
-                    match socket.shutdown_write() {
+                    match socket.half_close() {
                         Ok(true) => return (State::Closing { socket, since: ctx.now }, Next::Wait),
                         Ok(false) => {}
                         // Gone already (reset by the server): nothing left to wait for.

@@ -28,7 +28,7 @@ struct FakeSocket {
     /// Results of successive `flush` calls while bytes are held: `Ok(true)` sends
     /// them all; empty means "the socket takes them".
     flushes: VecDeque<io::Result<bool>>,
-    /// Whether `shutdown_write` sends a FIN (a plain socket) rather than declining.
+    /// Whether `half_close` sends a FIN (a plain socket) rather than declining.
     shuts_down: bool,
     /// Whether it did.
     write_shut: bool,
@@ -89,7 +89,7 @@ impl Transport for FakeSocket {
     fn tls_info(&self) -> Option<TlsInfo> {
         self.tls.clone()
     }
-    fn shutdown_write(&mut self) -> io::Result<bool> {
+    fn half_close(&mut self) -> io::Result<bool> {
         self.write_shut = self.shuts_down;
         Ok(self.shuts_down)
     }

@@ -19,6 +19,13 @@
 //! is not read: a peer that stops reading stalls only its own pair, through TCP's own
 //! flow control, and memory never grows.
 //!
+//! The upstream may speak TLS (`--upstream tls://`): its side of a pair is then a
+//! [`Link::Tls`], the same transport the load client uses, and the proxy records the
+//! plaintext on both sides, so a recording replays over TLS or in the clear alike.
+//! TLS adds three things to a plain pair: a handshake before the client's bytes may
+//! go up, records rustls still holds when the socket is full (flushed on the
+//! upstream's writable edge), and a half-close that is a `close_notify` before the FIN.
+//!
 //! Every chunk is recorded the moment it is read, as one record appended to a
 //! buffered temp file ([`super::format`]): the recording costs no memory per session,
 //! however long the sessions run. At the end the file gets its trailer, is synced and
@@ -28,6 +35,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
@@ -41,7 +49,7 @@ use socket2::SockRef;
 use super::format::{CloseReason, Kind, RecordWriter};
 use super::recording::Turn;
 use crate::engine::conn::{interrupted, would_block};
-use crate::transport::{dial_unix, Socket, Target};
+use crate::transport::{dial_unix, Link, Socket, Target, TlsClient, Transport};
 
 /// The listening socket's token.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -63,6 +71,9 @@ pub struct ProxyConfig {
     /// Where each client's connection is forwarded: TCP or a Unix socket (the
     /// client side is always TCP).
     pub upstream: Target,
+    /// TLS to the upstream (`--upstream tls://`), with the trust and server name of
+    /// `--cacert`/`--insecure`/`--sni`. The client side stays plaintext.
+    pub tls: Option<Arc<TlsClient>>,
     /// The recording's final path (written through a temp file beside it).
     pub output: PathBuf,
     /// Stop after this long (otherwise only a signal stops it).
@@ -114,8 +125,9 @@ struct Pair {
     /// The session number in the recording.
     session: u32,
     client: TcpStream,
-    upstream: Socket,
-    /// Whether the upstream connect has completed.
+    /// The upstream's transport: a plain TCP or Unix socket, or TLS over TCP.
+    upstream: Link,
+    /// How far the upstream's connect (and TLS handshake) has come.
     dial: Dial,
     /// Client → upstream.
     to_upstream: Flow,
@@ -132,7 +144,9 @@ struct Pair {
 enum Dial {
     /// In progress: nothing is written upstream yet (client bytes wait in the buffer).
     Connecting,
-    /// Established.
+    /// Connected, the TLS handshake under way: client bytes still wait.
+    Handshaking,
+    /// Established (and the handshake, if any, complete).
     Connected,
 }
 
@@ -197,7 +211,7 @@ impl Flow {
 
     /// Writes buffered bytes to `dst` until it would block or the buffer is empty,
     /// then shuts `dst`'s write side if the source has ended. Returns bytes written.
-    fn write_to(&mut self, dst: &mut impl HalfClose) -> Result<usize, (Fault, io::Error)> {
+    fn write_to(&mut self, dst: &mut impl Side) -> Result<usize, (Fault, io::Error)> {
         let mut written = 0;
         while self.start < self.end {
             match dst.write(&self.buf[self.start..self.end]) {
@@ -213,12 +227,17 @@ impl Flow {
                 Err(e) => return Err((Fault::Destination, e)),
             }
         }
+        // TLS seals what it took into records; those the socket had no room for wait
+        // in rustls until the destination's writable edge.
+        let held_out = dst.flush_held().map_err(|e| (Fault::Destination, e))?;
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
-            if self.state == FlowState::SourceClosed {
-                // Pass the EOF on as TCP does: FIN after the last byte.
+            if self.state == FlowState::SourceClosed && held_out {
+                // Pass the EOF on as TCP does: FIN after the last byte (after TLS's
+                // close_notify, which may itself wait for room).
                 match dst.shutdown_write() {
-                    Ok(()) => self.state = FlowState::Finished,
+                    Ok(true) => self.state = FlowState::Finished,
+                    Ok(false) => {}
                     // The peer is already gone: nothing more to send it anyway.
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => self.state = FlowState::Finished,
                     Err(e) => return Err((Fault::Destination, e)),
@@ -234,7 +253,7 @@ impl Flow {
     /// ended (the state says which).
     fn read_from(
         &mut self,
-        src: &mut impl Read,
+        src: &mut impl Side,
         record: &mut impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<usize, (Fault, io::Error)> {
         if self.state != FlowState::Open {
@@ -267,6 +286,9 @@ impl Flow {
 impl Proxy {
     /// Binds the listener and creates the temp file. Errors name what failed.
     pub fn bind(config: ProxyConfig) -> Result<Proxy, String> {
+        if config.tls.is_some() && !matches!(config.upstream, Target::Tcp(_)) {
+            return Err(format!("TLS to {} needs a TCP upstream", config.upstream));
+        }
         let poll = Poll::new().map_err(|e| format!("cannot create a poller: {e}"))?;
         let mut listener =
             TcpListener::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -377,7 +399,12 @@ impl Proxy {
                 Target::Tcp(addr) => TcpStream::connect(*addr).map(Socket::Tcp),
                 Target::Unix(path) => dial_unix(path),
             };
-            let mut upstream = match dialed {
+            // The ClientHello is made now; it goes out once the socket connects.
+            let linked = dialed.and_then(|socket| match &self.config.tls {
+                Some(tls) => tls.wrap(socket, 0).map(|stream| Link::Tls(Box::new(stream))),
+                None => Ok(Link::Plain(socket)),
+            });
+            let mut upstream = match linked {
                 Ok(s) => s,
                 Err(e) => {
                     // Refused at once or out of ports: the client sees its connection
@@ -390,7 +417,7 @@ impl Proxy {
             // Small requests and answers go out at once: Nagle would add up to 40 ms
             // (delayed ACK) to a proxied request.
             let _ = client.set_nodelay(true);
-            if let Socket::Tcp(tcp) = &upstream {
+            if let Socket::Tcp(tcp) = upstream.socket_mut() {
                 let _ = tcp.set_nodelay(true);
             }
             let entry = self.pairs.vacant_entry();
@@ -401,7 +428,7 @@ impl Proxy {
                 warn!("record: cannot register {peer}: {e}");
                 continue;
             }
-            if let Err(e) = self.poll.registry().register(&mut upstream, Token(key * 2 + 1), both) {
+            if let Err(e) = self.poll.registry().register(upstream.socket_mut(), Token(key * 2 + 1), both) {
                 warn!("record: cannot register the upstream for {peer}: {e}");
                 continue;
             }
@@ -429,14 +456,11 @@ impl Proxy {
     fn pump(&mut self, key: usize, mut wake: Wake) -> io::Result<()> {
         let Proxy { pairs, writer, summary, again, .. } = self;
         let Some(pair) = pairs.get_mut(key) else { return Ok(()) };
-        if pair.dial == Dial::Connecting {
-            match upstream_connected(&pair.upstream) {
-                // Connected: the client's first bytes may be waiting in the buffer.
-                Ok(true) => {
-                    pair.dial = Dial::Connected;
-                    wake = Wake::BOTH;
-                }
-                Ok(false) => {} // Still connecting: the writable edge brings us back.
+        if pair.dial != Dial::Connected {
+            match advance_dial(pair) {
+                // Ready: the client's first bytes may be waiting in the buffer.
+                Ok(true) => wake = Wake::BOTH,
+                Ok(false) => {} // Still connecting or handshaking: an edge brings us back.
                 Err(e) => return self.close(key, Err(Failed::Upstream(e))),
             }
         }
@@ -601,8 +625,8 @@ fn pump_pair(
 /// A PING through the proxy costs four syscalls: read, write, read, write.
 fn pump_flow(
     flow: &mut Flow,
-    src: &mut impl Read,
-    mut dst: Option<&mut impl HalfClose>,
+    src: &mut impl Side,
+    mut dst: Option<&mut impl Side>,
     cause: Cause,
     closed: bool,
     record: &mut impl FnMut(&[u8]) -> io::Result<()>,
@@ -623,39 +647,98 @@ fn pump_flow(
         if let Some(dst) = dst.as_deref_mut() {
             flow.write_to(dst)?;
         }
-        if read == 0 || (read < room && !closed) {
+        // A short read drained a plain socket; TLS may still hold decrypted bytes,
+        // and says so through `drained`.
+        if read == 0 || (read < room && src.drained() && !closed) {
             return Ok(false); // Drained, ended, or a short read: wait for the next edge.
         }
     }
     Ok(true)
 }
 
-/// Whether a nonblocking connect has completed: `SO_ERROR` first (a refused connect
-/// shows there), then `peer_addr`, which fails with `NotConnected` while in progress.
-fn upstream_connected(socket: &Socket) -> io::Result<bool> {
-    if let Some(e) = socket.take_error()? {
-        return Err(e);
+/// Moves the upstream's dial on: connect, then the TLS handshake if there is one.
+/// `Ok(true)` once the upstream is ready for the client's bytes. A connect's failure
+/// shows in `SO_ERROR` first (refused); `is_connected` is false while in progress.
+fn advance_dial(pair: &mut Pair) -> io::Result<bool> {
+    if pair.dial == Dial::Connecting {
+        if let Some(e) = pair.upstream.take_error()? {
+            return Err(e);
+        }
+        if !pair.upstream.is_connected()? {
+            return Ok(false);
+        }
+        pair.dial = Dial::Handshaking;
     }
-    socket.is_connected()
+    // A plain socket's handshake is complete at once.
+    if !pair.upstream.handshake()? {
+        return Ok(false);
+    }
+    pair.dial = Dial::Connected;
+    Ok(true)
 }
 
-/// A destination whose write side can be shut (FIN, as TCP passes an EOF on).
-trait HalfClose: Write {
-    /// `shutdown(SHUT_WR)`.
-    fn shutdown_write(&self) -> io::Result<()>;
+/// One end of a pair as a flow sees it: the client's TCP socket, or the upstream's
+/// transport. The methods beyond read and write are what TLS needs and a plain
+/// socket answers at once.
+trait Side {
+    /// Reads bytes (plaintext, for TLS). `Ok(0)` is the end of the stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes bytes; `Ok(n)` took the first `n`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Pushes out bytes the side holds for its socket (TLS records): `Ok(true)` when
+    /// none are left, `Ok(false)` when the socket is full.
+    fn flush_held(&mut self) -> io::Result<bool>;
+    /// After a read shorter than asked: whether the socket is drained, so no edge is
+    /// missed by waiting (TLS may still hold decrypted bytes).
+    fn drained(&self) -> bool;
+    /// Ends the write side, as TCP passes an EOF on: FIN (after TLS's close_notify).
+    /// `Ok(false)` while that waits for room in the socket.
+    fn shutdown_write(&mut self) -> io::Result<bool>;
 }
 
-impl HalfClose for TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
+impl Side for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(self, buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(self, buf)
+    }
+
+    fn flush_held(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn drained(&self) -> bool {
+        true
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        self.shutdown(Shutdown::Write).map(|()| true)
     }
 }
 
-impl HalfClose for Socket {
-    fn shutdown_write(&self) -> io::Result<()> {
+impl Side for Link {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Transport::read(self, buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Transport::write(self, buf)
+    }
+
+    fn flush_held(&mut self) -> io::Result<bool> {
+        Transport::flush(self)
+    }
+
+    fn drained(&self) -> bool {
+        Transport::drained(self)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
         match self {
-            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
-            Socket::Unix(s) => s.shutdown(Shutdown::Write),
+            Link::Plain(socket) => socket.shutdown_write().map(|()| true),
+            Link::Tls(tls) => tls.close_write(),
         }
     }
 }

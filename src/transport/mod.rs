@@ -127,7 +127,7 @@ pub trait Transport {
     /// Connect churn: sends our end of stream (FIN) but keeps the socket, so the
     /// peer's own close can be awaited. `Ok(true)` when the FIN is out; `Ok(false)`
     /// when this transport has no reason to wait and is simply closed (the default).
-    fn shutdown_write(&mut self) -> io::Result<bool> {
+    fn half_close(&mut self) -> io::Result<bool> {
         Ok(false)
     }
 }
@@ -225,7 +225,7 @@ impl Transport for Link {
         }
     }
 
-    fn shutdown_write(&mut self) -> io::Result<bool> {
+    fn half_close(&mut self) -> io::Result<bool> {
         match self {
             Link::Plain(socket) => socket.shutdown_write().map(|()| true),
             // The TLS handshake was a round trip with a server that had accepted the

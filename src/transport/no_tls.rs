@@ -50,6 +50,9 @@ impl TlsStream {
     pub fn handshake(&mut self) -> io::Result<bool> {
         match *self {}
     }
+    pub fn close_write(&mut self) -> io::Result<bool> {
+        match *self {}
+    }
     pub fn info(&self) -> Option<TlsInfo> {
         match *self {}
     }

@@ -1,6 +1,7 @@
 //! The plain socket under every transport: TCP or a Unix stream socket.
 
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,22 +52,21 @@ impl Socket {
         }
     }
 
+    /// Shuts the write side (`shutdown(SHUT_WR)`): the peer reads end of stream after
+    /// the bytes already sent, and can still answer.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(Shutdown::Write),
+        }
+    }
+
     /// Makes the next close send RST instead of FIN (SO_LINGER with a zero timeout),
     /// so the connection skips TIME_WAIT. A Unix socket has neither: nothing to do.
     pub fn reset_on_close(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => SockRef::from(s).set_linger(Some(Duration::ZERO)),
             Socket::Unix(_) => Ok(()),
-        }
-    }
-}
-
-impl Socket {
-    /// Sends our end of stream (FIN) and keeps the socket open to read the peer's.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
-            Socket::Unix(s) => s.shutdown(std::net::Shutdown::Write),
         }
     }
 }

@@ -78,7 +78,7 @@ impl TlsClient {
     pub fn wrap(&self, socket: Socket, target: usize) -> io::Result<TlsStream> {
         let name = self.names.get(target).or(self.names.first()).cloned().ok_or(io::ErrorKind::InvalidInput)?;
         let conn = ClientConnection::new(self.config.clone(), name).map_err(tls_error)?;
-        Ok(TlsStream { conn, socket, drained: false })
+        Ok(TlsStream { conn, socket, drained: false, closing: false })
     }
 }
 
@@ -162,6 +162,8 @@ pub struct TlsStream {
     /// The last socket read returned less than rustls asked for: the socket is
     /// drained, and a shorter-than-asked plaintext read means no more is waiting.
     drained: bool,
+    /// `close_notify` is queued: this side will write no more (see [`TlsStream::close_write`]).
+    closing: bool,
 }
 
 impl TlsStream {
@@ -263,6 +265,22 @@ impl TlsStream {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Ends this side's stream as TLS does: a `close_notify` alert, then FIN once the
+    /// records before it are out. `Ok(false)` while the socket is full (call again on
+    /// its writable edge); reading goes on afterwards, as with a TCP half-close.
+    pub fn close_write(&mut self) -> io::Result<bool> {
+        if !self.closing {
+            // Queued once: a second call must not queue a second alert.
+            self.conn.send_close_notify();
+            self.closing = true;
+        }
+        if !self.flush()? {
+            return Ok(false);
+        }
+        self.socket.shutdown_write()?;
+        Ok(true)
     }
 
     /// What the handshake negotiated.

@@ -23,15 +23,22 @@ impl RecordProxy {
     /// Starts `loadmux record --listen 127.0.0.1:0 --upstream UPSTREAM -o OUTPUT` and reads
     /// the address it bound from its first line.
     pub fn start(upstream: &str, output: &Path) -> RecordProxy {
+        RecordProxy::start_with(upstream, output, &[])
+    }
+
+    /// [`RecordProxy::start`] with more flags (`--cacert`, `--insecure`...).
+    pub fn start_with(upstream: &str, output: &Path, flags: &[&str]) -> RecordProxy {
         let mut child = super::loadmux()
             .args(["record", "--listen", "127.0.0.1:0", "--upstream", upstream, "-o"])
             .arg(output)
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn loadmux record");
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        // Warnings (--insecure) may come before the line that says where it listens.
+        let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("listening on")).unwrap_or_default();
         let addr = first
             .split_whitespace()
             .skip_while(|w| *w != "on")
