@@ -128,6 +128,7 @@ fn state_machine(c: &mut Criterion) {
         worker: 0,
         render: &mut render,
         expect: &mut expect,
+        schedule: None,
     };
     let _ = conn.on_event(Readiness { readable: false, writable: true, closed: false }, &mut scratch, &mut ctx);
     // One context serves the connect above and every iteration below.

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::stages::{ConnStages, RateSchedule};
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
@@ -225,6 +226,14 @@ pub struct Plan {
     pub reconnect: Option<Backoff>,
     /// This process's share of a sharded test.
     pub shard: Shard,
+    /// Open loop with a rate that changes (`--stages`, or a run under live control):
+    /// the rate over time from the run's start, this process's share. `None`: each
+    /// connection sends at the fixed `send_interval`.
+    pub rate_shape: Option<Arc<RateSchedule>>,
+    /// `--conn-stages`: the connections the whole test keeps open over time, from
+    /// the run's start; `connections` is this process's share of their most.
+    /// `None`: every connection, all the time.
+    pub conn_stages: Option<Arc<ConnStages>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -264,6 +273,8 @@ impl Plan {
             response_timeout: Duration::from_secs(5),
             reconnect: Some(Backoff { min: Duration::from_millis(10), max: Duration::from_secs(1) }),
             shard: Shard::WHOLE,
+            rate_shape: None,
+            conn_stages: None,
         }
     }
 

@@ -28,7 +28,8 @@ fn csv_has_a_header_and_one_row_per_second_and_matches_the_json_timeline() {
     assert!(header.starts_with(
         "t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us,err_connect_refused"
     ));
-    assert_eq!(header.split(',').count(), 11 + loadmux::stats::ErrorKind::COUNT);
+    assert_eq!(header.split(',').count(), 13 + loadmux::stats::ErrorKind::COUNT);
+    assert!(header.ends_with(",target_rate,target_open"), "the targets come last: {header}");
     assert!(header.contains(",err_tls_handshake,err_tls,"), "{header}");
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);

@@ -8,6 +8,7 @@
 //! and `verdict.rs` checks `--assert`, for all of them.
 
 mod completions_command;
+mod control_input;
 mod man_command;
 mod merge_command;
 mod outputs;

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use super::outputs::Outputs;
 use crate::assert::Threshold;
+use crate::engine::stages::{self, parse_stages, ConnStages, RateSchedule};
 use crate::framing::Framing;
 use crate::payload::{self, Payload, Template};
 use crate::plan::{
@@ -17,7 +18,7 @@ use crate::plan::{
 };
 use crate::replay::{Recording, ReplayScript};
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
-use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_SIZE};
+use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_RATE, MAX_SIZE};
 
 /// `--progress` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -329,7 +330,52 @@ pub struct RunArgs {
     /// connect_p99<5ms. Repeatable; any failure makes the exit code 1.
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// Open loop in stages, as LENGTH:RATE,...: the rate ramps linearly from each
+    /// stage's start to its RATE over its LENGTH, starting from -r (or 0). The stages
+    /// set the duration. E.g. 30s:1000,1m:5000,30s:5000,20s:0.
+    #[arg(
+        long,
+        value_name = "STAGES",
+        help_heading = "Shaping the load",
+        conflicts_with_all = ["duration", "rate_search"]
+    )]
+    pub stages: Option<String>,
+
+    /// Live control: auto (in open loop on a terminal, with the live line on, the
+    /// keys + and - change the rate by 10% and p pauses or resumes), stdin (read
+    /// lines from stdin: rate N, pause, resume, stop), or none.
+    #[arg(long, value_enum, default_value = "auto", value_name = "FROM", help_heading = "Shaping the load")]
+    pub control: ControlArg,
+
+    /// Closed loop in stages, as LENGTH:CONNECTIONS,...: the number of open
+    /// connections ramps linearly from 0 to each stage's CONNECTIONS over its LENGTH
+    /// (opening as --connect-rate allows, closing gracefully: requests in flight are
+    /// answered first). The stages set the duration, and their most sets -c.
+    /// E.g. 10s:200,10s:20.
+    #[arg(
+        long,
+        value_name = "STAGES",
+        help_heading = "Shaping the load",
+        conflicts_with_all = ["duration", "connections", "rate", "stages", "rate_search", "warmup"]
+    )]
+    pub conn_stages: Option<String>,
 }
+
+/// `--control` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControlArg {
+    /// Keys on a terminal (stdin is a TTY and the run is open loop), else none.
+    Auto,
+    /// Lines on stdin: rate N, pause, resume, stop.
+    Stdin,
+    /// No live control.
+    None,
+}
+
+/// The most connections a `--conn-stages` stage may ask for (the fd limit decides
+/// what a machine really allows).
+const MAX_CONN_STAGE: u64 = 10_000_000;
 
 /// How the live line is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,13 +405,47 @@ pub struct RunCommand {
     pub thresholds: Vec<Threshold>,
     /// `--rate-search`: the threshold whose highest passing rate is searched for.
     pub rate_search: Option<Threshold>,
+    /// Where live control commands come from, if anywhere.
+    pub control: Control,
+}
+
+/// Where live control commands come from (`--control`, decided).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Nowhere.
+    None,
+    /// Keys on the terminal (stdin in raw mode).
+    Keys,
+    /// Lines on stdin.
+    Stdin,
 }
 
 impl RunArgs {
     /// Checks every flag and builds the command: the plan plus outputs,
     /// thresholds, progress and `--start-at`.
     pub fn to_command(&self) -> Result<RunCommand, PlanError> {
-        let plan = self.to_plan()?;
+        let mut plan = self.to_plan()?;
+        let open_loop = plan.send_interval.is_some();
+        // Keys only for someone watching: stdin and stderr on a terminal and the live
+        // line on (so a scripted or quiet run, e.g. under a test harness that passes
+        // its terminal on, never touches the terminal's settings).
+        let watched = std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !self.quiet;
+        let control = match self.control {
+            ControlArg::Stdin => Control::Stdin,
+            ControlArg::Auto
+                if open_loop && watched && self.progress != ProgressArg::None && self.rate_search.is_none() =>
+            {
+                Control::Keys
+            }
+            ControlArg::Auto | ControlArg::None => Control::None,
+        };
+        if self.rate_search.is_some() && control == Control::Stdin {
+            return err("--control stdin changes one run's rate; --rate-search runs many: give one");
+        }
+        // A run whose rate can change follows a rate schedule instead of the fixed gap.
+        if control != Control::None && plan.rate_shape.is_none() {
+            plan.rate_shape = plan.rate.map(|rate| Arc::new(RateSchedule::constant(rate)));
+        }
         let start_at = match &self.start_at {
             Some(text) => Some(parse_start_at(text).map_err(|e| PlanError(format!("--start-at: {e}")))?),
             None => None,
@@ -391,25 +471,27 @@ impl RunArgs {
             (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Progress::Tty,
             (_, ProgressArg::Auto) => Progress::Plain,
         };
-        Ok(RunCommand { plan, progress, start_at, outputs, thresholds, rate_search })
+        Ok(RunCommand { plan, progress, start_at, outputs, thresholds, rate_search, control })
     }
 
     /// Checks and resolves the flags that shape the load itself. Also raises
     /// RLIMIT_NOFILE as far as allowed and fails if it is still too low for the
     /// connections asked for.
     pub fn to_plan(&self) -> Result<Plan, PlanError> {
-        if self.connections == 0 {
+        let conn_stages = self.conn_stages()?;
+        let total_connections = conn_stages.as_ref().map_or(self.connections, |stages| stages.most());
+        if total_connections == 0 {
             return err("-c/--connections must be at least 1");
         }
         let shard = match &self.shard {
             Some(text) => Shard::parse(text).map_err(|e| PlanError(format!("--shard: {e}")))?,
             None => Shard::WHOLE,
         };
-        let (my_connections, first_conn_id) = shard.share(self.connections);
+        let (my_connections, first_conn_id) = shard.share(total_connections);
         if my_connections == 0 {
             return err(format!(
                 "--shard {}/{}: -c {} leaves this shard no connection",
-                shard.index, shard.count, self.connections
+                shard.index, shard.count, total_connections
             ));
         }
         let connections =
@@ -423,6 +505,10 @@ impl RunArgs {
         if self.duration.is_zero() {
             return err("-d/--duration must be longer than 0");
         }
+        let stages = match &self.stages {
+            Some(text) => Some(parse_stages(text, MAX_RATE, "rate").map_err(|e| PlanError(format!("--stages: {e}")))?),
+            None => None,
+        };
         if self.requests == Some(0) {
             return err("-n/--requests must be at least 1");
         }
@@ -457,8 +543,13 @@ impl RunArgs {
                 exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
             },
         };
-        if mode != Mode::Request && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some()) {
-            return err(format!("-P, -r and --rate-search apply to request mode, not --mode {}", mode.name()));
+        if mode != Mode::Request
+            && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some() || stages.is_some())
+        {
+            return err(format!(
+                "-P, -r, --stages and --rate-search apply to request mode, not --mode {}",
+                mode.name()
+            ));
         }
         if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
@@ -540,7 +631,11 @@ impl RunArgs {
             tls,
             connections,
             threads,
-            duration: self.duration,
+            duration: match (&stages, &conn_stages) {
+                (Some(stages), _) => stages::total_length(stages),
+                (None, Some(conn)) => stages::total_length(&conn.stages),
+                (None, None) => self.duration,
+            },
             first_conn_id,
             requests,
             warmup: self.warmup,
@@ -575,8 +670,28 @@ impl RunArgs {
             response_timeout: self.timeout,
             reconnect,
             shard,
+            rate_shape: None,
+            conn_stages: conn_stages.map(Arc::new),
         };
-        Ok(plan.with_rate(rate))
+        match stages {
+            Some(stages) => Ok(shaped(plan, self.rate.unwrap_or(0.0), &stages)),
+            None => Ok(plan.with_rate(rate)),
+        }
+    }
+
+    /// Parses `--conn-stages`: whole numbers of connections, at least one somewhere.
+    fn conn_stages(&self) -> Result<Option<ConnStages>, PlanError> {
+        let Some(text) = &self.conn_stages else { return Ok(None) };
+        let bad = |e: String| PlanError(format!("--conn-stages: {e}"));
+        let stages = parse_stages(text, MAX_CONN_STAGE as f64, "number of connections").map_err(bad)?;
+        if let Some(stage) = stages.iter().find(|s| s.target.fract() != 0.0) {
+            return Err(bad(format!("{} is not a whole number of connections", stage.target)));
+        }
+        let stages = ConnStages { stages };
+        if stages.most() == 0 {
+            return Err(bad("no stage asks for a connection (allowed: a stage with 1 or more)".into()));
+        }
+        Ok(Some(stages))
     }
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
@@ -608,6 +723,19 @@ impl RunArgs {
         let first = self.first_message.as_deref().map(|m| template("--first-message", m)).transpose()?;
         Payload::new(messages, first).map_err(|e| PlanError(format!("-m: {e}")))
     }
+}
+
+/// `plan` in open loop following `stages` (rates for the whole test) from
+/// `start_rate`: this shard takes its share of every stage, and the warm-up runs at
+/// the starting rate before the first stage begins. `rate` and `send_interval` are
+/// set from the highest rate, which sizes the workers' wake-up batching.
+fn shaped(plan: Plan, start_rate: f64, stages: &[stages::Stage]) -> Plan {
+    let share = 1.0 / plan.shard.count as f64;
+    let peak = stages.iter().map(|s| s.target).fold(start_rate, f64::max) * share;
+    let schedule = RateSchedule::ramps(start_rate, plan.warmup, stages).scaled(share);
+    let mut plan = plan.with_rate(Some(peak));
+    plan.rate_shape = Some(Arc::new(schedule));
+    plan
 }
 
 /// A target from the command line, parsed.

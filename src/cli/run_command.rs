@@ -69,7 +69,8 @@ fn start_demo_server(args: &RunArgs, plan: &mut crate::plan::Plan) -> Result<ser
 /// `loadmux run`: plan, start the built-in server if no target was given, run,
 /// print the summary, write the JSON report. Returns the exit code.
 pub fn run_command(args: RunArgs) -> i32 {
-    let RunCommand { mut plan, progress, start_at, outputs, thresholds, rate_search } = match args.to_command() {
+    let RunCommand { mut plan, progress, start_at, outputs, thresholds, rate_search, control } = match args.to_command()
+    {
         Ok(command) => command,
         Err(e) => {
             eprintln!("loadmux: {e}");
@@ -116,7 +117,11 @@ pub fn run_command(args: RunArgs) -> i32 {
     // The built-in server's threads are watched like the workers: if one dies the
     // run stops, instead of loading a port nobody serves.
     let dead_server_threads = || server.as_ref().map(|s| s.dead_threads()).unwrap_or_default();
-    let result = engine::run_watching(plan.clone(), &mut on_row, &dead_server_threads);
+    // Keys: the terminal stays in non-canonical mode until `control` is dropped,
+    // at the end of this function, whichever way the run ended.
+    let super::control_input::ControlInput { start: control, terminal: _terminal } =
+        super::control_input::prepare(control);
+    let result = engine::run_controlled(plan.clone(), &mut on_row, &dead_server_threads, control);
     if progress == Progress::Tty {
         eprintln!(); // End the line that was being rewritten.
     }

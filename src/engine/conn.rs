@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 
 use super::clock::Clock;
+use super::stages::SendSchedule;
 use crate::framing::{Decoder, Framing, ProtocolError, Response, Step};
 use crate::payload::Fields;
 use crate::plan::{Mode, Plan};
@@ -107,6 +108,9 @@ pub enum State<S> {
     },
     /// Closed for good (`--no-reconnect`, or the run is over).
     Closed,
+    /// Closed because `--conn-stages` asked for fewer connections; it connects
+    /// again when they ask for more (`conn_retire.rs`).
+    Retired,
 }
 
 impl<S> State<S> {
@@ -121,6 +125,7 @@ impl<S> State<S> {
             State::Open(_) => "Open",
             State::Closing { .. } => "Closing",
             State::Closed => "Closed",
+            State::Retired => "Retired",
         }
     }
 }
@@ -183,6 +188,9 @@ pub enum Sender {
     },
     /// Nothing more to send: the `-n` budget is spent, or the mode sends nothing.
     Spent,
+    /// Nothing more to send: `--conn-stages` retires this connection, which closes
+    /// once the requests in flight are answered.
+    Retiring,
 }
 
 /// A request written and not yet answered.
@@ -313,6 +321,9 @@ pub struct Ctx<'a> {
     pub render: &'a mut Vec<u8>,
     /// The worker's buffer for rendering a request again to check its echo.
     pub expect: &'a mut Vec<u8>,
+    /// Open loop with a changing rate (`--stages`, live control): when each send is
+    /// due (`stages.rs`). `None`: every connection sends at the plan's fixed gap.
+    pub schedule: Option<&'a SendSchedule>,
 }
 
 impl Ctx<'_> {
@@ -355,6 +366,9 @@ enum Ending {
     /// Nothing is left for it to do (a replayed session over with the `-n` budget
     /// spent): close it for good, as the run is ending.
     Done,
+    /// `--conn-stages` retired it and its last answer is in: closed, no error, and
+    /// not counted as closed for good (it may come back).
+    Retired,
 }
 
 /// What a failure was, for the debug log.
@@ -408,13 +422,36 @@ pub struct Conn<S> {
     seq: u64,
     /// Failed attempts in a row; reset by a completed response. Drives the backoff.
     failures: u32,
+    /// With a [`SendSchedule`]: the number of this connection's next send in the
+    /// whole process's schedule (connection `i` makes sends `i + j·stride`).
+    send_index: u64,
 }
 
 impl<S: Transport> Conn<S> {
     /// A connection slot waiting for its first connect. In open loop, `first_send` is
     /// its first intended send time (staggered across connections by the worker).
     pub fn new(id: u64, token: usize, target: usize, first_send: Instant) -> Self {
-        Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0 }
+        Conn { id, token, target, state: State::Queued, next_send: first_send, seq: 0, failures: 0, send_index: 0 }
+    }
+
+    /// The same slot paced by a [`SendSchedule`], starting with send number `first`
+    /// (its index among the process's connections).
+    pub fn with_send_index(mut self, first: u64) -> Self {
+        self.send_index = first;
+        self
+    }
+
+    /// The rate changed (live control): the next send moves to its new time, and a
+    /// connection waiting for it is woken then instead. The worker re-arms its deadline.
+    /// A send already overdue keeps its intended time (a change only moves what is
+    /// still to come), so its latency still counts from there.
+    pub fn reschedule(&mut self, schedule: &SendSchedule) {
+        self.next_send = schedule.instant_of(self.send_index);
+        if let State::Greeting(open) | State::Open(open) = &mut self.state {
+            if let Sender::Paced { at } = &mut open.sender {
+                *at = self.next_send;
+            }
+        }
     }
 
     /// Whether it waits for a connect slot.
@@ -440,7 +477,7 @@ impl<S: Transport> Conn<S> {
                 }
             }
             State::Closing { since, .. } => Some(*since + plan.response_timeout),
-            State::Queued | State::Closed => None,
+            State::Queued | State::Closed | State::Retired => None,
         }
     }
 
@@ -587,6 +624,13 @@ impl<S: Transport> Conn<S> {
         }
         // Open loop: sends that fell due while this connection was down were never
         // made; the schedule resumes now rather than bursting to catch up.
+        if let Some(schedule) = ctx.schedule {
+            // At most one overdue send goes out now (as with the fixed gap); the
+            // others that fell due meanwhile are skipped.
+            let resume = schedule.resume_index(self.send_index, ctx.now);
+            self.send_index = self.send_index.max(resume.saturating_sub(schedule.stride));
+            self.next_send = schedule.instant_of(self.send_index);
+        }
         self.next_send = self.next_send.max(ctx.now);
         let mut stage = Stage::Open;
         if let Some(first) = &ctx.plan.payload.first {
@@ -742,8 +786,8 @@ impl<S: Transport> Conn<S> {
 
     /// Starts as many requests as are due and fit in the pipeline, as one batch.
     fn start_requests(&mut self, open: &mut Open<S>, ctx: &mut Ctx) -> Batch {
-        if open.sender == Sender::Spent {
-            return Batch::Nothing(Sender::Spent);
+        if matches!(open.sender, Sender::Spent | Sender::Retiring) {
+            return Batch::Nothing(open.sender);
         }
         let now = ctx.now;
         let replay = ctx.plan.replay.as_deref();
@@ -772,13 +816,21 @@ impl<S: Transport> Conn<S> {
                     // wrk2's rule: a late request keeps its place in the schedule and
                     // its latency counts from there, so a stall is not hidden.
                     let at = self.next_send;
-                    self.next_send += gap;
+                    match ctx.schedule {
+                        Some(schedule) => {
+                            self.send_index += schedule.stride;
+                            self.next_send = schedule.instant_of(self.send_index);
+                        }
+                        None => self.next_send += gap,
+                    }
                     at
                 }
             };
             if !ctx.budget.take() {
-                if let Some(gap) = ctx.plan.send_interval {
-                    self.next_send -= gap;
+                if ctx.plan.send_interval.is_some() {
+                    // Not sent after all: the schedule stays at this send.
+                    self.next_send = intended;
+                    self.send_index -= ctx.schedule.map_or(0, |schedule| schedule.stride);
                 }
                 rest = Sender::Spent;
                 break;
@@ -858,6 +910,9 @@ impl<S: Transport> Conn<S> {
     /// write that is blocked waits for its writable edge instead (trying it now would
     /// only return WouldBlock).
     fn send_more(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Result<Next, Ending> {
+        if open.sender == Sender::Retiring && open.in_flight.is_empty() {
+            return Err(Ending::Retired); // Its last answer is in: it may go.
+        }
         if open.waits_for_writable() {
             return Ok(Next::Wait);
         }
@@ -1038,6 +1093,7 @@ impl<S: Transport> Conn<S> {
                 (State::Queued, Next::Queue)
             }
             Ending::Done => (State::Closed, Next::Closed),
+            Ending::Retired => (State::Retired, Next::Wait),
         }
     }
 
@@ -1126,6 +1182,9 @@ pub use crate::io_kind::{interrupted, would_block};
 
 #[path = "conn_replay.rs"]
 mod replay;
+
+#[path = "conn_retire.rs"]
+mod retire;
 
 #[cfg(test)]
 #[path = "conn_tests.rs"]

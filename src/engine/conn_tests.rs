@@ -2,6 +2,7 @@
 //! instants, and checks the transition and what was counted. No sockets, no sleeps.
 
 use super::*;
+use crate::engine::stages::RateSchedule;
 use crate::payload::{Payload, Template};
 use crate::plan::Backoff;
 use crate::transport::{Target, TlsInfo};
@@ -131,6 +132,8 @@ struct Rig {
     scratch: Vec<u8>,
     render: Vec<u8>,
     expect: Vec<u8>,
+    /// A rate schedule (`--stages`, live control), when the test sets one.
+    schedule: Option<SendSchedule>,
 }
 
 impl Rig {
@@ -145,6 +148,7 @@ impl Rig {
             scratch: vec![0; 64],
             render: Vec::new(),
             expect: Vec::new(),
+            schedule: None,
         }
     }
 
@@ -160,6 +164,7 @@ impl Rig {
             worker: 0,
             render: &mut self.render,
             expect: &mut self.expect,
+            schedule: self.schedule.as_ref(),
         };
         f(&mut ctx, &mut self.scratch)
     }
@@ -798,6 +803,92 @@ fn a_paced_send_records_its_lag_and_a_send_held_by_a_full_pipeline_counts_as_dro
     assert_eq!(rig.stats.counters.requests_sent, 3);
     assert_eq!(rig.stats.counters.sends_dropped, 1);
     assert!((15_290..=15_320).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
+}
+
+#[test]
+fn a_retired_connection_finishes_its_request_then_closes_without_error() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    let after = rig.with_ctx(|ctx, _| conn.retire(ctx)).expect("nothing half written");
+    assert_eq!((after.next, sender(&conn), in_flight(&conn)), (Next::Wait, Sender::Retiring, 1));
+    // The answer comes back: no new request goes out, and the connection closes.
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Wait);
+    assert_eq!(name(&conn), "Retired");
+    assert_eq!(rig.stats.counters.requests_completed, 1);
+    assert_eq!(rig.stats.counters.requests_sent, 1, "nothing new was sent");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+    assert_eq!(rig.stats.open, 0);
+    // Growing again: it queues for a connect.
+    assert_eq!(conn.revive(), Next::Queue);
+    assert!(conn.is_queued());
+}
+
+#[test]
+fn a_connection_not_yet_connected_retires_at_once() {
+    let mut rig = Rig::new();
+    let mut queued: Conn<FakeSocket> = Conn::new(1, 0, 0, rig.now);
+    let after = rig.with_ctx(|ctx, _| queued.retire(ctx)).unwrap();
+    assert_eq!((after.next, after.connect_ended, queued.is_retired()), (Next::Wait, false, true));
+    let mut connecting = Conn::new(2, 1, 0, rig.now);
+    connecting.connecting(FakeSocket::default(), rig.now);
+    let after = rig.with_ctx(|ctx, _| connecting.retire(ctx)).unwrap();
+    assert!(after.connect_ended && connecting.is_retired(), "its connect slot is given back");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn a_retiring_connection_asked_to_stay_carries_on() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    let _ = rig.with_ctx(|ctx, _| conn.retire(ctx));
+    assert_eq!(conn.revive(), Next::Wait);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!((name(&conn), rig.stats.counters.requests_sent), ("Open", 2), "the next request went out");
+}
+
+/// Whether `at` is `expected`, give or take the microsecond that f64 seconds lose.
+fn about(at: Sender, expected: Instant) -> bool {
+    match at {
+        Sender::Paced { at } => at.max(expected) - at.min(expected) < Duration::from_micros(1),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_rate_schedule_times_each_send_and_a_rate_change_moves_the_next_one() {
+    let mut rig = Rig::new();
+    rig.plan.send_interval = Some(Duration::from_millis(10));
+    let origin = rig.now;
+    // Connection 1 of 4 at 100/s in all: it makes sends 1, 5, 9... at 10, 50, 90 ms.
+    rig.schedule = Some(SendSchedule { origin, rates: RateSchedule::constant(100.0), stride: 4 });
+    let mut conn = Conn::new(1, 0, 0, origin + Duration::from_millis(10)).with_send_index(1);
+    conn.connecting(FakeSocket { connected: true, ..Default::default() }, rig.now);
+    rig.advance(1);
+    let _ = rig.event(&mut conn, false, true);
+    assert!(about(sender(&conn), origin + Duration::from_millis(10)), "{:?}", sender(&conn));
+    assert_eq!(rig.stats.counters.requests_sent, 0, "not due yet");
+    rig.advance(9);
+    let _ = rig.deadline(&mut conn);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    assert!(about(sender(&conn), origin + Duration::from_millis(50)), "{:?}", sender(&conn));
+    // At 20 ms the rate goes to 1000/s: 2 sends were due by then, so send 5 is due
+    // 3 ms later, and the waiting connection is woken then instead.
+    rig.advance(8);
+    let schedule = rig.schedule.as_mut().unwrap();
+    schedule.rates.set_rate(0.020, 1000.0);
+    conn.reschedule(schedule);
+    assert!(about(sender(&conn), origin + Duration::from_millis(23)), "{:?}", sender(&conn));
+    assert!(conn.deadline(&rig.plan).is_some_and(|at| at < origin + Duration::from_millis(24)));
+    // Paused: the next send never comes within the run.
+    let schedule = rig.schedule.as_mut().unwrap();
+    schedule.rates.set_rate(0.021, 0.0);
+    conn.reschedule(schedule);
+    assert!(about(sender(&conn), origin + crate::units::MAX_DURATION), "{:?}", sender(&conn));
 }
 
 #[test]

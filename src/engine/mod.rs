@@ -7,10 +7,12 @@
 
 pub mod clock;
 pub mod conn;
+pub mod control;
 pub mod dial;
 pub mod local_ports;
 pub mod pacing;
 pub mod ports;
+pub mod stages;
 pub mod timer;
 pub mod wakeup;
 pub mod worker;
@@ -30,6 +32,8 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::plan::Plan;
 use crate::stats::{Collector, Cuts, Snapshot, TimelineRow, Totals};
+use control::{Action, Command, LiveRate, RateChangeRecord};
+use stages::{RateChange, RateSchedule};
 use worker::{Assignment, Shared, Worker};
 
 const SIGNALS: Token = Token(0);
@@ -49,6 +53,8 @@ pub enum StopReason {
     /// A thread the run depends on panicked (a worker, the built-in server, the
     /// live line); the workers were stopped.
     ThreadPanicked,
+    /// Live control said `stop`: a normal end, with a full report.
+    Control,
 }
 
 impl StopReason {
@@ -63,6 +69,7 @@ impl StopReason {
             StopReason::Signal(SIGTERM) => "sigterm".into(),
             StopReason::Signal(n) => format!("signal {n}"),
             StopReason::ThreadPanicked => "thread_panicked".into(),
+            StopReason::Control => "control".into(),
         }
     }
 }
@@ -88,6 +95,11 @@ pub struct RunResult {
     /// Threads that panicked ("worker 1", "built-in server thread 0", "the live
     /// line"); a worker's share after its last snapshot is missing.
     pub failed_threads: Vec<String>,
+    /// Open loop with a changing rate: the rate asked for over time (seconds from
+    /// the start), live changes included. `None` at a fixed rate or in closed loop.
+    pub rate_schedule: Option<RateSchedule>,
+    /// Live control's changes of the rate, in order.
+    pub rate_changes: Vec<RateChangeRecord>,
 }
 
 /// Called with each completed timeline row (the live progress line).
@@ -111,6 +123,21 @@ pub type DeadThreads<'a> = &'a dyn Fn() -> Vec<String>;
 /// names one, the run stops as it does for a panicked worker. They are checked
 /// every [`WATCH_INTERVAL`].
 pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -> io::Result<RunResult> {
+    run_controlled(plan, on_row, dead_threads, None)
+}
+
+/// Starts a reader of live control commands (keys, `--control stdin`), given the
+/// coordinator's waker to ring after each command it sends.
+pub type ControlStart = Box<dyn FnOnce(Arc<Waker>) -> mpsc::Receiver<Command>>;
+
+/// [`run_watching`] under live control: `control` starts the reader whose commands
+/// change the rate (open loop with `Plan::rate_shape`), pause, resume or stop the run.
+pub fn run_controlled(
+    plan: Arc<Plan>,
+    on_row: OnRow,
+    dead_threads: DeadThreads,
+    control: Option<ControlStart>,
+) -> io::Result<RunResult> {
     let poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -122,8 +149,16 @@ pub fn run_watching(plan: Arc<Plan>, on_row: OnRow, dead_threads: DeadThreads) -
     let cuts = Cuts { start, measure_from, end: measure_from + plan.duration };
     let shared = Arc::new(Shared { cuts, stop: AtomicBool::new(false) });
     let crew = spawn(&plan, &shared, &coordinator)?;
-    let mut watch =
-        Watch { poll, signals, collector: Collector::new(plan.threads), stop: None, failed_threads: Vec::new() };
+    let commands = control.map(|start| start(coordinator.clone()));
+    let mut watch = Watch {
+        poll,
+        signals,
+        collector: Collector::new(plan.threads),
+        stop: None,
+        failed_threads: Vec::new(),
+        live: plan.rate_shape.as_ref().map(|shape| LiveRate::new(RateSchedule::clone(shape))),
+        commands,
+    };
     let finished_normally = watch.wait(&plan, &shared, &crew, on_row, dead_threads)?;
     if finished_normally {
         for handle in crew.handles {
@@ -142,6 +177,9 @@ struct Crew {
     handles: Vec<thread::JoinHandle<()>>,
     /// Snapshots, once a second and a last one as each worker ends.
     snapshots: mpsc::Receiver<Snapshot>,
+    /// Open loop with a changing rate: one channel per worker for live rate changes
+    /// (sent before ringing its waker).
+    rate_changes: Vec<mpsc::Sender<RateChange>>,
     /// The index of each worker that panicked instead of sending its last snapshot.
     panicked: mpsc::Receiver<usize>,
 }
@@ -168,8 +206,14 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
     // the next worker's setup needs (the run would then fail to start instead of
     // counting fd_limit).
     let mut workers = Vec::with_capacity(plan.threads);
+    let mut rate_changes = Vec::new();
     for mut assignment in split(plan) {
         assignment.port_range = port_range;
+        if plan.rate_shape.is_some() {
+            let (tx, rx) = mpsc::channel();
+            rate_changes.push(tx);
+            assignment.rate_changes = Some(rx);
+        }
         let (worker, waker) =
             Worker::new(assignment, plan.clone(), shared.clone(), snapshot_tx.clone(), coordinator.clone())?;
         wakers.push(waker);
@@ -191,7 +235,7 @@ fn spawn(plan: &Arc<Plan>, shared: &Arc<Shared>, coordinator: &Arc<Waker>) -> io
         };
         handles.push(thread::Builder::new().name(format!("loadmux-worker-{index}")).spawn(body)?);
     }
-    Ok(Crew { wakers, handles, snapshots, panicked })
+    Ok(Crew { wakers, handles, snapshots, rate_changes, panicked })
 }
 
 /// The coordinator's state while the workers run.
@@ -204,6 +248,10 @@ struct Watch {
     /// Threads that panicked or died: "worker 1", "built-in server thread 0",
     /// "the live line".
     failed_threads: Vec<String>,
+    /// Open loop with a changing rate: the rate the workers follow, and its changes.
+    live: Option<LiveRate>,
+    /// Live control commands, if a reader was started.
+    commands: Option<mpsc::Receiver<Command>>,
 }
 
 impl Watch {
@@ -269,6 +317,7 @@ impl Watch {
                 self.show(&rows, on_row);
                 self.thread_failed(format!("worker {index}"));
             }
+            self.take_commands(shared, crew);
             if self.stop.is_none() {
                 for name in dead_threads() {
                     self.thread_failed(name);
@@ -276,6 +325,37 @@ impl Watch {
             }
             if self.stop.is_none() {
                 self.stop = decide_stop(&self.collector, plan, end_at, Instant::now());
+            }
+        }
+    }
+
+    /// Acts on the live control commands that arrived: `stop` stops the run as
+    /// `--duration` would; a rate change is decided by [`LiveRate`] and sent to every
+    /// worker, whose waker is rung so it applies the change at once. A command that
+    /// cannot apply gets one line on stderr and the run goes on.
+    fn take_commands(&mut self, shared: &Shared, crew: &Crew) {
+        let Some(commands) = &self.commands else { return };
+        while let Ok(Command { action, source }) = commands.try_recv() {
+            let now = Instant::now();
+            if action == Action::Stop {
+                self.stop.get_or_insert((StopReason::Control, now));
+                continue;
+            }
+            let Some(live) = &mut self.live else {
+                eprintln!("loadmux: control: rate changes need open loop (-r or --stages): ignored");
+                continue;
+            };
+            let at_s = now.saturating_duration_since(shared.cuts.start).as_secs_f64();
+            match live.apply(action, at_s, source) {
+                Ok(Some(rate)) => {
+                    for (sender, waker) in crew.rate_changes.iter().zip(&crew.wakers) {
+                        // A worker that has ended has dropped its receiver: nothing to change.
+                        let _ = sender.send(RateChange { at_s, rate });
+                        let _ = waker.wake();
+                    }
+                }
+                Ok(None) => {}
+                Err(reason) => eprintln!("loadmux: control: {reason}: ignored"),
             }
         }
     }
@@ -330,6 +410,10 @@ fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
     let cuts = shared.cuts;
     let (reason, at) = watch.stop.unwrap_or((StopReason::Duration, Instant::now()));
     let at = at.min(cuts.end);
+    let (rate_schedule, rate_changes) = match watch.live {
+        Some(live) => (Some(live.schedule), live.changes),
+        None => (None, Vec::new()),
+    };
     let (totals, timeline) = watch.collector.finish(cuts.start);
     RunResult {
         elapsed: at.saturating_duration_since(cuts.measure_from),
@@ -340,6 +424,8 @@ fn finish(watch: Watch, shared: &Shared, started_at: SystemTime) -> RunResult {
         started_at,
         stop: reason,
         failed_threads: watch.failed_threads,
+        rate_schedule,
+        rate_changes,
     }
 }
 
@@ -354,6 +440,7 @@ fn split(plan: &Plan) -> Vec<Assignment> {
             conns: Vec::with_capacity(plan.connections / threads + 1),
             quota: plan.requests.map(|n| n / threads as u64 + u64::from((index as u64) < n % threads as u64)),
             port_range: None,
+            rate_changes: None,
         })
         .collect();
     for i in 0..plan.connections {

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use super::dial::dial;
 use super::local_ports::LocalPorts;
 use super::pacing::{first_send, RateLimiter};
 use super::ports::PortRange;
+use super::stages::{worker_share, RateChange, RateSchedule, SendSchedule};
 use super::timer::Timers;
 use super::wakeup::{batch_step, Wakeup};
 use crate::plan::Plan;
@@ -64,6 +65,22 @@ pub struct Shared {
     pub stop: AtomicBool,
 }
 
+/// How often a worker checks `--conn-stages` for the number of connections it
+/// should have open: often enough that a ramp of thousands a second moves smoothly,
+/// rarely enough to cost nothing.
+const CONN_STAGES_LOOK: Duration = Duration::from_millis(10);
+
+/// `--conn-stages`: which of this worker's connections are wanted now. They are
+/// always its first `active` slab keys (keys follow connection ids, see `split`).
+struct ConnSteering {
+    /// Connections wanted at the last look.
+    active: usize,
+    /// When to look again.
+    next_look: Instant,
+    /// Connections that could not be asked to retire at once (a write half done).
+    retry: Vec<usize>,
+}
+
 /// One worker's share of the run.
 pub struct Assignment {
     /// Worker number.
@@ -76,6 +93,9 @@ pub struct Assignment {
     /// The kernel's ephemeral port range, read once at the start of the run, if
     /// readable. This worker takes its slice of it when it picks its own ports.
     pub port_range: Option<PortRange>,
+    /// Live control: rate changes from the coordinator, each followed by a ring of
+    /// this worker's waker.
+    pub rate_changes: Option<Receiver<RateChange>>,
 }
 
 /// What a worker lends its connections' handlers: its statistics, its request
@@ -86,6 +106,7 @@ struct HandlerState {
     budget: Budget,
     render: Vec<u8>,
     expect: Vec<u8>,
+    schedule: Option<SendSchedule>,
 }
 
 impl HandlerState {
@@ -99,6 +120,7 @@ impl HandlerState {
             worker: self.index,
             render: &mut self.render,
             expect: &mut self.expect,
+            schedule: self.schedule.as_ref(),
         }
     }
 }
@@ -129,6 +151,10 @@ pub struct Worker {
     /// What handlers work with (stats, budget, buffers), lent out as a `Ctx`.
     state: HandlerState,
     quota: Option<u64>,
+    /// Live control's rate changes (see [`Assignment::rate_changes`]).
+    rate_changes: Option<Receiver<RateChange>>,
+    /// `--conn-stages`: the connections wanted now.
+    steering: Option<ConnSteering>,
     scratch: Vec<u8>,
     to_coordinator: Sender<Snapshot>,
     coordinator: Arc<Waker>,
@@ -160,17 +186,38 @@ impl Worker {
         let mut conns = Slab::with_capacity(assignment.conns.len());
         let mut connect_queue = VecDeque::with_capacity(assignment.conns.len());
         let start = shared.cuts.start;
+        let schedule = plan.rate_shape.as_ref().map(|rates| SendSchedule {
+            origin: start,
+            rates: RateSchedule::clone(rates),
+            stride: plan.connections as u64,
+        });
         for (id, target) in assignment.conns {
             let entry = conns.vacant_entry();
             connect_queue.push_back(entry.key());
             let key = entry.key();
-            let first = plan.send_interval.map_or(start, |gap| first_send(start, id, plan.connections, gap));
-            entry.insert(Conn::new(id, key, target, first));
+            let conn = match &schedule {
+                Some(schedule) => {
+                    let index = id - plan.first_conn_id;
+                    Conn::new(id, key, target, schedule.instant_of(index)).with_send_index(index)
+                }
+                None => {
+                    let first = plan.send_interval.map_or(start, |gap| first_send(start, id, plan.connections, gap));
+                    Conn::new(id, key, target, first)
+                }
+            };
+            entry.insert(conn);
         }
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
         let local_ports =
             assignment.port_range.map(|range| LocalPorts::new(&plan, assignment.index, conns.len(), range));
         let sources = plan.socket.sources.len();
+        // Every slot starts queued; the first look at the stages retires those not
+        // wanted yet (all of them, as the stages start from 0).
+        let steering = plan.conn_stages.as_ref().map(|_| ConnSteering {
+            active: conns.len(),
+            next_look: start,
+            retry: Vec::new(),
+        });
         let worker = Worker {
             index: assignment.index,
             plan,
@@ -191,8 +238,11 @@ impl Worker {
                 budget: Budget::new(assignment.quota),
                 render: Vec::new(),
                 expect: Vec::new(),
+                schedule,
             },
             quota: assignment.quota,
+            rate_changes: assignment.rate_changes,
+            steering,
             scratch: vec![0; SCRATCH_BYTES],
             to_coordinator,
             coordinator,
@@ -208,6 +258,7 @@ impl Worker {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let end = self.shared.cuts.end;
+        self.follow_conn_stages(Instant::now());
         self.open_connections(Instant::now());
         loop {
             let now = Instant::now();
@@ -225,7 +276,10 @@ impl Worker {
             }
             for event in events.iter() {
                 if event.token() == WAKER {
-                    continue; // The stop flag is checked at the top of the loop.
+                    // The stop flag is checked at the top of the loop; a rate change
+                    // is applied now.
+                    self.apply_rate_changes();
+                    continue;
                 }
                 if event.token() == WAKEUP {
                     if let Some(w) = &mut self.wakeup {
@@ -243,6 +297,7 @@ impl Worker {
             }
             let now = Instant::now();
             self.fire_deadlines(now);
+            self.follow_conn_stages(now);
             self.open_connections(now);
             // The interval that reaches the run's end is covered by the last
             // snapshot, sent after the loop: cutting it here would leave an empty row.
@@ -281,6 +336,9 @@ impl Worker {
                 wake = wake.min(limiter.next_allowed());
             }
         }
+        if let Some(steering) = &self.steering {
+            wake = wake.min(steering.next_look);
+        }
         if let Some(wakeup) = &mut self.wakeup {
             if let Err(e) = wakeup.arm(wake, now) {
                 warn!("worker {}: cannot arm the wake-up timer: {e}", self.index);
@@ -307,6 +365,70 @@ impl Worker {
         self.settle(key, after);
         if self.state.stats.ramp_done_at.is_none() && self.state.stats.open == self.conns.len() as u64 {
             self.state.stats.ramp_done_at = Some(Instant::now());
+        }
+    }
+
+    /// Applies the rate changes the coordinator sent, then moves every connection's
+    /// next send to its new time. This visits the whole slab, which is fine for an
+    /// event a person or a script causes a few times a run, never per request.
+    fn apply_rate_changes(&mut self) {
+        let (Some(changes), Some(schedule)) = (&self.rate_changes, &mut self.state.schedule) else {
+            return;
+        };
+        let mut changed = false;
+        while let Ok(change) = changes.try_recv() {
+            schedule.rates.set_rate(change.at_s, change.rate);
+            changed = true;
+        }
+        if !changed {
+            return;
+        }
+        for (key, conn) in self.conns.iter_mut() {
+            conn.reschedule(schedule);
+            self.timers.arm(key, conn.deadline(&self.plan));
+        }
+    }
+
+    /// `--conn-stages`: brings the number of this worker's connections to what the
+    /// stages ask for now. Growing revives slots (they queue for a connect, so
+    /// `--connect-rate` applies); shrinking retires the last ones gracefully (they
+    /// finish their requests in flight, then close, with no error counted). Looks
+    /// every [`CONN_STAGES_LOOK`], and only at the slots that change.
+    fn follow_conn_stages(&mut self, now: Instant) {
+        let (Some(stages), Some(steering)) = (&self.plan.conn_stages, &mut self.steering) else {
+            return;
+        };
+        if now < steering.next_look {
+            return;
+        }
+        steering.next_look = now + CONN_STAGES_LOOK;
+        let t = now.saturating_duration_since(self.shared.cuts.start).as_secs_f64();
+        // This process's share of the test's connections, then this worker's share of it.
+        let process = self.plan.shard.share(stages.total_at(t)).0;
+        let wanted = worker_share(process, self.index, self.plan.threads).min(self.conns.len());
+        let mut changes = Vec::new();
+        while steering.active < wanted {
+            let key = steering.active;
+            changes.push((key, After { next: self.conns[key].revive(), connect_ended: false }));
+            steering.active += 1;
+        }
+        let mut to_retire = std::mem::take(&mut steering.retry);
+        to_retire.retain(|key| *key >= wanted);
+        to_retire.extend(wanted..steering.active);
+        steering.active = steering.active.min(wanted);
+        let mut retry_later = Vec::new();
+        for key in to_retire {
+            let mut ctx = self.state.ctx(now, &self.plan);
+            match self.conns[key].retire(&mut ctx) {
+                Some(after) => changes.push((key, after)),
+                None => retry_later.push(key),
+            }
+        }
+        if let Some(steering) = &mut self.steering {
+            steering.retry = retry_later;
+        }
+        for (key, after) in changes {
+            self.settle(key, after);
         }
     }
 

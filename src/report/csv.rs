@@ -9,14 +9,16 @@ use crate::stats::ErrorKind;
 
 /// The CSV text: a header row, then one row per timeline row. Columns: `t_s, phase,
 /// requests, bytes_sent, bytes_received, errors, open, connects, p50_us, p99_us, max_us`, then
-/// one `err_<kind>` column per error kind of the taxonomy, zeros included.
+/// one `err_<kind>` column per error kind of the taxonomy, zeros included, then
+/// `target_rate` (empty unless the rate followed a schedule: `--stages`, live control)
+/// and `target_open` (empty without `--conn-stages`).
 pub fn render_csv(report: &Report) -> String {
     let mut out =
         String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us");
     for kind in ErrorKind::ALL {
         let _ = write!(out, ",err_{}", kind.name());
     }
-    out.push('\n');
+    out.push_str(",target_rate,target_open\n");
     for r in &report.timeline {
         let _ = write!(
             out,
@@ -36,7 +38,18 @@ pub fn render_csv(report: &Report) -> String {
         for kind in ErrorKind::ALL {
             let _ = write!(out, ",{}", r.errors_by_kind.get(kind.name()).copied().unwrap_or(0));
         }
-        out.push('\n');
+        match r.target_rate {
+            Some(target) => {
+                let _ = write!(out, ",{target:.1}");
+            }
+            None => out.push(','),
+        }
+        match r.target_open {
+            Some(target) => {
+                let _ = writeln!(out, ",{target}");
+            }
+            None => out.push_str(",\n"),
+        }
     }
     out
 }

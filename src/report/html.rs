@@ -63,9 +63,10 @@ pub fn render_html(report: &Report) -> String {
         "requests per second",
         "time (s)",
         "req/s",
-        &[Series { name: "req/s", points: per_second(|row| row.requests) }],
+        &throughput_series(r, per_second(|row| row.requests)),
         false,
     ));
+    rate_changes_table(&mut page, r);
     page.push_str(&line_chart(
         "bandwidth",
         "time (s)",
@@ -100,13 +101,7 @@ pub fn render_html(report: &Report) -> String {
     let _ = writeln!(page, "<h2>Latency distribution</h2>");
     page.push_str(&percentile_chart(&r.latency_us, &r.latency_uncorrected_us, r.config.rate.is_some()));
     let _ = writeln!(page, "<h2>Open connections</h2>");
-    page.push_str(&line_chart(
-        "connections established",
-        "time (s)",
-        "open",
-        &[Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }],
-        false,
-    ));
+    page.push_str(&line_chart("connections established", "time (s)", "open", &open_series(r), false));
     // The connect rate: flat for a held pool after the ramp, the figure of merit in
     // --mode connect (where a collapse shows when the port range fills up).
     page.push_str(&line_chart(
@@ -129,6 +124,48 @@ pub fn render_html(report: &Report) -> String {
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// The throughput chart's lines: achieved requests per second, and the target rate
+/// beside it when the rate followed a schedule (`--stages`, live control).
+fn throughput_series(r: &Report, achieved: Vec<(f64, f64)>) -> Vec<Series<'static>> {
+    let mut series = vec![Series { name: "req/s", points: achieved }];
+    let target: Vec<(f64, f64)> = r.timeline.iter().filter_map(|row| Some((row.t_s, row.target_rate?))).collect();
+    if !target.is_empty() {
+        series.push(Series { name: "target", points: target });
+    }
+    series
+}
+
+/// The open-connections chart's lines: achieved, and the target under `--conn-stages`.
+fn open_series(r: &Report) -> Vec<Series<'static>> {
+    let mut series =
+        vec![Series { name: "open", points: r.timeline.iter().map(|row| (row.t_s, row.open as f64)).collect() }];
+    let target: Vec<(f64, f64)> =
+        r.timeline.iter().filter_map(|row| Some((row.t_s, row.target_open? as f64))).collect();
+    if !target.is_empty() {
+        series.push(Series { name: "target", points: target });
+    }
+    series
+}
+
+/// Live control's rate changes as a table, if there were any.
+fn rate_changes_table(page: &mut String, r: &Report) {
+    if r.rate_changes.is_empty() {
+        return;
+    }
+    page.push_str("<table><tr><th>time (s)</th><th>old rate</th><th>new rate</th><th>source</th></tr>\n");
+    for c in &r.rate_changes {
+        let _ = writeln!(
+            page,
+            "<tr><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>",
+            c.t_s,
+            c.old,
+            c.new,
+            escape(&c.source)
+        );
+    }
+    page.push_str("</table>\n");
 }
 
 /// Writes the HTML report atomically.

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
+use crate::engine::control::RateChangeRecord;
 use crate::stats::LatencyHistogram;
 
 /// Merges `reports` (named by `names` in error messages).
@@ -98,7 +99,23 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             .flat_map(|(r, name)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
             .collect(),
         connects_by_source: merge_counts(reports.iter().filter_map(|r| r.connects_by_source.as_ref())),
+        rate_changes: merge_rate_changes(reports, start),
     })
+}
+
+/// Every shard's rate changes, on the merged clock (seconds since the earliest
+/// start), in time order. Each keeps its own rates: a shard changes its share.
+fn merge_rate_changes(reports: &[Report], start: f64) -> Vec<RateChangeRecord> {
+    let mut changes: Vec<RateChangeRecord> = reports
+        .iter()
+        .flat_map(|r| {
+            r.rate_changes
+                .iter()
+                .map(move |c| RateChangeRecord { t_s: r.started_at_unix_s + c.t_s - start, ..c.clone() })
+        })
+        .collect();
+    changes.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    changes
 }
 
 /// TLS sections add like connections: counts sum, handshake histograms add exactly;
@@ -164,6 +181,13 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             b.p50_us = b.p50_us.max(row.p50_us);
             b.p99_us = b.p99_us.max(row.p99_us);
             b.max_us = b.max_us.max(row.max_us);
+            // Each shard asked for its share: the targets add up.
+            if let Some(target) = row.target_rate {
+                *b.target_rate.get_or_insert(0.0) += target;
+            }
+            if let Some(target) = row.target_open {
+                *b.target_open.get_or_insert(0) += target;
+            }
             for (k, n) in &row.errors_by_kind {
                 *b.errors_by_kind.entry(k.clone()).or_default() += n;
             }
@@ -210,5 +234,21 @@ mod tests {
         let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap();
         let expected = [("127.0.0.2".to_string(), 50), ("127.0.0.3".to_string(), 57), ("127.0.0.4".to_string(), 1)];
         assert_eq!(merged.connects_by_source, Some(expected.into()));
+    }
+
+    #[test]
+    fn rate_changes_and_target_rates_survive_a_merge() {
+        let change = |t_s: f64, source: &str| RateChangeRecord { t_s, old: 100.0, new: 200.0, source: source.into() };
+        let mut a = report();
+        a.rate_changes = vec![change(3.0, "stdin")];
+        a.timeline.iter_mut().for_each(|row| row.target_rate = Some(100.0));
+        let mut b = report();
+        b.started_at_unix_s += 1.0;
+        b.rate_changes = vec![change(1.0, "key")];
+        b.timeline.iter_mut().for_each(|row| row.target_rate = Some(50.0));
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap();
+        let times: Vec<(f64, &str)> = merged.rate_changes.iter().map(|c| (c.t_s, c.source.as_str())).collect();
+        assert_eq!(times, vec![(2.0, "key"), (3.0, "stdin")], "on the merged clock, in time order");
+        assert!(merged.timeline.iter().any(|row| row.target_rate == Some(150.0)), "{:?}", merged.timeline);
     }
 }

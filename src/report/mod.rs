@@ -27,6 +27,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::control::RateChangeRecord;
 use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::plan::Plan;
@@ -109,6 +110,10 @@ pub struct Report {
     /// 127.0.0.x of a big loopback run), reconnects included; present only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connects_by_source: Option<BTreeMap<String, u64>>,
+    /// Live control's changes of the rate (`+`/`-`/`p` keys, `--control stdin`), in
+    /// order: seconds from the start, the rate before and after, and the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_changes: Vec<RateChangeRecord>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -302,6 +307,15 @@ pub struct Row {
     pub p99_us: u64,
     /// Largest latency of this interval.
     pub max_us: u64,
+    /// Open loop with a changing rate (`--stages`, live control): the rate asked
+    /// for over this interval (the schedule's sends in it, per second), beside the
+    /// achieved `requests`. Absent at a fixed rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+    /// `--conn-stages`: the connections asked for at the end of this interval,
+    /// beside the achieved `open`. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_open: Option<u64>,
 }
 
 impl From<&TimelineRow> for Row {
@@ -325,8 +339,28 @@ impl From<&TimelineRow> for Row {
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
+            target_rate: None,
+            target_open: None,
         }
     }
+}
+
+/// The timeline's rows, each with the target rate of its interval when the rate
+/// followed a schedule, and the target connections under `--conn-stages` (this
+/// process's share).
+fn timeline_rows(run: &RunResult, plan: &Plan) -> Vec<Row> {
+    run.timeline
+        .iter()
+        .map(|r| Row {
+            target_rate: run
+                .rate_schedule
+                .as_ref()
+                .filter(|_| r.span_s > 0.0)
+                .map(|schedule| (schedule.sends_by(r.t_s) - schedule.sends_by(r.t_s - r.span_s)) / r.span_s),
+            target_open: plan.conn_stages.as_ref().map(|stages| plan.shard.share(stages.total_at(r.t_s)).0),
+            ..Row::from(r)
+        })
+        .collect()
 }
 
 /// `count / seconds`, 0 for an empty interval.
@@ -444,7 +478,8 @@ impl Report {
             }),
             memcache: (plan.framing == Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
-            timeline: run.timeline.iter().map(Row::from).collect(),
+            timeline: timeline_rows(run, plan),
+            rate_changes: run.rate_changes.clone(),
             connects_by_source: by_source(&plan.socket.sources, &run.totals.connects_by_source),
         }
     }

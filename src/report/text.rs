@@ -74,6 +74,14 @@ pub fn render_text(report: &Report, header: &str) -> String {
     for (label, counts) in r.reply_lines() {
         let _ = writeln!(out, "  {label:<14}{counts}");
     }
+    if !r.rate_changes.is_empty() {
+        let changes: Vec<String> = r
+            .rate_changes
+            .iter()
+            .map(|c| format!("{:.1}s {:.0}->{:.0}/s ({})", c.t_s, c.old, c.new, c.source))
+            .collect();
+        let _ = writeln!(out, "  rate changes  {}", changes.join(", "));
+    }
     for warning in &r.warnings {
         let _ = writeln!(out, "  warning       {warning}");
     }
