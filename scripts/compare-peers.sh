@@ -9,7 +9,8 @@
 # Servers run on free loopback ports with throwaway config and are stopped by pid.
 #
 # Usage: scripts/compare-peers.sh [ROUNDS] [REQUESTS]     (defaults: 3 500000)
-# ONLY=ping,nginx,resp (the default: all) picks workloads. redis-benchmark runs
+# ONLY=ping,nginx,resp (the default: all) picks workloads; LOADMUX=PATH runs that
+# binary instead of building this tree (before/after comparisons). redis-benchmark runs
 # REQUESTS SETs then REQUESTS GETs; loadmux runs 2 x REQUESTS of its mix. At -P 16 both
 # run 5 x as many (a run of under a second is mostly start-up).
 set -euo pipefail
@@ -31,8 +32,11 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     rm -f /usr/sbin/policy-rc.d
 fi
-cargo build --release --quiet
-LOADMUX=$PWD/target/release/loadmux
+# LOADMUX=/path/to/loadmux measures another build (say, main's, before a change).
+if [ -z "${LOADMUX:-}" ]; then
+    cargo build --release --quiet
+    LOADMUX=$PWD/target/release/loadmux
+fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 work=$(mktemp -d)

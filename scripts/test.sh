@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # the TLS clients that check the TLS servers (curl, openssl s_client, python3's
 # ssl), and clang for the cross-platform checks (Debian packages; docs/testing.md
 # says which test needs which).
-PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets curl openssl python3 chromium nftables iproute2 man-db clang)
+PACKAGES=(redis-server redis-tools nginx-light memcached python3-websockets websocketd curl openssl python3 chromium nftables iproute2 man-db clang)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

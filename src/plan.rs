@@ -16,6 +16,7 @@ use crate::engine::stages::{ConnStages, RateSchedule};
 use crate::framing::Framing;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
+use crate::session::websocket::WsSettings;
 use crate::transport::{Target, TlsClient};
 use crate::units::{parse_duration, MAX_DURATION};
 
@@ -234,6 +235,9 @@ pub struct Plan {
     /// the run's start; `connections` is this process's share of their most.
     /// `None`: every connection, all the time.
     pub conn_stages: Option<Arc<ConnStages>>,
+    /// A WebSocket session over every connection (`ws://`, `wss://`, `--ws`): its
+    /// upgrade, and how requests are framed. `None` is a raw byte stream.
+    pub websocket: Option<Arc<WsSettings>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -275,6 +279,7 @@ impl Plan {
             shard: Shard::WHOLE,
             rate_shape: None,
             conn_stages: None,
+            websocket: None,
         }
     }
 

@@ -458,7 +458,7 @@ fn bad_tls_and_target_flags_are_one_line_and_exit_2() {
     assert_usage_error(&["run", "tls://127.0.0.1:1", "--insecure", "--cacert", not_pem], "contradict");
     assert_usage_error(&["run", "tls://127.0.0.1:1", "--cert", not_pem], "--key");
     assert_usage_error(&["run", "tls://127.0.0.1:1", "127.0.0.1:2"], "mix tls:// and plain");
-    assert_usage_error(&["run", "ftp://127.0.0.1:1"], "only tls://, https:// and unix:");
+    assert_usage_error(&["run", "ftp://127.0.0.1:1"], "only tls://, https://, ws://, wss:// and unix:");
     assert_usage_error(&["run", "unix:"], "has no path");
     assert_usage_error(&["run", "127.0.0.1:1", "--first-expect", "line"], "--first-message");
     assert_usage_error(&["run", "127.0.0.1:1", "--first-message", "x", "--first-expect", "nope"], "--first-expect");

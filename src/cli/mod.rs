@@ -18,6 +18,7 @@ mod run;
 mod run_command;
 mod serve;
 mod verdict;
+mod ws_args;
 
 pub use completions_command::{completions_command, CompletionsArgs, Shell};
 pub use man_command::{man_command, ManArgs};

@@ -17,8 +17,11 @@ use crate::plan::{
     self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
 };
 use crate::replay::{Recording, ReplayScript};
+use crate::session::websocket::WsSettings;
 use crate::transport::{Target, TlsClient, TlsSettings, TlsVersion};
 use crate::units::{parse_duration, parse_rate, parse_size, parse_start_at, MAX_DURATION, MAX_RATE, MAX_SIZE};
+
+use super::ws_args::{split_ws_url, WsArgs, WsUrl};
 
 /// `--progress` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -64,7 +67,8 @@ pub enum LocalPortsArg {
     loadmux run 127.0.0.1:7001 -c 1000 -d 30s     # 1000 connections for 30 s\n  \
     loadmux run 127.0.0.1:6379 -m 'PING\\r\\n' -n 100000 --json r.json\n  \
     loadmux run tls://127.0.0.1:7443 --cacert ca.pem -c 200   # TLS\n  \
-    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n\n\
+    loadmux run unix:/run/redis.sock -m 'PING\\r\\n' --expect line\n  \
+    loadmux run ws://127.0.0.1:8765/chat -m 'hi {seq}' --expect ws   # WebSocket\n\n\
     Error kinds (each failed connection counts under exactly one, in every report):\n  \
     connect_refused      the peer answered the SYN with RST: nothing listens there\n                       \
     (Unix: no socket file, or its listen queue is full)\n  \
@@ -86,8 +90,9 @@ pub enum LocalPortsArg {
     thread panicked (report still written), 130/143 SIGINT/SIGTERM (report still written).")]
 pub struct RunArgs {
     /// Targets as HOST:PORT (an IPv6 address in square brackets), tls://HOST:PORT or
-    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443), or unix:/PATH (a
-    /// Unix stream socket). With none, loadmux starts its built-in echo server on
+    /// https://HOST:PORT (TLS, as --tls; https defaults to port 443),
+    /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (WebSocket, as --ws; ports 80 and
+    /// 443 by default), or unix:/PATH (a Unix stream socket). With none, loadmux starts its built-in echo server on
     /// 127.0.0.1 (over TLS with --tls) and loads that.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -244,7 +249,8 @@ pub struct RunArgs {
     /// escapes allowed), bytes:N (exactly N bytes), len:u16be, len:u32be or len:u32le
     /// (a length prefix, then that many body bytes), http (an HTTP/1.1 response:
     /// Content-Length, chunked, or until close), resp (a Redis reply, RESP2 or RESP3),
-    /// memcache (a memcached text reply), replay (as long as the recorded answer),
+    /// memcache (a memcached text reply), ws (one complete WebSocket message),
+    /// replay (as long as the recorded answer),
     /// none (nothing awaited: stream and recv modes). Default: echo, or replay with
     /// --replay.
     #[arg(long, value_name = "FRAMING")]
@@ -360,6 +366,10 @@ pub struct RunArgs {
         conflicts_with_all = ["duration", "connections", "rate", "stages", "rate_search", "warmup"]
     )]
     pub conn_stages: Option<String>,
+
+    /// WebSocket: --ws, -H, --ws-protocol, --ws-binary (`ws_args.rs`).
+    #[command(flatten)]
+    pub websocket: WsArgs,
 }
 
 /// `--control` values.
@@ -608,6 +618,7 @@ impl RunArgs {
             return err("the targets mix tls:// and plain ones; give --tls to speak TLS to all of them");
         }
         let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
+        let websocket = self.websocket_settings(&parsed, &framing)?;
         let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
         for ip in &sources {
             if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
@@ -672,6 +683,7 @@ impl RunArgs {
             shard,
             rate_shape: None,
             conn_stages: conn_stages.map(Arc::new),
+            websocket,
         };
         match stages {
             Some(stages) => Ok(shaped(plan, self.rate.unwrap_or(0.0), &stages)),
@@ -743,8 +755,12 @@ struct ParsedTarget {
     target: Target,
     /// The host as written (a name or an address): the TLS server name by default.
     host: String,
-    /// Written as `tls://` or `https://`.
+    /// Written as `tls://`, `https://` or `wss://`.
     tls: bool,
+    /// Written as `ws://` or `wss://`: its `HOST:PORT` and path.
+    ws: Option<WsUrl>,
+    /// `HOST:PORT` as written (the default WebSocket `Host` header).
+    host_port: String,
 }
 
 /// Parses `HOST:PORT`, `tls://HOST:PORT`, `https://HOST[:PORT][/PATH]` (the path is
@@ -755,14 +771,25 @@ fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
             return err(format!("target '{text}' has no path (as in unix:/run/app.sock)"));
         }
         let target = Target::Unix(path.into());
-        return Ok(ParsedTarget { target, host: "localhost".into(), tls: false });
+        return Ok(ParsedTarget {
+            target,
+            host: "localhost".into(),
+            tls: false,
+            ws: None,
+            host_port: "localhost".into(),
+        });
     }
+    let mut ws_path = None;
     let (rest, tls, default_port) = if let Some(rest) = text.strip_prefix("tls://") {
         (rest, true, None)
     } else if let Some(rest) = text.strip_prefix("https://") {
         (rest.split('/').next().unwrap_or(rest), true, Some(443))
+    } else if let Some((scheme, rest)) = text.split_once("://").filter(|(s, _)| *s == "ws" || *s == "wss") {
+        let (authority, path) = split_ws_url(rest);
+        ws_path = Some(path);
+        (authority, scheme == "wss", Some(if scheme == "wss" { 443 } else { 80 }))
     } else if text.contains("://") {
-        return err(format!("target '{text}': only tls://, https:// and unix: are understood"));
+        return err(format!("target '{text}': only tls://, https://, ws://, wss:// and unix: are understood"));
     } else {
         (text, false, None)
     };
@@ -775,7 +802,8 @@ fn parse_target(text: &str) -> Result<ParsedTarget, PlanError> {
         Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
         None => with_port.clone(),
     };
-    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls })
+    let ws = ws_path.map(|path| WsUrl { authority: rest.to_string(), path });
+    Ok(ParsedTarget { target: Target::Tcp(addr), host, tls, ws, host_port: rest.to_string() })
 }
 
 /// Whether `HOST:PORT` text has its port (an IPv6 address alone has colons too).
@@ -866,6 +894,29 @@ impl RunArgs {
             ));
         }
         Ok(Some(Arc::new(script)))
+    }
+
+    /// The WebSocket settings from ws:// targets and the WebSocket flags, checked
+    /// against the framing and replay they must work with.
+    fn websocket_settings(
+        &self,
+        parsed: &[ParsedTarget],
+        framing: &Framing,
+    ) -> Result<Option<Arc<WsSettings>>, PlanError> {
+        let targets: Vec<(Option<WsUrl>, String)> =
+            parsed.iter().map(|t| (t.ws.clone(), t.host_port.clone())).collect();
+        let settings = if parsed.is_empty() && self.websocket.ws.is_some() {
+            return err("--ws needs a target (the built-in server with no target speaks raw TCP)");
+        } else {
+            self.websocket.settings(&targets)?
+        };
+        match &settings {
+            None if *framing == Framing::Ws => {
+                err("--expect ws needs a WebSocket session: add --ws, or use a ws:// target")
+            }
+            Some(_) if self.replay.is_some() => err("--replay replays raw bytes: it does not run over WebSocket"),
+            _ => Ok(settings.map(Arc::new)),
+        }
     }
 
     /// The first TLS-only flag given, for a run without TLS.

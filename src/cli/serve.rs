@@ -113,6 +113,8 @@ pub enum ModeArg {
     Http,
     /// Echo with faults.
     Chaos,
+    /// WebSocket echo: upgrade, echo every frame, answer ping and close.
+    Ws,
 }
 
 impl ServeArgs {
@@ -161,6 +163,7 @@ impl ServeArgs {
                 ModeArg::Source => Mode::Source,
                 ModeArg::Http => Mode::Http,
                 ModeArg::Chaos => Mode::Chaos,
+                ModeArg::Ws => Mode::Ws,
             },
             listen: self.listen.clone(),
             tls,

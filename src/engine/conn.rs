@@ -3,9 +3,9 @@
 //! ```text
 //!          ┌──────────────────── reconnect (backoff) ◄───────────────────────┐
 //!          ▼                                                                  │
-//! Queued ─► Connecting ──connected──► Handshaking ──done──► Greeting ──answered──► Open
-//!              │ refused, timeout        │ (TLS only)         │ (--first-message)   │
-//!              └─────────────────────────┴────────────────────┴──────────────────────┘
+//! Queued ─► Connecting ──connected──► Handshaking ──done──► Upgrading ──101──► Greeting ──answered──► Open
+//!              │ refused, timeout        │ (TLS only)         │ (WebSocket only)  │ (--first-message)   │
+//!              └─────────────────────────┴────────────────────┴───────────────────┴──────────────────────┘
 //!                                  error / EOF / timeout ─► Backoff, or Closed (--no-reconnect)
 //! ```
 //!
@@ -87,6 +87,17 @@ pub enum State<S> {
         /// When the socket connected (TLS handshake latency starts here).
         connected: Instant,
     },
+    /// Connected (and TLS done); the session's opening (the WebSocket upgrade) is
+    /// under way: the Upgrade request goes out, and its `101` is awaited.
+    Upgrading {
+        /// The connected socket, with its session.
+        socket: S,
+        /// When `connect()` was called: the upgrade counts against the same
+        /// `--connect-timeout`.
+        since: Instant,
+        /// When the transport's handshake ended (upgrade latency starts here).
+        opened: Instant,
+    },
     /// Established; the `--first-message` is out and its answer awaited. Requests
     /// wait for it.
     Greeting(Open<S>),
@@ -121,6 +132,7 @@ impl<S> State<S> {
             State::Backoff { .. } => "Backoff",
             State::Connecting { .. } => "Connecting",
             State::Handshaking { .. } => "Handshaking",
+            State::Upgrading { .. } => "Upgrading",
             State::Greeting(_) => "Greeting",
             State::Open(_) => "Open",
             State::Closing { .. } => "Closing",
@@ -464,7 +476,9 @@ impl<S: Transport> Conn<S> {
     pub fn deadline(&self, plan: &Plan) -> Option<Instant> {
         match &self.state {
             State::Backoff { until } => Some(*until),
-            State::Connecting { since, .. } | State::Handshaking { since, .. } => Some(*since + plan.connect_timeout),
+            State::Connecting { since, .. } | State::Handshaking { since, .. } | State::Upgrading { since, .. } => {
+                Some(*since + plan.connect_timeout)
+            }
             State::Greeting(open) | State::Open(open) => {
                 let response = open.in_flight.front().map(|r| r.sent + plan.response_timeout);
                 let paced = match open.sender {
@@ -511,19 +525,26 @@ impl<S: Transport> Conn<S> {
     pub fn on_event(&mut self, ready: Readiness, scratch: &mut [u8], ctx: &mut Ctx) -> After {
         let from = self.state.name();
         trace!("conn {} token {}: event {ready:?} in {from}", self.id, self.token);
-        let connecting = matches!(self.state, State::Connecting { .. } | State::Handshaking { .. });
+        let connecting = self.is_connecting();
         let (state, next) = match self.take_state() {
             State::Connecting { socket, since } => self.socket_connected(socket, since, scratch, ctx),
             State::Handshaking { socket, since, connected } => self.handshaking(socket, since, connected, scratch, ctx),
+            State::Upgrading { socket, since, opened } => self.upgrading(socket, since, opened, scratch, ctx),
             State::Greeting(open) => self.socket_ready(open, Stage::Greeting, ready, scratch, ctx),
             State::Open(open) => self.socket_ready(open, Stage::Open, ready, scratch, ctx),
             State::Closing { socket, since } => self.closing(socket, since, scratch, ctx),
             // An event for a socket we already dropped (it was still in this batch).
             idle => (idle, Next::Wait),
         };
-        let connect_ended = connecting && !matches!(state, State::Connecting { .. } | State::Handshaking { .. });
         self.enter(state, from);
+        let connect_ended = connecting && !self.is_connecting();
         After { next, connect_ended }
+    }
+
+    /// Whether a connect attempt is in progress: the socket's connect, the TLS
+    /// handshake or the WebSocket upgrade (all within `--connect-timeout`).
+    fn is_connecting(&self) -> bool {
+        matches!(self.state, State::Connecting { .. } | State::Handshaking { .. } | State::Upgrading { .. })
     }
 
     /// The deadline from [`deadline`](Self::deadline) may have passed.
@@ -534,7 +555,7 @@ impl<S: Transport> Conn<S> {
         let mut connect_ended = false;
         let (state, next) = match self.take_state() {
             State::Backoff { until } if until <= now => (State::Queued, Next::Queue),
-            State::Connecting { since, .. } | State::Handshaking { since, .. }
+            State::Connecting { since, .. } | State::Handshaking { since, .. } | State::Upgrading { since, .. }
                 if connect_deadline.is_some_and(|limit| since <= limit) =>
             {
                 connect_ended = true;
@@ -611,6 +632,43 @@ impl<S: Transport> Conn<S> {
             debug!("conn {} token {}: TLS handshake done in {took} us ({info:?})", self.id, self.token);
             ctx.stats.tls_established(took, info);
         }
+        self.upgrading(socket, since, ctx.now, scratch, ctx)
+    }
+
+    /// A step of the session's opening (the WebSocket upgrade), after the transport's
+    /// handshake: at once done when there is no session; otherwise the Upgrade
+    /// request goes out and its answer is checked, over as many events as it takes.
+    fn upgrading(
+        &mut self,
+        mut socket: S,
+        since: Instant,
+        opened: Instant,
+        scratch: &mut [u8],
+        ctx: &mut Ctx,
+    ) -> Transition<S> {
+        if !socket.has_session() {
+            return self.established(socket, scratch, ctx);
+        }
+        match socket.open_session() {
+            Ok(true) => {}
+            Ok(false) => return (State::Upgrading { socket, since, opened }, Next::Wait),
+            Err(err) => {
+                let kind = match err.kind() {
+                    // The server hung up instead of answering the upgrade.
+                    io::ErrorKind::UnexpectedEof => ErrorKind::Eof,
+                    _ => ErrorKind::from_io_error(&err),
+                };
+                if let Some(refusal) = crate::session::websocket::refused_upgrade(&err) {
+                    warn_failed_upgrade(self.id, &ctx.plan.targets[self.target], refusal);
+                }
+                return self.attempt_failed(kind, &err, ctx);
+            }
+        }
+        // The last step read the server's answer: time the upgrade from then.
+        ctx.clock_after_read();
+        let took = micros(ctx.now.saturating_duration_since(opened));
+        debug!("conn {} token {}: WebSocket upgrade done in {took} us", self.id, self.token);
+        ctx.stats.session_opened(took);
         self.established(socket, scratch, ctx)
     }
 
@@ -636,6 +694,7 @@ impl<S: Transport> Conn<S> {
         if let Some(first) = &ctx.plan.payload.first {
             ctx.render.clear();
             first.render_into(&self.fields(self.seq, ctx), ctx.render);
+            frame_for_session(ctx.plan, ctx.render, 0);
             // Awaited where responses are (request and connect modes); stream and recv
             // modes just send it first.
             if matches!(ctx.plan.mode, Mode::Request | Mode::Connect { .. }) {
@@ -721,10 +780,18 @@ impl<S: Transport> Conn<S> {
                 match self.start_batch(open, stage, ctx) {
                     Batch::Shared(len) => open.sender = Sender::Writing { done: 0, len },
                     Batch::Rendered => {
-                        if self.write_rendered(open, ctx)? {
-                            continue; // All out: more may be due.
+                        if !self.write_rendered(open, ctx)? {
+                            return Ok(Next::Wait);
                         }
-                        return Ok(Next::Wait);
+                        // All out: more may be due. Stream mode (over WebSocket)
+                        // never runs out: yield after a budget of batches.
+                        if ctx.plan.mode == Mode::Stream {
+                            batches += 1;
+                            if batches == IO_BUDGET {
+                                return Ok(Next::Again { readable: false, writable: true });
+                            }
+                        }
+                        continue;
                     }
                     Batch::Nothing(rest) => {
                         open.sender = rest;
@@ -778,7 +845,19 @@ impl<S: Transport> Conn<S> {
         }
         match ctx.plan.mode {
             Mode::Request | Mode::Connect { exchange: true } => self.start_requests(open, ctx),
-            // Stream: the send side never rests.
+            // Stream: the send side never rests. Over WebSocket each copy of the
+            // message is its own frame, with its own mask, so the batch is rendered.
+            Mode::Stream if ctx.plan.websocket.is_some() => {
+                let copies = ctx.plan.batch.len() / ctx.plan.message.len();
+                ctx.render.clear();
+                for _ in 0..copies {
+                    let start = ctx.render.len();
+                    ctx.render.extend_from_slice(&ctx.plan.message);
+                    frame_for_session(ctx.plan, ctx.render, start);
+                }
+                ctx.stats.counters.requests_sent += copies as u64;
+                Batch::Rendered
+            }
             Mode::Stream => Batch::Shared(ctx.plan.batch.len()),
             Mode::Recv | Mode::Connect { exchange: false } => Batch::Nothing(Sender::Spent),
         }
@@ -796,7 +875,8 @@ impl<S: Transport> Conn<S> {
         }
         // Templated, alternating or replayed messages are rendered into the worker's
         // buffer; a single fixed message is written straight from the plan's batch.
-        let rendered = ctx.plan.message.is_empty();
+        // Over WebSocket every message is rendered: each frame needs its own mask.
+        let rendered = ctx.plan.message.is_empty() || ctx.plan.websocket.is_some();
         if rendered {
             ctx.render.clear();
         }
@@ -841,11 +921,13 @@ impl<S: Transport> Conn<S> {
             }
             let seq = self.seq;
             self.seq += 1;
+            let start = ctx.render.len();
             if let Some(script) = replay {
                 self.render_replay_step(open, script, seq, ctx);
             } else if rendered {
                 ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
             }
+            frame_for_session(ctx.plan, ctx.render, start);
             open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false });
             batch += 1;
         }
@@ -884,6 +966,7 @@ impl<S: Transport> Conn<S> {
                 Ok(n) => {
                     ctx.clock_after_read();
                     ctx.stats.counters.bytes_received += n as u64;
+                    ctx.stats.counters.ws_messages_received += u64::from(open.socket.message_ended());
                     trace!("conn {}: read {n} bytes", self.id);
                     self.consume(open, stage, &scratch[..n], ctx)?;
                     // A short read means the socket's receive queue is drained: skip
@@ -958,7 +1041,15 @@ impl<S: Transport> Conn<S> {
                 (Stage::Open, _) => &plan.framing,
             };
             let request = self.expected_echo(*stage, seq, framing, plan, ctx.worker, ctx.expect);
-            let step = open.decoder.feed(framing, input, request, plan.max_response);
+            let step = match framing {
+                // One WebSocket message is the response: the session layer says where
+                // it ends (and has already held it to --max-response).
+                Framing::Ws if open.socket.message_ended() => {
+                    Ok(Step::Complete { consumed: input.len(), response: Response::default() })
+                }
+                Framing::Ws => Ok(Step::NeedMore),
+                _ => open.decoder.feed(framing, input, request, plan.max_response),
+            };
             match step {
                 Err(e) => return Err(Ending::Failed(ErrorKind::Protocol, Detail::Protocol(e))),
                 Ok(Step::NeedMore) => return Ok(()),
@@ -1040,6 +1131,9 @@ impl<S: Transport> Conn<S> {
 
     /// The peer closed its side: an error if a response was due, else a clean close.
     fn peer_closed(&mut self, open: &mut Open<S>, stage: Stage, ctx: &mut Ctx) -> Ending {
+        if let Some(code) = open.socket.close_code() {
+            ctx.stats.session_closed(code);
+        }
         // A response whose end is the close itself (an HTTP body without a length).
         if stage == Stage::Open {
             if let Some(response) = open.decoder.on_eof(&ctx.plan.framing) {
@@ -1171,6 +1265,37 @@ fn write_some<S: Transport>(socket: &mut S, bytes: &[u8], id: u64, stats: &mut W
         }
     }
     Ok(done)
+}
+
+/// Over WebSocket, makes the message rendered at `out[start..]` one masked frame
+/// where it lies (text, or binary with `--ws-binary`); nothing otherwise.
+fn frame_for_session(plan: &Plan, out: &mut Vec<u8>, start: usize) {
+    if let Some(ws) = &plan.websocket {
+        crate::session::websocket::frame_in_place(ws.opcode(), out, start);
+    }
+}
+
+/// Failed WebSocket upgrades warned about so far, run-wide. Past
+/// [`UPGRADE_WARNINGS`], they are logged at debug level only: a server refusing
+/// every upgrade would otherwise print a line per connection attempt.
+static UPGRADE_WARNED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// How many failed upgrades are warned about (with their HTTP status).
+const UPGRADE_WARNINGS: u32 = 5;
+
+/// Logs a refused upgrade (its status, or what was wrong) at warn level, the first
+/// [`UPGRADE_WARNINGS`] times in a run; it counts as `protocol` in any case.
+fn warn_failed_upgrade(id: u64, target: &crate::transport::Target, refusal: &dyn fmt::Display) {
+    use std::sync::atomic::Ordering;
+    let seen = UPGRADE_WARNED.fetch_add(1, Ordering::Relaxed);
+    if seen < UPGRADE_WARNINGS {
+        log::warn!("conn {id} to {target}: {refusal}");
+        if seen + 1 == UPGRADE_WARNINGS {
+            log::warn!("further failed WebSocket upgrades are logged at debug level only (RUST_LOG=debug)");
+        }
+    } else {
+        debug!("conn {id} to {target}: {refusal}");
+    }
 }
 
 /// Microseconds, saturating (histograms record whole microseconds).

@@ -15,14 +15,16 @@ impl<S: Transport> Conn<S> {
     /// later), else what happened for the worker's book-keeping.
     pub fn retire(&mut self, ctx: &mut Ctx) -> Option<After> {
         let from = self.state.name();
-        let connecting = matches!(self.state, State::Connecting { .. } | State::Handshaking { .. });
+        let connecting = self.is_connecting();
         let (state, next) = match self.take_state() {
             // Never connected, or between attempts: nothing to finish. A queued
             // connection still sits in the connect queue, which skips it.
             State::Queued | State::Backoff { .. } | State::Retired => (State::Retired, Next::Wait),
             // Dropping the socket abandons the connect; it was never established,
             // so there is nothing to count.
-            State::Connecting { .. } | State::Handshaking { .. } => (State::Retired, Next::Wait),
+            State::Connecting { .. } | State::Handshaking { .. } | State::Upgrading { .. } => {
+                (State::Retired, Next::Wait)
+            }
             // Connect churn awaiting the server's close: it was counted closed when its
             // FIN went out; dropping the socket just ends the wait.
             State::Closing { .. } => (State::Retired, Next::Wait),

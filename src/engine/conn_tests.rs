@@ -33,6 +33,11 @@ struct FakeSocket {
     shuts_down: bool,
     /// Whether it did.
     write_shut: bool,
+    /// A session to open (WebSocket): results of successive upgrade steps, then
+    /// "open". `None`: no session.
+    upgrades: Option<VecDeque<io::Result<bool>>>,
+    /// The session's close code, once the peer closed it.
+    close_code: Option<u16>,
 }
 
 impl Transport for FakeSocket {
@@ -93,6 +98,15 @@ impl Transport for FakeSocket {
     fn half_close(&mut self) -> io::Result<bool> {
         self.write_shut = self.shuts_down;
         Ok(self.shuts_down)
+    }
+    fn has_session(&self) -> bool {
+        self.upgrades.is_some()
+    }
+    fn open_session(&mut self) -> io::Result<bool> {
+        self.upgrades.as_mut().and_then(VecDeque::pop_front).unwrap_or(Ok(true))
+    }
+    fn close_code(&self) -> Option<u16> {
+        self.close_code
     }
 }
 
@@ -198,7 +212,9 @@ impl Rig {
 
 fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
     match &mut conn.state {
-        State::Connecting { socket, .. } | State::Handshaking { socket, .. } => socket,
+        State::Connecting { socket, .. } | State::Handshaking { socket, .. } | State::Upgrading { socket, .. } => {
+            socket
+        }
         State::Greeting(open) | State::Open(open) => &mut open.socket,
         State::Closing { socket, .. } => socket,
         other => panic!("no socket in {}", other.name()),
@@ -712,6 +728,95 @@ fn a_resumed_handshake_is_counted_as_resumed() {
     let mut conn = tls_like(&mut rig, 0, true);
     let _ = rig.event(&mut conn, false, true);
     assert_eq!((rig.stats.counters.tls_full, rig.stats.counters.tls_resumed), (0, 1));
+}
+
+/// A connection whose socket connected and whose session (WebSocket) opens in
+/// `steps` more steps, each answered by an event; the last one ends in `last`.
+fn upgrading(rig: &mut Rig, steps: usize, last: io::Result<bool>) -> Conn<FakeSocket> {
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    let mut steps: VecDeque<io::Result<bool>> = (0..steps).map(|_| Ok(false)).collect();
+    steps.push_back(last);
+    conn.connecting(FakeSocket { connected: true, upgrades: Some(steps), ..Default::default() }, rig.now);
+    conn
+}
+
+#[test]
+fn an_upgrade_holds_requests_and_the_connect_slot_until_its_101_and_is_timed() {
+    let mut rig = Rig::new();
+    let mut conn = upgrading(&mut rig, 2, Ok(true));
+    rig.advance(1);
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!((name(&conn), after.connect_ended), ("Upgrading", false));
+    assert!(socket(&mut conn).written.is_empty(), "no request before the upgrade");
+    rig.advance(2);
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(name(&conn), "Upgrading");
+    rig.advance(3);
+    let after = rig.event_after(&mut conn, true, false);
+    assert_eq!((name(&conn), after.connect_ended), ("Open", true));
+    assert_eq!(socket(&mut conn).written, b"hello\n");
+    assert_eq!(rig.stats.counters.conns_established, 1);
+    // From the connect (no TLS) to the 101: 2 + 3 ms.
+    assert_eq!(rig.stats.ws_upgrade.count(), 1);
+    assert!((5000..5010).contains(&rig.stats.ws_upgrade.max()), "{}", rig.stats.ws_upgrade.max());
+    assert_eq!(rig.stats.tls_handshake.count(), 0);
+}
+
+#[test]
+fn a_plain_connection_records_no_upgrade() {
+    let mut rig = Rig::new();
+    let _conn = rig.established();
+    assert_eq!(rig.stats.ws_upgrade.count(), 0);
+}
+
+#[test]
+fn a_refused_upgrade_counts_protocol_and_a_failed_connect() {
+    use crate::session::websocket::HandshakeError;
+    let mut rig = Rig::new();
+    let refused = io::Error::new(io::ErrorKind::InvalidData, HandshakeError::NotUpgraded { status: 404 });
+    let mut conn = upgrading(&mut rig, 0, Err(refused));
+    let after = rig.event_after(&mut conn, false, true);
+    assert_eq!((name(&conn), after.connect_ended), ("Backoff", true));
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Protocol), 1);
+    assert_eq!((rig.stats.counters.conns_failed, rig.stats.counters.conns_established), (1, 0));
+    assert_eq!((rig.stats.open, rig.stats.ws_upgrade.count()), (0, 0));
+}
+
+#[test]
+fn a_server_that_hangs_up_during_the_upgrade_counts_eof() {
+    let mut rig = Rig::new();
+    let mut conn = upgrading(&mut rig, 0, Err(io::ErrorKind::UnexpectedEof.into()));
+    let _ = rig.event(&mut conn, true, true);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1);
+    assert_eq!(rig.stats.counters.conns_failed, 1);
+}
+
+#[test]
+fn a_stalled_upgrade_times_out_as_a_connect() {
+    let mut rig = Rig::new();
+    let mut conn = upgrading(&mut rig, 5, Ok(true));
+    let _ = rig.event(&mut conn, false, true);
+    assert_eq!(name(&conn), "Upgrading");
+    assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.connect_timeout));
+    rig.advance(3000);
+    let after = rig.with_ctx(|ctx, _| conn.on_deadline(ctx));
+    assert!(after.connect_ended);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::ConnectTimeout), 1);
+    assert_eq!(name(&conn), "Backoff");
+}
+
+#[test]
+fn a_session_close_is_tallied_by_code_and_counts_eof_when_a_response_was_due() {
+    let mut rig = Rig::new();
+    let mut conn = rig.established();
+    // The session closed (a close frame, 1001): reads say end of stream.
+    socket(&mut conn).close_code = Some(1001);
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(rig.stats.counters.errors.get(ErrorKind::Eof), 1, "the request's response was due");
+    let slot = crate::stats::WS_CLOSE_CODES.iter().position(|c| *c == 1001).unwrap();
+    assert_eq!(rig.stats.counters.ws_closes[slot], 1);
+    assert_eq!(rig.stats.counters.ws_closes.iter().sum::<u64>(), 1);
 }
 
 #[test]

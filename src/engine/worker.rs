@@ -36,6 +36,7 @@ use super::stages::{worker_share, RateChange, RateSchedule, SendSchedule};
 use super::timer::Timers;
 use super::wakeup::{batch_step, Wakeup};
 use crate::plan::Plan;
+use crate::session::websocket::WsStream;
 use crate::stats::{seconds_since, Counters, Cuts, Interval, Snapshot, WorkerStats};
 use crate::transport::{dial_unix, Link, Socket, Target};
 
@@ -528,16 +529,21 @@ impl Worker {
 }
 
 /// Opens connection slot `key`'s transport: a nonblocking socket to `target` (TCP,
-/// see [`dial_tcp`], or Unix), wrapped in a TLS session when the plan has TLS.
+/// see [`dial_tcp`], or Unix), wrapped in a TLS session when the plan has TLS, and
+/// in a WebSocket session when the plan has one.
 fn open_link(plan: &Plan, target: usize, key: usize, ports: Option<&mut LocalPorts>) -> io::Result<Link> {
     let socket = match &plan.targets[target] {
         Target::Tcp(addr) => Socket::Tcp(dial_tcp(plan, *addr, key, ports)?),
         Target::Unix(path) => dial_unix(path)?,
     };
-    match &plan.tls {
-        Some(tls) => Ok(Link::Tls(Box::new(tls.wrap(socket, target)?))),
-        None => Ok(Link::Plain(socket)),
-    }
+    let link = match &plan.tls {
+        Some(tls) => Link::Tls(Box::new(tls.wrap(socket, target)?)),
+        None => Link::Plain(socket),
+    };
+    Ok(match &plan.websocket {
+        Some(ws) => Link::Ws(Box::new(WsStream::new(link, ws, target, plan.max_response))),
+        None => link,
+    })
 }
 
 /// Opens connection slot `key`'s TCP socket to `addr`, from its source address and a

@@ -55,12 +55,16 @@ pub enum Framing {
     /// the decoder `Bytes(n)` with each step's recorded length instead; fed to the
     /// decoder directly, it completes nothing and is a protocol error.
     Replay,
+    /// `--expect ws`: one complete WebSocket message (all its fragments). The session
+    /// layer says where a message ends, so the engine completes it; fed to the
+    /// decoder directly (no WebSocket session), it is a protocol error.
+    Ws,
 }
 
 impl Framing {
     /// Parses an `--expect` value.
     pub fn parse(spec: &str) -> Result<Framing, String> {
-        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, resp, memcache, replay, none";
+        let known = "echo, line, delim:STR, bytes:N, len:u16be|u32be|u32le, http, resp, memcache, replay, ws, none";
         let framing = match spec.split_once(':') {
             None => match spec {
                 "none" => Framing::None,
@@ -70,6 +74,7 @@ impl Framing {
                 "resp" => Framing::Resp,
                 "memcache" => Framing::Memcache,
                 "replay" => Framing::Replay,
+                "ws" => Framing::Ws,
                 _ => return Err(format!("unknown framing '{spec}' (expected: {known})")),
             },
             Some(("bytes", n)) => match n.parse::<usize>() {
@@ -109,6 +114,7 @@ impl Framing {
             Framing::Resp => "resp".into(),
             Framing::Memcache => "memcache".into(),
             Framing::Replay => "replay".into(),
+            Framing::Ws => "ws".into(),
         }
     }
 }
@@ -312,6 +318,9 @@ impl Decoder {
         match framing {
             Framing::None => Ok(Step::NeedMore),
             Framing::Replay => Err(ProtocolError("the replay framing needs each step's recorded length".into())),
+            Framing::Ws => {
+                Err(ProtocolError("the ws framing needs a WebSocket session (ws://, wss:// or --ws)".into()))
+            }
             Framing::Echo => {
                 let matched = if let State::Echo { matched } = self.state { matched } else { 0 };
                 let want = request.get(matched..).unwrap_or_default();

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 mod memcache_replies;
 mod resp_replies;
+mod spec_edges;
 
 const MAX: usize = 1 << 20;
 

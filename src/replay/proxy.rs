@@ -739,6 +739,8 @@ impl Side for Link {
         match self {
             Link::Plain(socket) => socket.shutdown_write().map(|()| true),
             Link::Tls(tls) => tls.close_write(),
+            // The proxy never dials WebSocket; were it to, the link underneath ends.
+            Link::Ws(ws) => ws.inner_mut().shutdown_write(),
         }
     }
 }

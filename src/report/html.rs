@@ -222,6 +222,7 @@ fn summary_tables(page: &mut String, r: &Report) {
     ]
     .into_iter()
     .chain(r.tls.as_ref().map(|tls| ("TLS handshake", &tls.handshake_latency_us)))
+    .chain(r.websocket.as_ref().map(|ws| ("WebSocket upgrade", &ws.upgrade_latency_us)))
     {
         let cells: String = latency_cells(l).iter().map(|c| format!("<td>{c}</td>")).collect();
         let _ = writeln!(page, "<tr><td>{name}</td>{cells}<td>{}</td></tr>", l.count);

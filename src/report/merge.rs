@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, SCHEMA};
+use super::{
+    rate, Bytes, Connections, Errors, Latency, Report, Requests, RespReplies, Row, RunConfig, Tls, WebSocket, SCHEMA,
+};
 use crate::engine::control::RateChangeRecord;
 use crate::stats::LatencyHistogram;
 
@@ -92,6 +94,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
         resp: merge_resp(reports),
         memcache: merge_counts(reports.iter().filter_map(|r| r.memcache.as_ref())),
         timeline: merge_timelines(reports, start),
+        websocket: merge_websocket(reports)?,
         // Each shard's warnings, named by its file: a merged report must not hide one.
         warnings: reports
             .iter()
@@ -134,6 +137,24 @@ fn merge_tls(reports: &[Report]) -> Result<Option<Tls>, String> {
         handshakes_full: sections.iter().map(|t| t.handshakes_full).sum(),
         handshakes_resumed: sections.iter().map(|t| t.handshakes_resumed).sum(),
         ..(*first).clone()
+    }))
+}
+
+/// WebSocket sections add like TLS ones: upgrade histograms add exactly, counts
+/// sum, close codes add code by code.
+fn merge_websocket(reports: &[Report]) -> Result<Option<WebSocket>, String> {
+    let sections: Vec<&WebSocket> = reports.iter().filter_map(|r| r.websocket.as_ref()).collect();
+    if sections.is_empty() {
+        return Ok(None);
+    }
+    let mut latency = LatencyHistogram::new();
+    for ws in &sections {
+        latency.merge(&LatencyHistogram::from_base64(&ws.upgrade_latency_us.hdr)?);
+    }
+    Ok(Some(WebSocket {
+        upgrade_latency_us: Latency::from_histogram(&latency),
+        messages_received: sections.iter().map(|ws| ws.messages_received).sum(),
+        close_codes: merge_counts(sections.iter().map(|ws| &ws.close_codes)).unwrap_or_default(),
     }))
 }
 
@@ -202,6 +223,31 @@ mod tests {
 
     fn report() -> Report {
         serde_json::from_str(include_str!("../../tests/data/report-small.json")).expect("fixture parses")
+    }
+
+    #[test]
+    fn websocket_sections_add_upgrades_messages_and_close_codes() {
+        let section = |upgrades: &[u64], messages, closes: &[(&str, u64)]| {
+            let mut h = LatencyHistogram::new();
+            upgrades.iter().for_each(|us| h.record(*us));
+            Some(WebSocket {
+                upgrade_latency_us: Latency::from_histogram(&h),
+                messages_received: messages,
+                close_codes: closes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+            })
+        };
+        let mut a = report();
+        a.websocket = section(&[100, 200], 10, &[("1001", 2)]);
+        let mut b = report();
+        b.websocket = section(&[5000], 5, &[("1001", 1), ("1000", 4)]);
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap().websocket.unwrap();
+        assert_eq!(merged.messages_received, 15);
+        assert_eq!(merged.close_codes, [("1000".to_string(), 4), ("1001".to_string(), 3)].into());
+        assert_eq!((merged.upgrade_latency_us.count, merged.upgrade_latency_us.max / 10), (3, 500));
+        let line = crate::report::text::websocket_summary(&merged);
+        assert_eq!(line, "messages received 15, closes 1000 x4, 1001 x3");
+        let plain = merge(&[report(), report()], &["a".into(), "b".into()]).unwrap();
+        assert_eq!(plain.websocket, None, "no WebSocket section appears from nowhere");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::engine::control::RateChangeRecord;
 use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
 use crate::plan::Plan;
-use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow};
+use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow, WS_CLOSE_CODES};
 
 /// Version of the JSON layout.
 pub const SCHEMA: u32 = 1;
@@ -114,6 +114,23 @@ pub struct Report {
     /// order: seconds from the start, the rate before and after, and the source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_changes: Vec<RateChangeRecord>,
+    /// WebSocket: upgrade latency, messages received, the server's close codes.
+    /// Absent without a WebSocket session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocket>,
+}
+
+/// `websocket` in the report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebSocket {
+    /// Upgrade latency in microseconds (from the end of the TCP or TLS handshake to
+    /// the server's `101`), whole run.
+    pub upgrade_latency_us: Latency,
+    /// Messages received complete (responses and pushed messages), measured window.
+    pub messages_received: u64,
+    /// Close frames the server sent, by code ("1000", "1001"... "other"), measured
+    /// window; only the codes seen.
+    pub close_codes: BTreeMap<String, u64>,
 }
 
 /// The run's configuration, as far as a reader of the report needs it.
@@ -481,6 +498,17 @@ impl Report {
             timeline: timeline_rows(run, plan),
             rate_changes: run.rate_changes.clone(),
             connects_by_source: by_source(&plan.socket.sources, &run.totals.connects_by_source),
+            websocket: plan.websocket.as_ref().map(|_| WebSocket {
+                upgrade_latency_us: Latency::from_histogram(&run.totals.ws_upgrade),
+                messages_received: c.ws_messages_received,
+                close_codes: c
+                    .ws_closes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (WS_CLOSE_CODES.get(i).map_or("other".to_string(), |code| code.to_string()), *n))
+                    .collect(),
+            }),
         }
     }
 

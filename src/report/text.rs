@@ -57,12 +57,18 @@ pub fn render_text(report: &Report, header: &str) -> String {
     if let Some(tls) = &r.tls {
         latency_row(&mut out, "tls hshake", &tls.handshake_latency_us);
     }
+    if let Some(ws) = &r.websocket {
+        latency_row(&mut out, "ws upgrade", &ws.upgrade_latency_us);
+    }
     if r.config.rate.is_some() {
         latency_row(&mut out, "send lag", &r.send_lag_us);
     }
     let _ = writeln!(out);
     if let Some(tls) = &r.tls {
         let _ = writeln!(out, "  tls           {}", tls_summary(tls));
+    }
+    if let Some(ws) = &r.websocket {
+        let _ = writeln!(out, "  websocket     {}", websocket_summary(ws));
     }
     let _ = write!(out, "  errors        {}", r.errors.total);
     let nonzero: Vec<String> =
@@ -86,6 +92,17 @@ pub fn render_text(report: &Report, header: &str) -> String {
         let _ = writeln!(out, "  warning       {warning}");
     }
     out
+}
+
+/// `messages received 1200, closes 1001 x3` (or `no close from the server`).
+pub fn websocket_summary(ws: &super::WebSocket) -> String {
+    let closes: Vec<String> = ws.close_codes.iter().map(|(code, n)| format!("{code} x{n}")).collect();
+    let closes = if closes.is_empty() {
+        "no close from the server".to_string()
+    } else {
+        format!("closes {}", closes.join(", "))
+    };
+    format!("messages received {}, {closes}", ws.messages_received)
 }
 
 /// `TLSv1.3 TLS13_AES_256_GCM_SHA384, alpn http/1.1, handshakes 200 full, 0 resumed`.

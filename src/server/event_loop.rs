@@ -27,6 +27,7 @@ use super::http::HttpRequests;
 use super::socket::Listener;
 use super::tls::TlsAcceptor;
 use super::transport::Transport;
+use super::websocket::WsEcho;
 use super::{Mode, ServerConfig, ServerCounters};
 use crate::io_kind::{interrupted, would_block};
 
@@ -57,6 +58,8 @@ struct ServerConn {
     http: Option<Box<HttpRequests>>,
     /// Chaos mode: the faults' per-connection state.
     chaos: Option<Box<ChaosConn>>,
+    /// WebSocket mode: the handshake and frame echo.
+    ws: Option<Box<WsEcho>>,
 }
 
 /// A server thread's state.
@@ -223,7 +226,8 @@ impl EventLoop {
                     let http =
                         (self.config.mode == Mode::Http).then(|| Box::new(HttpRequests::new(self.config.http_body)));
                     let chaos = (self.config.mode == Mode::Chaos).then(|| Box::new(ChaosConn::default()));
-                    entry.insert(ServerConn { stream, pending: Vec::new(), http, chaos });
+                    let ws = (self.config.mode == Mode::Ws).then(Box::<WsEcho>::default);
+                    entry.insert(ServerConn { stream, pending: Vec::new(), http, chaos, ws });
                 }
                 // The accept queue is empty.
                 Err(e) if would_block(&e) => return,
@@ -253,6 +257,7 @@ impl EventLoop {
             Mode::Sink => sink(conn, &mut self.scratch, &mut self.counters),
             Mode::Source => source(conn, &mut self.scratch, &mut self.counters),
             Mode::Http => http(conn, &mut self.scratch, &mut self.counters),
+            Mode::Ws => websocket(conn, &mut self.scratch, &mut self.counters),
             Mode::Chaos => chaos(conn, &self.config, now, &mut self.rng, &mut self.scratch, &mut self.counters),
         };
         match outcome {
@@ -390,6 +395,32 @@ fn http(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters
         parser.feed(&scratch[..n], &mut conn.pending, counters)?;
         flush(conn, counters)?;
         if n < scratch.len() && !conn.http.as_ref().is_some_and(|p| p.closing) {
+            return Ok(Served::Done); // A short read: the receive queue is empty.
+        }
+    }
+    Ok(Served::Again)
+}
+
+/// WebSocket: upgrade, then echo frames, answering ping and close (`websocket.rs`).
+fn websocket(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    flush(conn, counters)?;
+    for _ in 0..IO_BUDGET {
+        let Some(echo) = conn.ws.as_mut() else { return Ok(Served::Done) };
+        if echo.closing() {
+            // A close answered, or an upgrade refused: close once the answer is out.
+            return if conn.pending.is_empty() {
+                Err(io::ErrorKind::ConnectionAborted.into())
+            } else {
+                Ok(Served::Done)
+            };
+        }
+        if conn.pending.len() > MAX_OWED {
+            return Ok(Served::Done); // Backpressure until the client reads.
+        }
+        let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { return Ok(Served::Done) };
+        echo.feed(&scratch[..n], &mut conn.pending, counters)?;
+        flush(conn, counters)?;
+        if n < scratch.len() && !conn.ws.as_ref().is_some_and(|e| e.closing()) {
             return Ok(Served::Done); // A short read: the receive queue is empty.
         }
     }

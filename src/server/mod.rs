@@ -21,6 +21,7 @@ mod socket_file;
 #[cfg_attr(not(feature = "tls"), path = "tls_disabled.rs")]
 mod tls;
 mod transport;
+mod websocket;
 
 use std::fmt;
 use std::io;
@@ -59,6 +60,8 @@ pub enum Mode {
     Http,
     /// Echo, with the faults of [`Chaos`].
     Chaos,
+    /// A WebSocket echo server: upgrade, echo every frame, answer ping and close.
+    Ws,
 }
 
 /// Faults the chaos server injects (`loadmux serve --mode chaos`); they combine.
@@ -172,6 +175,8 @@ pub struct ServerCounters {
     pub tls_handshakes: u64,
     /// TLS handshakes that resumed an earlier session (ticket or session ID).
     pub tls_resumed: u64,
+    /// WebSocket messages received complete (ws mode), each echoed.
+    pub ws_messages: u64,
 }
 
 impl ServerCounters {
@@ -184,6 +189,7 @@ impl ServerCounters {
         self.faults += other.faults;
         self.tls_handshakes += other.tls_handshakes;
         self.tls_resumed += other.tls_resumed;
+        self.ws_messages += other.ws_messages;
     }
 }
 
@@ -196,6 +202,9 @@ impl fmt::Display for ServerCounters {
         )?;
         if self.tls_handshakes > 0 {
             write!(f, ", {} TLS handshakes ({} resumed)", self.tls_handshakes, self.tls_resumed)?;
+        }
+        if self.ws_messages > 0 {
+            write!(f, ", {} WebSocket messages", self.ws_messages)?;
         }
         Ok(())
     }

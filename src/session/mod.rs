@@ -2,8 +2,9 @@
 //! (`shared/design.md`, "Layers of one connection"). A session wraps outgoing
 //! messages and unwraps incoming ones.
 //!
-//! So far this holds the WebSocket codec alone, sans-IO (no sockets, no clock): the
-//! handshake, the frame encoder and the frame decoder. It is not wired into the
-//! connection state machine yet; that comes with the transport layer.
+//! So far this holds WebSocket alone: a sans-IO codec (the handshake, the frame
+//! encoder and decoder) and [`websocket::WsStream`], which wraps a transport and is
+//! one itself, so the connection state machine drives a WebSocket session as it
+//! drives plain TCP or TLS, and sees message bytes only.
 
 pub mod websocket;

@@ -95,6 +95,8 @@ pub struct Totals {
     /// Connects started from each source address, in `--source` order, whole run
     /// (empty without sources).
     pub connects_by_source: Vec<u64>,
+    /// WebSocket upgrade latency, whole run.
+    pub ws_upgrade: LatencyHistogram,
 }
 
 /// Accumulates snapshots from `workers` workers.
@@ -142,6 +144,7 @@ impl Collector {
         t.counters.tls_resumed += s.delta.tls_resumed;
         t.connect_latency.merge(&s.connect_latency);
         t.tls_handshake.merge(&s.tls_handshake);
+        t.ws_upgrade.merge(&s.ws_upgrade);
         if t.tls_info.is_none() {
             t.tls_info = s.tls_info;
         }
@@ -326,6 +329,7 @@ mod tests {
             max_open: 5,
             ramp_done_at: None,
             connects_by_source: if last { vec![worker as u64 + 1, 2] } else { Vec::new() },
+            ws_upgrade: LatencyHistogram::new(),
         }
     }
 

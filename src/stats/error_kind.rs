@@ -115,6 +115,10 @@ impl ErrorKind {
         if crate::transport::tls::is_tls_error(err) {
             return ErrorKind::Tls;
         }
+        // A WebSocket frame that breaks RFC 6455, or a message over --max-response.
+        if crate::session::websocket::is_session_error(err) {
+            return ErrorKind::Protocol;
+        }
         match err.raw_os_error() {
             Some(libc::ECONNRESET) | Some(libc::ECONNABORTED) => ErrorKind::Reset,
             Some(libc::EPIPE) => ErrorKind::BrokenPipe,

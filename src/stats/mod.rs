@@ -20,6 +20,10 @@ use crate::transport::TlsInfo;
 
 use crate::framing::{MemcacheReply, Reply, Response, RESP_ERROR_WORDS};
 
+/// WebSocket close codes counted one by one (RFC 6455 section 7.4.1); any other
+/// code is counted as `other`.
+pub const WS_CLOSE_CODES: [u16; 11] = [1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011];
+
 /// RESP error-reply counters: one per named word, then `other`.
 pub const RESP_ERROR_COUNTERS: usize = RESP_ERROR_WORDS.len() + 1;
 
@@ -57,6 +61,11 @@ pub struct Counters {
     /// They are not lost: each leaves when a response makes room, keeping its
     /// intended time, so its wait counts in its latency and its send lag.
     pub sends_dropped: u64,
+    /// WebSocket messages received complete (every mode, responses or pushed).
+    pub ws_messages_received: u64,
+    /// WebSocket close frames from the server, by code: index `i` is
+    /// `WS_CLOSE_CODES[i]`, the last is any other code.
+    pub ws_closes: [u64; WS_CLOSE_CODES.len() + 1],
 }
 
 impl Counters {
@@ -82,6 +91,10 @@ impl Counters {
             *a += b;
         }
         self.sends_dropped += other.sends_dropped;
+        self.ws_messages_received += other.ws_messages_received;
+        for (a, b) in self.ws_closes.iter_mut().zip(other.ws_closes) {
+            *a += b;
+        }
     }
 
     /// `self - earlier`: what happened in between two readings of the same counters.
@@ -101,6 +114,8 @@ impl Counters {
             resp_errors: std::array::from_fn(|i| self.resp_errors[i] - earlier.resp_errors[i]),
             memcache: std::array::from_fn(|i| self.memcache[i] - earlier.memcache[i]),
             sends_dropped: self.sends_dropped - earlier.sends_dropped,
+            ws_messages_received: self.ws_messages_received - earlier.ws_messages_received,
+            ws_closes: std::array::from_fn(|i| self.ws_closes[i] - earlier.ws_closes[i]),
         }
     }
 }
@@ -138,6 +153,9 @@ pub struct WorkerStats {
     /// Connects started from each source address, in `--source` order, over the whole
     /// run (empty without sources). Sent in the worker's last snapshot only.
     pub connects_by_source: Vec<u64>,
+    /// WebSocket upgrade latency this interval: from the end of the transport's
+    /// handshake (TCP, or TLS) to the server's `101`.
+    pub ws_upgrade: LatencyHistogram,
 }
 
 impl WorkerStats {
@@ -169,6 +187,17 @@ impl WorkerStats {
         if self.tls_info.is_none() {
             self.tls_info = Some(info);
         }
+    }
+
+    /// Counts one WebSocket upgrade that took `us` microseconds.
+    pub fn session_opened(&mut self, us: u64) {
+        self.ws_upgrade.record(us);
+    }
+
+    /// Counts one WebSocket close frame from the server, by its code.
+    pub fn session_closed(&mut self, code: u16) {
+        let slot = WS_CLOSE_CODES.iter().position(|c| *c == code).unwrap_or(WS_CLOSE_CODES.len());
+        self.counters.ws_closes[slot] += 1;
     }
 
     /// Counts a complete response's reply kind, where its protocol names one: RESP
@@ -206,6 +235,7 @@ impl WorkerStats {
             ramp_done_at: self.ramp_done_at,
             // Whole-run counts, needed once: only the last snapshot carries them.
             connects_by_source: if interval.last { std::mem::take(&mut self.connects_by_source) } else { Vec::new() },
+            ws_upgrade: std::mem::take(&mut self.ws_upgrade),
         }
     }
 }
@@ -259,6 +289,8 @@ pub struct Snapshot {
     /// The last snapshot: connects started from each source address over the whole
     /// run, in `--source` order (empty in every other snapshot, and without sources).
     pub connects_by_source: Vec<u64>,
+    /// WebSocket upgrade latencies recorded during the interval.
+    pub ws_upgrade: LatencyHistogram,
 }
 
 #[cfg(test)]

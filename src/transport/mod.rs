@@ -1,8 +1,8 @@
 //! Transports: how a connection's bytes reach its peer.
 //!
 //! ```text
-//!  socket (TCP | Unix)  ─►  transport (plain | TLS)  ─►  state machine (engine::conn)
-//!                                                         sees plaintext only
+//!  socket (TCP | Unix)  ─►  transport (plain | TLS)  ─►  session (raw | WebSocket)  ─►  state machine
+//!                                                                                     sees plaintext only
 //! ```
 //!
 //! The state machine talks to one small interface, [`Transport`]: read, write, flush,
@@ -31,6 +31,8 @@ use std::path::PathBuf;
 pub use socket::{dial_unix, Socket};
 pub use tls::{TlsClient, TlsStream};
 pub use tls_settings::{TlsSettings, TlsVersion};
+
+use crate::session::websocket::WsStream;
 
 /// What a TLS handshake negotiated, for the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +132,32 @@ pub trait Transport {
     fn half_close(&mut self) -> io::Result<bool> {
         Ok(false)
     }
+
+    /// Whether a session layer (WebSocket) runs over this transport and must be
+    /// opened, and timed, after the transport's handshake.
+    fn has_session(&self) -> bool {
+        false
+    }
+
+    /// One step of the session's opening (the WebSocket upgrade), after the
+    /// transport's handshake. `Ok(true)` when it is open (at once with no session);
+    /// `Ok(false)` when it waits for the peer. A refused upgrade is an error that
+    /// `session::websocket::is_session_error` recognises.
+    fn open_session(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// After a `read`: whether the bytes it returned end a message of the session
+    /// (WebSocket: the last frame of a message). Always false for a byte stream.
+    fn message_ended(&self) -> bool {
+        false
+    }
+
+    /// The close code the session's peer sent, once it closed the session
+    /// (WebSocket close frame); `None` for a byte stream or before any close.
+    fn close_code(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// The transport a worker's connection uses.
@@ -138,6 +166,9 @@ pub enum Link {
     Plain(Socket),
     /// TLS over TCP (boxed: a plain connection should not pay for rustls's size).
     Tls(Box<TlsStream>),
+    /// A WebSocket session over a plain or TLS link (boxed, for the same reason: a
+    /// plain connection stays as small as its socket).
+    Ws(Box<WsStream<Link>>),
 }
 
 impl Link {
@@ -146,6 +177,7 @@ impl Link {
         match self {
             Link::Plain(socket) => socket,
             Link::Tls(tls) => tls.socket_mut(),
+            Link::Ws(ws) => ws.inner_mut().socket_mut(),
         }
     }
 }
@@ -156,6 +188,7 @@ impl Transport for Link {
         match self {
             Link::Plain(socket) => io::Read::read(socket, buf),
             Link::Tls(tls) => tls.read(buf),
+            Link::Ws(ws) => ws.read(buf),
         }
     }
 
@@ -164,6 +197,7 @@ impl Transport for Link {
         match self {
             Link::Plain(socket) => io::Write::write(socket, buf),
             Link::Tls(tls) => tls.write(buf),
+            Link::Ws(ws) => ws.write(buf),
         }
     }
 
@@ -171,6 +205,7 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => Ok(true),
             Link::Tls(tls) => tls.flush(),
+            Link::Ws(ws) => ws.flush(),
         }
     }
 
@@ -179,6 +214,7 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => false,
             Link::Tls(tls) => tls.wants_write(),
+            Link::Ws(ws) => ws.wants_write(),
         }
     }
 
@@ -186,6 +222,7 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => Ok(true),
             Link::Tls(tls) => tls.handshake(),
+            Link::Ws(ws) => ws.handshake(),
         }
     }
 
@@ -194,6 +231,7 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => true,
             Link::Tls(tls) => tls.drained(),
+            Link::Ws(ws) => ws.drained(),
         }
     }
 
@@ -201,6 +239,7 @@ impl Transport for Link {
         match self {
             Link::Plain(socket) => socket.take_error(),
             Link::Tls(tls) => tls.socket().take_error(),
+            Link::Ws(ws) => ws.take_error(),
         }
     }
 
@@ -208,6 +247,7 @@ impl Transport for Link {
         match self {
             Link::Plain(socket) => socket.is_connected(),
             Link::Tls(tls) => tls.socket().is_connected(),
+            Link::Ws(ws) => ws.is_connected(),
         }
     }
 
@@ -215,6 +255,7 @@ impl Transport for Link {
         match self {
             Link::Plain(socket) => socket.reset_on_close(),
             Link::Tls(tls) => tls.socket().reset_on_close(),
+            Link::Ws(ws) => ws.reset_on_close(),
         }
     }
 
@@ -222,15 +263,55 @@ impl Transport for Link {
         match self {
             Link::Plain(_) => None,
             Link::Tls(tls) => tls.info(),
+            Link::Ws(ws) => ws.tls_info(),
+        }
+    }
+
+    fn has_session(&self) -> bool {
+        matches!(self, Link::Ws(_))
+    }
+
+    fn open_session(&mut self) -> io::Result<bool> {
+        match self {
+            Link::Ws(ws) => ws.open_session(),
+            _ => Ok(true),
+        }
+    }
+
+    #[inline]
+    fn message_ended(&self) -> bool {
+        match self {
+            Link::Ws(ws) => ws.message_ended(),
+            _ => false,
+        }
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        match self {
+            Link::Ws(ws) => ws.close_code(),
+            _ => None,
         }
     }
 
     fn half_close(&mut self) -> io::Result<bool> {
         match self {
             Link::Plain(socket) => socket.shutdown_write().map(|()| true),
-            // The TLS handshake was a round trip with a server that had accepted the
-            // connection: there is no accept queue to protect (see `State::Closing`).
-            Link::Tls(_) => Ok(false),
+            // The TLS handshake or the WebSocket upgrade was a round trip with a
+            // server that had accepted the connection: there is no accept queue to
+            // protect (see `State::Closing`).
+            Link::Tls(_) | Link::Ws(_) => Ok(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_is_as_small_as_its_plain_socket() {
+        // TLS and WebSocket are boxed: a plain connection pays nothing for them
+        // (docs/performance.md, memory per idle connection).
+        assert_eq!(std::mem::size_of::<Link>(), std::mem::size_of::<Socket>());
     }
 }

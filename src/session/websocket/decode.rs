@@ -77,6 +77,8 @@ impl fmt::Display for WsError {
     }
 }
 
+impl std::error::Error for WsError {}
+
 /// Where the decoder is within the current frame.
 #[derive(Clone, Copy, Debug)]
 enum State {

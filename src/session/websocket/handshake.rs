@@ -67,6 +67,8 @@ impl std::fmt::Display for HandshakeError {
     }
 }
 
+impl std::error::Error for HandshakeError {}
+
 impl ClientHandshake {
     /// A handshake with a fresh random key, offering `protocols`.
     pub fn new(rng: &mut fastrand::Rng, protocols: &[&str]) -> ClientHandshake {

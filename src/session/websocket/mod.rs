@@ -9,6 +9,10 @@
 //!   is handed out as borrowed slices of the input (no copy), fragmented messages are
 //!   reassembled as one message whose size is bounded, pings are reported with the
 //!   payload their pong must carry, and a close with its code (`decode.rs`).
+//! - [`WsStream`]: the session over a transport, as the connection state machine
+//!   drives it: the upgrade as a connection phase, requests out as frames, message
+//!   bytes in, pongs and close replies on the same send path (`stream.rs`).
+//! - [`WsSettings`]: what a run's upgrades ask for (`settings.rs`).
 //!
 //! Hand-rolled rather than `tungstenite`: its `WebSocketContext` reads through a
 //! stream it owns and returns each message as an owned `Message` assembled from the
@@ -19,10 +23,14 @@
 mod decode;
 mod encode;
 mod handshake;
+mod settings;
+mod stream;
 
 pub use decode::{ControlPayload, Event, FrameDecoder, MessageKind, WsError};
-pub use encode::{encode_close, encode_frame, Opcode};
+pub use encode::{encode_close, encode_frame, frame_in_place, Opcode};
 pub use handshake::{accept_for, ClientHandshake, HandshakeError, Upgraded, MAX_HANDSHAKE_RESPONSE};
+pub use settings::{WsPlace, WsSettings};
+pub use stream::{is_session_error, refused_upgrade, WsStream, NO_STATUS_CODE};
 
 #[cfg(test)]
 mod tests;

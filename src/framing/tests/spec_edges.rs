@@ -1,0 +1,38 @@
+//! The edges of `--expect` parsing and of the names reports use: each test here was
+//! written for a mutant `cargo mutants` found no unit test noticing (docs/testing.md).
+
+use super::super::*;
+
+#[test]
+fn replay_is_a_framing_of_its_own() {
+    assert_eq!(Framing::parse("replay"), Ok(Framing::Replay));
+    assert_eq!(Framing::Replay.name(), "replay");
+}
+
+#[test]
+fn a_delimiter_may_be_max_delimiter_bytes_and_no_longer() {
+    let longest = "x".repeat(MAX_DELIMITER);
+    assert_eq!(Framing::parse(&format!("delim:{longest}")), Ok(Framing::Delim(longest.clone().into_bytes())));
+    let too_long = format!("delim:{longest}x");
+    let err = Framing::parse(&too_long).unwrap_err();
+    assert!(err.contains(&format!("1 to {MAX_DELIMITER} bytes")), "{err}");
+}
+
+#[test]
+fn a_protocol_error_displays_its_message() {
+    assert_eq!(ProtocolError("bad frame".into()).to_string(), "bad frame");
+}
+
+#[test]
+fn memcache_replies_have_distinct_report_names_and_three_are_errors() {
+    let names: Vec<&str> = MemcacheReply::ALL.iter().map(|r| r.name()).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !n.is_empty()));
+    assert_eq!(MemcacheReply::Hit.name(), "get_hits");
+    assert_eq!(MemcacheReply::ServerError.name(), "server_error");
+    let errors: Vec<MemcacheReply> = MemcacheReply::ALL.iter().copied().filter(|r| r.is_error()).collect();
+    assert_eq!(errors, [MemcacheReply::Error, MemcacheReply::ClientError, MemcacheReply::ServerError]);
+}
