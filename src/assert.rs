@@ -4,10 +4,15 @@
 //! `ms`, `s`); `errors` takes a count or a percentage; rates and counts take a
 //! number. Each threshold is checked against the final report and printed as PASS or
 //! FAIL; any FAIL makes the exit code 1.
+//!
+//! With a request mix, `NAME.METRIC` checks one name's figures (`get.p99<5ms`,
+//! `put.errors<1%`, `get.rps>100`): latency statistics, `errors` (a share is of the
+//! name's requests sent), `errors.KIND`, `rps` and `completed`. A name the report
+//! does not have is an error (exit code 2), never a pass.
 
 use std::fmt;
 
-use crate::report::{Latency, Report};
+use crate::report::{Latency, NameReport, Report};
 use crate::stats::ErrorKind;
 
 /// A comparison.
@@ -86,6 +91,8 @@ pub struct Threshold {
     op: Op,
     /// In the metric's unit: µs for latencies, a fraction for error rates.
     bound: f64,
+    /// `NAME.METRIC`: the mix name whose figures are checked, instead of the totals.
+    name: Option<String>,
 }
 
 /// The result of checking one threshold.
@@ -122,7 +129,15 @@ impl Threshold {
         if value.is_empty() || value.starts_with(['<', '>', '=']) {
             return Err(bad("expected one comparison followed by a value"));
         }
-        let metric = parse_metric(name).ok_or_else(|| bad(&format!("unknown metric '{name}' (known: {METRICS})")))?;
+        let (mix_name, metric) = match parse_metric(name) {
+            Some(metric) => (None, metric),
+            None => match split_mix_metric(name) {
+                Some((mix_name, metric)) => (Some(mix_name.to_string()), metric),
+                None => {
+                    return Err(bad(&format!("unknown metric '{name}' (known: {METRICS}; NAME.METRIC for a mix name)")))
+                }
+            },
+        };
         let (metric, bound) = match metric {
             Metric::Latency(_) | Metric::ConnectLatency(_) | Metric::TlsLatency(_) => (
                 metric,
@@ -152,14 +167,62 @@ impl Threshold {
         if matches!(metric, Metric::ErrorRate | Metric::KindErrorRate(_)) && bound > 1.0 {
             return Err(bad(&format!("'{value}' is more than 100% (allowed: 0% to 100%)")));
         }
-        Ok(Threshold { text: expr.trim().to_string(), metric, op, bound })
+        Ok(Threshold { text: expr.trim().to_string(), metric, op, bound, name: mix_name })
+    }
+
+    /// The mix name a `NAME.METRIC` threshold checks, if it is one.
+    pub fn mix_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Checks the threshold against a finished run's report. The error is a
     /// report that cannot answer it: a percentile whose histogram (the `hdr`
     /// field of a saved report) does not decode.
     pub fn check(&self, report: &Report) -> Result<Outcome, String> {
-        let (actual, shown) = match self.metric {
+        let (actual, shown) = match &self.name {
+            Some(name) => {
+                let Some(figures) = report.mix.iter().find(|n| &n.name == name) else {
+                    let known: Vec<&str> = report.mix.iter().map(|n| n.name.as_str()).collect();
+                    return Err(match known.is_empty() {
+                        true => format!("{self}: this run had no request mix (no name '{name}')"),
+                        false => format!("{self}: no mix name '{name}' (the names: {})", known.join(", ")),
+                    });
+                };
+                self.name_figure(figures)?
+            }
+            None => self.total_figure(report)?,
+        };
+        let passed = self.op.holds(actual, self.bound);
+        let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
+        Ok(Outcome {
+            passed,
+            line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text),
+        })
+    }
+
+    /// The figure a `NAME.METRIC` threshold compares, from that name's report.
+    fn name_figure(&self, n: &NameReport) -> Result<(f64, String), String> {
+        let errors_of = |kind: ErrorKind| n.errors.by_kind.get(kind.name()).copied().unwrap_or(0);
+        let share = |errors: u64| {
+            let rate = errors as f64 / n.sent.max(1) as f64;
+            (rate, format!("{:.3}%", rate * 100.0))
+        };
+        Ok(match self.metric {
+            Metric::Latency(stat) => latency(&n.latency_us, stat).map_err(|e| format!("{self}: {e}"))?,
+            Metric::Errors => (n.errors.total as f64, n.errors.total.to_string()),
+            Metric::ErrorRate => share(n.errors.total),
+            Metric::KindErrors(kind) => (errors_of(kind) as f64, errors_of(kind).to_string()),
+            Metric::KindErrorRate(kind) => share(errors_of(kind)),
+            Metric::Rps => (n.per_s, format!("{:.1}", n.per_s)),
+            Metric::Completed => (n.completed as f64, n.completed.to_string()),
+            // split_mix_metric accepts none of the others.
+            _ => return Err(format!("{self}: not a per-name metric")),
+        })
+    }
+
+    /// The figure a threshold on the run's totals compares.
+    fn total_figure(&self, report: &Report) -> Result<(f64, String), String> {
+        Ok(match self.metric {
             Metric::Latency(stat) => {
                 latency(&report.latency_us, stat).map_err(|e| format!("{self}: latency_us {e}"))?
             }
@@ -187,12 +250,6 @@ impl Threshold {
                     (rate, format!("{:.3}%", rate * 100.0))
                 }
             }
-        };
-        let passed = self.op.holds(actual, self.bound);
-        let name = self.text.split(['<', '>', '=']).next().unwrap_or("").trim();
-        Ok(Outcome {
-            passed,
-            line: format!("{} {} ({name} = {shown})", if passed { "PASS" } else { "FAIL" }, self.text),
         })
     }
 }
@@ -230,6 +287,20 @@ fn parse_metric(name: &str) -> Option<Metric> {
         (false, None, "resp_errors") => Some(Metric::RespErrors),
         _ => None,
     }
+}
+
+/// Splits `NAME.METRIC` at the first `.` after which a per-name metric follows
+/// (`a.b.p99.9` is name `a.b`, metric `p99.9`). `errors.KIND` is never a name.
+fn split_mix_metric(text: &str) -> Option<(&str, Metric)> {
+    text.match_indices('.').find_map(|(at, _)| {
+        let (name, metric) = (&text[..at], &text[at + 1..]);
+        if name == "errors" || !crate::mix::is_name(name) {
+            return None;
+        }
+        let metric = parse_metric(metric)?;
+        matches!(metric, Metric::Latency(_) | Metric::Errors | Metric::KindErrors(_) | Metric::Rps | Metric::Completed)
+            .then_some((name, metric))
+    })
 }
 
 /// `mean`, `min`, `max` or `pN`.
@@ -310,6 +381,41 @@ mod tests {
     }
 
     #[test]
+    fn a_name_prefix_checks_one_mix_name() {
+        let t = Threshold::parse("get.p99.9<5ms").unwrap();
+        assert_eq!((t.mix_name(), t.metric, t.bound), (Some("get"), Metric::Latency(Stat::Percentile(99.9)), 5000.0));
+        let t = Threshold::parse("a.b-c.errors.eof<1%").unwrap();
+        assert_eq!((t.mix_name(), t.metric), (Some("a.b-c"), Metric::KindErrorRate(ErrorKind::Eof)));
+        assert_eq!(Threshold::parse("put.completed>5").unwrap().mix_name(), Some("put"));
+        assert_eq!(Threshold::parse("errors.reset<5").unwrap().mix_name(), None, "errors.KIND stays run-wide");
+        for bad in ["get.connect_p99<1ms", "get.tls_p99<1ms", "get.resp_errors<1", "9x.p99<1ms", "get.nope<1"] {
+            assert!(Threshold::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_name_threshold_reads_that_names_figures_and_an_absent_name_is_an_error() {
+        let mut r = report();
+        let mut hist = crate::stats::LatencyHistogram::new();
+        hist.record(2_000);
+        r.mix = vec![crate::report::NameReport {
+            name: "get".into(),
+            weight: 3,
+            sent: 10,
+            completed: 10,
+            per_s: 5.0,
+            errors: crate::report::Errors { total: 1, by_kind: [("eof".to_string(), 1)].into() },
+            latency_us: Latency::from_histogram(&hist),
+        }];
+        let check = |e: &str| Threshold::parse(e).unwrap().check(&r);
+        assert!(check("get.p99<3ms").unwrap().passed);
+        assert!(!check("get.p99<1ms").unwrap().passed);
+        assert!(check("get.errors.eof=1").unwrap().passed);
+        assert!(check("get.errors<=10%").unwrap().passed, "a share of the name's requests sent");
+        assert!(check("put.p99<1s").unwrap_err().contains("no mix name 'put' (the names: get)"));
+    }
+
+    #[test]
     fn malformed_expressions_are_rejected_with_a_reason() {
         for bad in ["p99<", "<10ms", "p99<10xs", "foo<1", "p99<<1ms", "p99", "p101<1ms", "rps>fast", "errors<x%"] {
             let err = Threshold::parse(bad).unwrap_err();
@@ -318,6 +424,41 @@ mod tests {
         assert!(Threshold::parse("foo<1").unwrap_err().contains("known:"));
         for out_of_range in ["p99<-1ms", "errors<-1", "errors<101%", "rps>-5", "p99<NaN", "p99<infms", "pNaN<1ms"] {
             assert!(Threshold::parse(out_of_range).is_err(), "{out_of_range}");
+        }
+    }
+
+    #[test]
+    fn each_operator_holds_exactly_at_its_boundary() {
+        let cases = [(Op::Lt, [false, false, true]), (Op::Le, [false, true, true]), (Op::Gt, [true, false, false])];
+        for (op, expected) in cases {
+            assert_eq!([op.holds(2.0, 1.0), op.holds(1.0, 1.0), op.holds(0.0, 1.0)], expected, "{op:?}");
+        }
+        assert_eq!([Op::Ge.holds(2.0, 1.0), Op::Ge.holds(1.0, 1.0), Op::Ge.holds(0.0, 1.0)], [true, true, false]);
+        assert_eq!([Op::Eq.holds(2.0, 1.0), Op::Eq.holds(1.0, 1.0), Op::Eq.holds(0.0, 1.0)], [false, true, false]);
+    }
+
+    #[test]
+    fn a_missing_or_doubled_comparison_says_so() {
+        for bad in ["p99<", "p99<<1ms", "p99>=", "rps=>5"] {
+            let err = Threshold::parse(bad).unwrap_err();
+            assert!(err.contains("expected one comparison followed by a value"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_share_may_be_exactly_100_percent() {
+        let t = Threshold::parse("errors<=100%").unwrap();
+        assert_eq!((t.metric, t.bound), (Metric::ErrorRate, 1.0));
+        assert!(Threshold::parse("errors.eof<100%").is_ok());
+    }
+
+    #[test]
+    fn every_stat_name_parses_to_its_stat() {
+        for (name, stat) in
+            [("min", Stat::Min), ("max", Stat::Max), ("mean", Stat::Mean), ("p50", Stat::Percentile(50.0))]
+        {
+            assert_eq!(parse_stat(name), Some(stat), "{name}");
+            assert_eq!(Threshold::parse(&format!("{name}<1s")).unwrap().metric, Metric::Latency(stat));
         }
     }
 

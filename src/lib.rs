@@ -49,6 +49,7 @@ pub mod exit;
 pub mod fault;
 pub mod framing;
 pub mod io_kind;
+pub mod mix;
 pub mod payload;
 pub mod plan;
 pub mod rate_search;

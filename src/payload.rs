@@ -404,8 +404,9 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// A fast, well-mixed 64-bit hash (splitmix64's finaliser).
-fn splitmix64(mut x: u64) -> u64 {
+/// A fast, well-mixed 64-bit hash (splitmix64's finaliser). Also picks a request
+/// mix's names (`mix.rs`).
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -628,6 +629,8 @@ mod tests {
         let copy = t.clone();
         let (Some(ValueBytes(x)), Some(ValueBytes(y))) = (&t.values, &copy.values) else { panic!("no buffer") };
         assert!(Arc::ptr_eq(x, y), "copies of the template share the buffer");
+        // Debug output names the size, not megabytes of letters.
+        assert_eq!(format!("{x:?}", x = ValueBytes(x.clone())), format!("ValueBytes({} bytes)", x.len()));
         for bad in ["{value:0}", "{value:}", "{value:x}", "{value:+5}", "{value:16777217}"] {
             assert!(Template::parse(bad.as_bytes().to_vec()).is_err(), "{bad}");
         }

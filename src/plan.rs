@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::engine::stages::{ConnStages, RateSchedule};
 use crate::framing::Framing;
+use crate::mix::Mix;
 use crate::payload::{Payload, Template};
 use crate::replay::ReplayScript;
 use crate::session::websocket::WsSettings;
@@ -238,6 +239,10 @@ pub struct Plan {
     /// A WebSocket session over every connection (`ws://`, `wss://`, `--ws`): its
     /// upgrade, and how requests are framed. `None` is a raw byte stream.
     pub websocket: Option<Arc<WsSettings>>,
+    /// `--mix` or named `-m`: each request sends one of several named messages,
+    /// framed by that entry's own `expect` and counted under its name. With a mix,
+    /// `message` is empty (every request is rendered from its entry's template).
+    pub mix: Option<Arc<Mix>>,
 }
 
 /// File descriptors a run needs beyond one per connection: stdio, one epoll fd and
@@ -280,6 +285,7 @@ impl Plan {
             rate_shape: None,
             conn_stages: None,
             websocket: None,
+            mix: None,
         }
     }
 
@@ -298,6 +304,26 @@ impl Plan {
                 MAX_DURATION
             }
         });
+        self
+    }
+}
+
+impl Plan {
+    /// The same plan sending `mix`: each request sends one of its entries, framed by
+    /// that entry's `expect` (else `framing`) and counted under its name. The fixed
+    /// message and its batch are cleared (a mix renders every request from its
+    /// entry), and the payload becomes the entries' templates (for the report's
+    /// message size), keeping the `--first-message`.
+    pub fn with_mix(mut self, mix: Mix) -> Plan {
+        let templates = mix.entries().iter().map(|e| e.template.clone()).collect();
+        // A mix has at least one entry, and Payload::new only refuses an empty list or
+        // an empty message; an empty template would then keep the old payload.
+        if let Ok(payload) = Payload::new(templates, self.payload.first.clone()) {
+            self.payload = Arc::new(payload);
+        }
+        self.message = Arc::from(&[][..]);
+        self.batch = Arc::from(&[][..]);
+        self.mix = Some(Arc::new(mix));
         self
     }
 }

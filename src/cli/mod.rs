@@ -11,6 +11,7 @@ mod completions_command;
 mod control_input;
 mod man_command;
 mod merge_command;
+mod mix_spec;
 mod outputs;
 mod record;
 mod report_command;

@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::mix_spec::{self, Syntax};
 use super::outputs::Outputs;
 use crate::assert::Threshold;
 use crate::engine::stages::{self, parse_stages, ConnStages, RateSchedule};
 use crate::framing::Framing;
+use crate::mix::{Mix, MixOrder};
 use crate::payload::{self, Payload, Template};
 use crate::plan::{
     self, err, Backoff, Mode, Plan, PlanError, PortChoice, Shard, SocketOptions, FD_OVERHEAD, STREAM_BATCH_BYTES,
@@ -47,6 +49,15 @@ pub enum ModeArg {
     Recv,
     /// Connect, exchange -m if given, close, reconnect at once.
     Connect,
+}
+
+/// `--mix-order` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MixOrderArg {
+    /// Random in proportion to the weights (reproducible with --seed).
+    Random,
+    /// Weighted round robin: each connection cycles through the names in turn.
+    RoundRobin,
 }
 
 /// `--local-ports` values.
@@ -138,7 +149,8 @@ pub struct RunArgs {
     /// Fields: {conn} (connection id), {seq} (request number on its connection),
     /// {worker}, {rand:N} (N digits), {value:N} (N bytes of letters and digits).
     /// Repeat -m to send several messages in turn. In connect mode, giving -m makes
-    /// each connection exchange one message.
+    /// each connection exchange one message. NAME=WEIGHT:MESSAGE (e.g. -m
+    /// get=3:'GET ...' -m put=1:'PUT ...') makes a request mix: see --mix.
     #[arg(short = 'm', long, conflicts_with_all = ["message_file", "message_size"])]
     pub message: Vec<String>,
 
@@ -370,6 +382,26 @@ pub struct RunArgs {
     /// WebSocket: --ws, -H, --ws-protocol, --ws-binary (`ws_args.rs`).
     #[command(flatten)]
     pub websocket: WsArgs,
+    /// A request mix: a TOML file (JSON if it ends in .json) of `[[request]]` entries,
+    /// each with name, weight (1 to 1000000), message (sent as is) or template (-m
+    /// syntax), and optionally expect (its own framing). Each request sends one
+    /// entry; reports break the figures down per name, and --assert takes
+    /// NAME.p99<5ms. The short form is -m NAME=WEIGHT:MESSAGE, repeated. At most 64
+    /// names. See docs/mix.md.
+    #[arg(long, value_name = "FILE", help_heading = "Request mix",
+          conflicts_with_all = ["message", "message_file", "message_size", "replay"])]
+    pub mix: Option<PathBuf>,
+
+    /// How a mix picks each request's name: random (in proportion to the weights,
+    /// reproducible with --seed) or round-robin (each connection cycles through the
+    /// weighted names; exact shares).
+    #[arg(long, value_enum, default_value = "random", value_name = "ORDER", help_heading = "Request mix")]
+    pub mix_order: MixOrderArg,
+
+    /// Seed of a random mix: the same seed picks the same name for the same request
+    /// of the same connection [default: a new seed each run].
+    #[arg(long, value_name = "N", help_heading = "Request mix")]
+    pub seed: Option<u64>,
 }
 
 /// `--control` values.
@@ -470,6 +502,17 @@ impl RunArgs {
         let outputs = Outputs { json: self.json.clone(), csv: self.csv.clone(), html: self.html.clone() };
         outputs.check()?;
         let thresholds = super::verdict::parse_thresholds(&self.asserts)?;
+        // A NAME.METRIC threshold must name an entry of the mix: say so before the run.
+        for t in &thresholds {
+            let Some(name) = t.mix_name() else { continue };
+            let names: Vec<&str> = plan.mix.iter().flat_map(|m| m.entries().iter().map(|e| e.name.as_str())).collect();
+            if !names.contains(&name) {
+                return err(match names.is_empty() {
+                    true => format!("--assert '{t}': '{name}' is not a mix name, and this run has no mix"),
+                    false => format!("--assert '{t}': '{name}' is not a mix name (the names: {})", names.join(", ")),
+                });
+            }
+        }
         let rate_search = match &self.rate_search {
             Some(e) => Some(Threshold::parse(e).map_err(|e| PlanError(e.replace("--assert", "--rate-search")))?),
             None => None,
@@ -528,6 +571,8 @@ impl RunArgs {
         if self.connect_timeout.is_zero() || self.timeout.is_zero() {
             return err("--connect-timeout and --timeout must be longer than 0");
         }
+        // The mix, if any; `Plan::with_mix` below puts it in place of the payload.
+        let mix = self.mix()?;
         let payload = self.payload()?;
         // parse_rate has already checked that both rates are finite and positive.
         let rate = self.rate.map(|r| r / shard.count as f64);
@@ -550,9 +595,15 @@ impl RunArgs {
             ModeArg::Stream => Mode::Stream,
             ModeArg::Recv => Mode::Recv,
             ModeArg::Connect => Mode::Connect {
-                exchange: !self.message.is_empty() || self.message_file.is_some() || self.message_size.is_some(),
+                exchange: !self.message.is_empty()
+                    || self.message_file.is_some()
+                    || self.message_size.is_some()
+                    || self.mix.is_some(),
             },
         };
+        if mix.is_some() && matches!(mode, Mode::Stream | Mode::Recv) {
+            return err(format!("a request mix applies to request and connect modes, not --mode {}", mode.name()));
+        }
         if mode != Mode::Request
             && (pipeline > 1 || self.rate.is_some() || self.rate_search.is_some() || stages.is_some())
         {
@@ -564,7 +615,12 @@ impl RunArgs {
         if self.requests.is_some() && matches!(mode, Mode::Stream | Mode::Recv | Mode::Connect { exchange: false }) {
             return err(format!("-n counts requests, and --mode {} sends none; use -d", mode.name()));
         }
-        let message: Vec<u8> = payload.single_static().map(<[u8]>::to_vec).unwrap_or_default();
+        // A mix renders every request from its entry (the fast path of one shared
+        // message would not know which name it sent).
+        let message: Vec<u8> = match mix {
+            Some(_) => Vec::new(),
+            None => payload.single_static().map(<[u8]>::to_vec).unwrap_or_default(),
+        };
         if mode == Mode::Stream && message.is_empty() {
             return err("--mode stream sends one fixed message: several -m or {fields} apply to request mode");
         }
@@ -593,7 +649,16 @@ impl RunArgs {
             }
             _ => None,
         };
-        if let Some((len, what)) = response_len.filter(|(len, _)| *len > self.max_response) {
+        // Likewise a mix entry's own fixed-size framing.
+        let entry_len = mix.as_ref().and_then(|mix| {
+            mix.entries().iter().find_map(|e| match e.framing {
+                Some(Framing::Bytes(n)) if n > self.max_response => {
+                    Some((n, format!("mix entry '{}': expect", e.name)))
+                }
+                _ => None,
+            })
+        });
+        if let Some((len, what)) = response_len.or(entry_len).filter(|(len, _)| *len > self.max_response) {
             return err(format!(
                 "{what} needs {len}-byte responses, more than --max-response {} (allowed: up to --max-response)",
                 self.max_response
@@ -619,6 +684,13 @@ impl RunArgs {
         }
         let targets: Vec<Target> = parsed.iter().map(|t| t.target.clone()).collect();
         let websocket = self.websocket_settings(&parsed, &framing)?;
+        let ws_entry = mix.as_ref().and_then(|m| m.entries().iter().find(|e| e.framing == Some(Framing::Ws)));
+        if let (Some(entry), None) = (ws_entry, &websocket) {
+            return err(format!(
+                "mix entry '{}': expect ws needs a WebSocket session: add --ws, or use a ws:// target",
+                entry.name
+            ));
+        }
         let sources: Vec<std::net::IpAddr> = self.sources.iter().flat_map(|spec| spec.0.iter().copied()).collect();
         for ip in &sources {
             if targets.iter().any(|t| matches!(t, Target::Tcp(addr) if addr.is_ipv4() != ip.is_ipv4())) {
@@ -684,6 +756,11 @@ impl RunArgs {
             rate_shape: None,
             conn_stages: conn_stages.map(Arc::new),
             websocket,
+            mix: None,
+        };
+        let plan = match mix {
+            Some(mix) => plan.with_mix(mix),
+            None => plan,
         };
         match stages {
             Some(stages) => Ok(shaped(plan, self.rate.unwrap_or(0.0), &stages)),
@@ -704,6 +781,26 @@ impl RunArgs {
             return Err(bad("no stage asks for a connection (allowed: a stage with 1 or more)".into()));
         }
         Ok(Some(stages))
+    }
+
+    /// The request mix from `--mix FILE` or named `-m` values, if either is given.
+    fn mix(&self) -> Result<Option<Mix>, PlanError> {
+        let syntax = if self.resp { Syntax::Resp } else { Syntax::Plain };
+        let order = match self.mix_order {
+            // No seed given: a new one each run, from the process's random state.
+            MixOrderArg::Random => MixOrder::Random { seed: self.seed.unwrap_or_else(|| fastrand::u64(..)) },
+            MixOrderArg::RoundRobin => MixOrder::RoundRobin,
+        };
+        if let Some(path) = &self.mix {
+            return mix_spec::from_file(path, syntax, order).map(Some);
+        }
+        if mix_spec::any_named(&self.message) {
+            return mix_spec::from_messages(&self.message, syntax, order).map(Some);
+        }
+        if self.seed.is_some() || self.mix_order != MixOrderArg::Random {
+            return err("--seed and --mix-order apply to a request mix (--mix FILE, or -m NAME=WEIGHT:MESSAGE)");
+        }
+        Ok(None)
     }
 
     /// Builds the payload from -m (repeatable), -f, --message-size and --first-message.
@@ -727,7 +824,8 @@ impl RunArgs {
                 return err("--message-size must be at least 1 byte");
             }
             vec![Template::raw(payload::random_bytes(size))]
-        } else if self.message.is_empty() {
+        } else if self.message.is_empty() || mix_spec::any_named(&self.message) {
+            // Named -m make a mix, which `Plan::with_mix` puts in place of this.
             vec![Template::raw(b"hello\n".to_vec())]
         } else {
             self.message.iter().map(|m| template("-m", m)).collect::<Result<Vec<_>, _>>()?

@@ -216,6 +216,10 @@ struct InFlight {
     sent: Instant,
     /// Whether a byte of its response has arrived yet.
     first_byte: bool,
+    /// Request mix: the index of its entry (`Mix::entries`), which frames and names
+    /// its response; 0 without a mix. A byte fits `MAX_NAMES` and the struct's
+    /// padding, so the queue entry stays 48 bytes.
+    name: u8,
 }
 
 /// What a readiness event said about a socket.
@@ -698,7 +702,7 @@ impl<S: Transport> Conn<S> {
             // Awaited where responses are (request and connect modes); stream and recv
             // modes just send it first.
             if matches!(ctx.plan.mode, Mode::Request | Mode::Connect { .. }) {
-                let greeting = InFlight { seq: self.seq, intended: ctx.now, sent: ctx.now, first_byte: false };
+                let greeting = InFlight { seq: self.seq, intended: ctx.now, sent: ctx.now, first_byte: false, name: 0 };
                 open.in_flight.push_back(greeting);
                 stage = Stage::Greeting;
             }
@@ -922,13 +926,21 @@ impl<S: Transport> Conn<S> {
             let seq = self.seq;
             self.seq += 1;
             let start = ctx.render.len();
+            let mut name = 0;
             if let Some(script) = replay {
                 self.render_replay_step(open, script, seq, ctx);
+            } else if let Some(mix) = ctx.plan.mix.as_deref() {
+                // A mix: a hash and a binary search pick the entry; nothing allocates.
+                name = mix.pick(self.id, seq);
+                ctx.stats.name_mut(name).sent += 1;
+                mix.entry(name).template.render_into(&self.fields(seq, ctx), ctx.render);
             } else if rendered {
                 ctx.plan.payload.message(seq).render_into(&self.fields(seq, ctx), ctx.render);
             }
             frame_for_session(ctx.plan, ctx.render, start);
-            open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false });
+            // `Mix::new` caps the names at MAX_NAMES (64), so the index fits a byte.
+            let name = name as u8;
+            open.in_flight.push_back(InFlight { seq, intended, sent: now, first_byte: false, name });
             batch += 1;
         }
         open.pipeline_was_full = open.in_flight.len() >= ctx.plan.pipeline;
@@ -1029,7 +1041,7 @@ impl<S: Transport> Conn<S> {
                 oldest.first_byte = true;
                 ctx.stats.first_byte.record(micros(ctx.now.saturating_duration_since(oldest.sent)));
             }
-            let seq = oldest.seq;
+            let (seq, name) = (oldest.seq, oldest.name);
             let replay_framing;
             let framing = match (*stage, plan.replay.as_deref()) {
                 (Stage::Greeting, _) => plan.first_framing.as_ref().unwrap_or(&plan.framing),
@@ -1038,9 +1050,9 @@ impl<S: Transport> Conn<S> {
                     replay_framing = self.replay_answer_framing(open, script);
                     &replay_framing
                 }
-                (Stage::Open, _) => &plan.framing,
+                (Stage::Open, _) => response_framing(plan, name),
             };
-            let request = self.expected_echo(*stage, seq, framing, plan, ctx.worker, ctx.expect);
+            let request = self.expected_echo(*stage, seq, name, framing, plan, ctx.worker, ctx.expect);
             let step = match framing {
                 // One WebSocket message is the response: the session layer says where
                 // it ends (and has already held it to --max-response).
@@ -1083,10 +1095,12 @@ impl<S: Transport> Conn<S> {
     /// The bytes an echo response must repeat: the plan's fixed message, or the
     /// request (or greeting) rendered again into `expect`. Other framings compare
     /// nothing.
+    #[allow(clippy::too_many_arguments)] // Each is one fact about the request.
     fn expected_echo<'c>(
         &self,
         stage: Stage,
         seq: u64,
+        name: u8,
         framing: &Framing,
         plan: &'c Plan,
         worker: u64,
@@ -1096,10 +1110,11 @@ impl<S: Transport> Conn<S> {
             return &[];
         }
         let payload = &plan.payload;
-        let template = match stage {
-            Stage::Open if !plan.message.is_empty() => return &plan.message,
-            Stage::Open => payload.message(seq),
-            Stage::Greeting => payload.first.as_ref().unwrap_or(payload.message(seq)),
+        let template = match (stage, plan.mix.as_deref()) {
+            (Stage::Open, _) if !plan.message.is_empty() => return &plan.message,
+            (Stage::Open, Some(mix)) => &mix.entry(usize::from(name)).template,
+            (Stage::Open, None) => payload.message(seq),
+            (Stage::Greeting, _) => payload.first.as_ref().unwrap_or(payload.message(seq)),
         };
         expect.clear();
         template.render_into(&Fields { conn: self.id, seq, worker }, expect);
@@ -1119,6 +1134,11 @@ impl<S: Transport> Conn<S> {
         }
         let latency = micros(ctx.now.saturating_duration_since(done.intended));
         stats.latency.record(latency);
+        if ctx.plan.mix.is_some() {
+            let name = stats.name_mut(usize::from(done.name));
+            name.completed += 1;
+            name.latency.record(latency);
+        }
         // In closed loop the intended send time *is* the send time, so the two
         // latencies are one number: record it once (callgrind: ~50 instructions, 3%
         // of a request) and let the report use it for both.
@@ -1136,7 +1156,8 @@ impl<S: Transport> Conn<S> {
         }
         // A response whose end is the close itself (an HTTP body without a length).
         if stage == Stage::Open {
-            if let Some(response) = open.decoder.on_eof(&ctx.plan.framing) {
+            let name = open.in_flight.front().map_or(0, |oldest| oldest.name);
+            if let Some(response) = open.decoder.on_eof(response_framing(ctx.plan, name)) {
                 self.response_complete(open, response, ctx);
             }
         }
@@ -1155,6 +1176,10 @@ impl<S: Transport> Conn<S> {
         ctx.stats.conn_closed();
         if stage == Stage::Open {
             ctx.budget.give_back(open.in_flight.len() as u64);
+            // A mix: the error is also its oldest awaited request's name's.
+            if let (Ending::Failed(kind, _), Some(oldest), Some(_)) = (&ending, open.in_flight.front(), &ctx.plan.mix) {
+                ctx.stats.name_mut(usize::from(oldest.name)).error(*kind);
+            }
         }
         match ending {
             Ending::Failed(kind, detail) => self.fail(kind, &detail, ctx),
@@ -1265,6 +1290,15 @@ fn write_some<S: Transport>(socket: &mut S, bytes: &[u8], id: u64, stats: &mut W
         }
     }
     Ok(done)
+}
+
+/// How the response to a request of mix entry `name` ends: the entry's own `expect`,
+/// else the run's.
+fn response_framing(plan: &Plan, name: u8) -> &Framing {
+    match plan.mix.as_deref() {
+        Some(mix) => mix.entry(usize::from(name)).framing.as_ref().unwrap_or(&plan.framing),
+        None => &plan.framing,
+    }
 }
 
 /// Over WebSocket, makes the message rendered at `out[start..]` one masked frame

@@ -9,14 +9,20 @@ use crate::stats::ErrorKind;
 
 /// The CSV text: a header row, then one row per timeline row. Columns: `t_s, phase,
 /// requests, bytes_sent, bytes_received, errors, open, connects, p50_us, p99_us, max_us`, then
-/// one `err_<kind>` column per error kind of the taxonomy, zeros included, then
-/// `target_rate` (empty unless the rate followed a schedule: `--stages`, live control)
-/// and `target_open` (empty without `--conn-stages`).
+/// one `err_<kind>` column per error kind of the taxonomy, zeros included. With a
+/// request mix, then `<name>_requests`, `<name>_errors` and `<name>_p99_us` for each
+/// name, in the mix's order. Last, `target_rate` (empty unless the rate followed a
+/// schedule: `--stages`, live control) and `target_open` (empty without
+/// `--conn-stages`).
 pub fn render_csv(report: &Report) -> String {
     let mut out =
         String::from("t_s,phase,requests,bytes_sent,bytes_received,errors,open,connects,p50_us,p99_us,max_us");
     for kind in ErrorKind::ALL {
         let _ = write!(out, ",err_{}", kind.name());
+    }
+    for name in &report.mix {
+        let n = &name.name;
+        let _ = write!(out, ",{n}_requests,{n}_errors,{n}_p99_us");
     }
     out.push_str(",target_rate,target_open\n");
     for r in &report.timeline {
@@ -37,6 +43,11 @@ pub fn render_csv(report: &Report) -> String {
         );
         for kind in ErrorKind::ALL {
             let _ = write!(out, ",{}", r.errors_by_kind.get(kind.name()).copied().unwrap_or(0));
+        }
+        for name in &report.mix {
+            // A row misses a name only when a merged shard lacked it: zeros then.
+            let cell = r.mix.iter().find(|m| m.name == name.name).cloned().unwrap_or_default();
+            let _ = write!(out, ",{},{},{}", cell.requests, cell.errors, cell.p99_us);
         }
         match r.target_rate {
             Some(target) => {

@@ -228,6 +228,16 @@ fn summary_tables(page: &mut String, r: &Report) {
         let _ = writeln!(page, "<tr><td>{name}</td>{cells}<td>{}</td></tr>", l.count);
     }
     let _ = writeln!(page, "</table>");
+    let mix = super::mix::table_rows(r);
+    if !mix.is_empty() {
+        let headers: String = super::mix::TABLE_HEADERS.iter().map(|h| format!("<th>{h}</th>")).collect();
+        let _ = writeln!(page, "<h2>Request mix</h2><table><tr><th>name</th>{headers}</tr>");
+        for (name, cells) in mix {
+            let cells: String = cells.iter().map(|c| format!("<td>{}</td>", escape(c))).collect();
+            let _ = writeln!(page, "<tr><td>{}</td>{cells}</tr>", escape(&name));
+        }
+        let _ = writeln!(page, "</table>");
+    }
     if let Some(tls) = &r.tls {
         let _ = writeln!(page, "<p>TLS: {}</p>", escape(&super::text::tls_summary(tls)));
     }

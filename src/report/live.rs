@@ -43,6 +43,7 @@ mod tests {
             p50_us: 120,
             p99_us: 2_500,
             max_us: 9_000,
+            per_name: Vec::new(),
         };
         let line = live_line(&row, 10.0);
         assert!(line.contains("7s left warmup"), "{line}");

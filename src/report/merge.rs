@@ -103,6 +103,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             .collect(),
         connects_by_source: merge_counts(reports.iter().filter_map(|r| r.connects_by_source.as_ref())),
         rate_changes: merge_rate_changes(reports, start),
+        mix: super::mix::merge_names(reports, names, secs)?,
     })
 }
 
@@ -212,6 +213,7 @@ fn merge_timelines(reports: &[Report], start: f64) -> Vec<Row> {
             for (k, n) in &row.errors_by_kind {
                 *b.errors_by_kind.entry(k.clone()).or_default() += n;
             }
+            super::mix::merge_row_names(&mut b.mix, &row.mix);
         }
     }
     buckets.into_values().collect()

@@ -11,6 +11,7 @@ mod html;
 mod json;
 mod live;
 mod merge;
+mod mix;
 mod schedule;
 mod text;
 
@@ -20,6 +21,7 @@ pub use html::{render_html, write_html};
 pub use json::{read_report, write_json};
 pub use live::live_line;
 pub use merge::merge;
+pub use mix::{NameReport, NameRowReport};
 pub use text::{micros as format_micros, render_text};
 
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::control::RateChangeRecord;
 use crate::engine::RunResult;
 use crate::framing::{error_word_name, Framing, MemcacheReply};
+use crate::mix::MixOrder;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, LatencyHistogram, TimelineRow, WS_CLOSE_CODES};
 
@@ -114,6 +117,10 @@ pub struct Report {
     /// order: seconds from the start, the rate before and after, and the source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_changes: Vec<RateChangeRecord>,
+    /// Request mix: each name's figures over the measured window, in the mix's
+    /// order (`report/mix.rs`). Left out without a mix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<NameReport>,
     /// WebSocket: upgrade latency, messages received, the server's close codes.
     /// Absent without a WebSocket session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +175,13 @@ pub struct RunConfig {
     /// `--shard` as `I/N` (`1/1` for an unsharded run).
     #[serde(default)]
     pub shard: String,
+    /// Request mix: `random` or `round-robin` (`--mix-order`); left out without a mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_order: Option<String>,
+    /// Request mix: the seed of a random mix, given or drawn, so that any run can be
+    /// repeated with `--seed`; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_seed: Option<u64>,
 }
 
 /// `connections` in the report.
@@ -333,6 +347,9 @@ pub struct Row {
     /// beside the achieved `open`. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_open: Option<u64>,
+    /// Request mix: each name's figures in this interval. Left out without a mix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mix: Vec<NameRowReport>,
 }
 
 impl From<&TimelineRow> for Row {
@@ -358,13 +375,21 @@ impl From<&TimelineRow> for Row {
             max_us: r.max_us,
             target_rate: None,
             target_open: None,
+            mix: Vec::new(),
         }
     }
 }
 
+/// Whether responses of `plan` are framed as `framing`: by `--expect`, or by the
+/// `expect` of an entry of its request mix (whose replies are then counted too).
+fn uses_framing(plan: &Plan, framing: &Framing) -> bool {
+    plan.framing == *framing
+        || plan.mix.as_deref().is_some_and(|mix| mix.entries().iter().any(|e| e.framing.as_ref() == Some(framing)))
+}
+
 /// The timeline's rows, each with the target rate of its interval when the rate
-/// followed a schedule, and the target connections under `--conn-stages` (this
-/// process's share).
+/// followed a schedule, the target connections under `--conn-stages` (this
+/// process's share), and a request mix's per-name figures.
 fn timeline_rows(run: &RunResult, plan: &Plan) -> Vec<Row> {
     run.timeline
         .iter()
@@ -375,6 +400,7 @@ fn timeline_rows(run: &RunResult, plan: &Plan) -> Vec<Row> {
                 .filter(|_| r.span_s > 0.0)
                 .map(|schedule| (schedule.sends_by(r.t_s) - schedule.sends_by(r.t_s - r.span_s)) / r.span_s),
             target_open: plan.conn_stages.as_ref().map(|stages| plan.shard.share(stages.total_at(r.t_s)).0),
+            mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_row(m, &r.per_name)),
             ..Row::from(r)
         })
         .collect()
@@ -426,6 +452,11 @@ impl Report {
                 framing: plan.framing.name(),
                 mode: plan.mode.name().to_string(),
                 shard: format!("{}/{}", plan.shard.index, plan.shard.count),
+                mix_order: plan.mix.as_deref().map(|m| m.order().name().to_string()),
+                mix_seed: plan.mix.as_deref().and_then(|m| match m.order() {
+                    MixOrder::Random { seed } => Some(seed),
+                    MixOrder::RoundRobin => None,
+                }),
             },
             stopped_by: run.stop.name(),
             warnings: run
@@ -481,9 +512,9 @@ impl Report {
                 total: c.errors.total(),
                 by_kind: c.errors.iter().map(|(k, n)| (k.name().to_string(), n)).collect(),
             },
-            http_status: (plan.framing == Framing::Http)
+            http_status: uses_framing(plan, &Framing::Http)
                 .then(|| c.http_status.iter().enumerate().map(|(i, n)| (format!("{}xx", i + 1), *n)).collect()),
-            resp: (plan.framing == Framing::Resp).then(|| RespReplies {
+            resp: uses_framing(plan, &Framing::Resp).then(|| RespReplies {
                 errors: c.resp_errors.iter().sum(),
                 errors_by_word: c
                     .resp_errors
@@ -493,7 +524,7 @@ impl Report {
                     .map(|(i, n)| (error_word_name(i).to_string(), *n))
                     .collect(),
             }),
-            memcache: (plan.framing == Framing::Memcache)
+            memcache: uses_framing(plan, &Framing::Memcache)
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: timeline_rows(run, plan),
             rate_changes: run.rate_changes.clone(),
@@ -509,6 +540,7 @@ impl Report {
                     .map(|(i, n)| (WS_CLOSE_CODES.get(i).map_or("other".to_string(), |code| code.to_string()), *n))
                     .collect(),
             }),
+            mix: plan.mix.as_deref().map_or_else(Vec::new, |m| mix::names_report(m, &run.totals.per_name, secs)),
         }
     }
 

@@ -64,6 +64,10 @@ pub fn render_text(report: &Report, header: &str) -> String {
         latency_row(&mut out, "send lag", &r.send_lag_us);
     }
     let _ = writeln!(out);
+    let mix = super::mix::render_table(r);
+    if !mix.is_empty() {
+        let _ = writeln!(out, "{mix}");
+    }
     if let Some(tls) = &r.tls {
         let _ = writeln!(out, "  tls           {}", tls_summary(tls));
     }

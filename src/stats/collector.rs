@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::TlsInfo;
 
-use super::{Counters, LatencyHistogram, Snapshot};
+use super::{merge_names, Counters, LatencyHistogram, NameRow, NameStats, Snapshot};
 
 /// Which part of the run a timeline row belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct TimelineRow {
     pub p99_us: u64,
     /// See `p50_us`.
     pub max_us: u64,
+    /// Request mix: each name's figures over this interval, indexed as
+    /// `Mix::entries` (empty without a mix; possibly shorter than the mix).
+    pub per_name: Vec<NameRow>,
 }
 
 /// A row still receiving snapshots.
@@ -66,6 +69,7 @@ struct PendingRow {
     delta: Counters,
     open: u64,
     latency: LatencyHistogram,
+    per_name: Vec<NameStats>,
     reported: usize,
 }
 
@@ -97,6 +101,9 @@ pub struct Totals {
     pub connects_by_source: Vec<u64>,
     /// WebSocket upgrade latency, whole run.
     pub ws_upgrade: LatencyHistogram,
+    /// Request mix: each name's figures over the measured window, indexed as
+    /// `Mix::entries` (empty without a mix).
+    pub per_name: Vec<NameStats>,
 }
 
 /// Accumulates snapshots from `workers` workers.
@@ -160,6 +167,7 @@ impl Collector {
             t.latency_uncorrected.merge(&s.latency_uncorrected);
             t.first_byte.merge(&s.first_byte);
             t.send_lag.merge(&s.send_lag);
+            merge_names(&mut t.per_name, &s.per_name);
         }
         add_counts(&mut t.connects_by_source, &s.connects_by_source);
         self.max_open[s.worker] = s.max_open;
@@ -181,6 +189,7 @@ impl Collector {
             row.delta.merge(&s.delta);
             row.open += s.open;
             row.latency.merge(&s.latency);
+            merge_names(&mut row.per_name, &s.per_name);
             row.reported += 1;
         }
         self.complete_rows()
@@ -224,6 +233,7 @@ impl Collector {
             p50_us: row.latency.percentile(50.0),
             p99_us: row.latency.percentile(99.0),
             max_us: row.latency.max(),
+            per_name: row.per_name.iter().map(NameStats::row).collect(),
         };
         self.done.push(out.clone());
         out
@@ -330,6 +340,7 @@ mod tests {
             ramp_done_at: None,
             connects_by_source: if last { vec![worker as u64 + 1, 2] } else { Vec::new() },
             ws_upgrade: LatencyHistogram::new(),
+            per_name: Vec::new(),
         }
     }
 
@@ -404,6 +415,31 @@ mod tests {
         assert_eq!(rows[0].phase, Phase::Ramp, "no ramp end reported: the warm-up row is ramp");
         assert_eq!(rows[1].phase, Phase::Measure);
         assert_eq!((rows[1].t_s, rows[1].span_s), (1.5, 0.5));
+    }
+
+    #[test]
+    fn per_name_figures_sum_over_workers_per_row_and_over_measured_rows_in_the_totals() {
+        let named = |worker, index, measured, get: u64, put: u64| {
+            let mut s = snap(worker, index, get + put, measured, measured);
+            s.per_name = vec![NameStats { completed: get, ..NameStats::default() }];
+            if put > 0 {
+                s.per_name.push(NameStats { completed: put, ..NameStats::default() });
+                s.per_name[1].latency.record(700);
+            }
+            s
+        };
+        let mut c = Collector::new(2);
+        c.add(at(named(0, 0, false, 5, 0), 1.0));
+        let warm = c.add(at(named(1, 0, false, 1, 1), 1.0));
+        assert_eq!(warm[0].per_name.iter().map(|n| n.completed).collect::<Vec<_>>(), [6, 1]);
+        c.add(at(named(0, 1, true, 3, 2), 2.0));
+        let rows = c.add(at(named(1, 1, true, 4, 0), 2.0));
+        assert_eq!(rows[0].per_name.iter().map(|n| n.completed).collect::<Vec<_>>(), [7, 2]);
+        assert_eq!(rows[0].per_name[1].max_us, 700);
+        let (totals, _) = c.finish(Instant::now());
+        let done: Vec<u64> = totals.per_name.iter().map(|n| n.completed).collect();
+        assert_eq!(done, [7, 2], "the warm-up's names are not in the totals");
+        assert_eq!(totals.per_name[1].latency.count(), 1);
     }
 
     #[test]

@@ -9,10 +9,12 @@
 mod collector;
 mod error_kind;
 mod histogram;
+mod per_name;
 
 pub use collector::{seconds_since, Collector, Cuts, Phase, TimelineRow, Totals};
 pub use error_kind::{ErrorCounts, ErrorKind};
 pub use histogram::{LatencyHistogram, MAX_US, SIGFIG};
+pub use per_name::{merge_names, NameRow, NameStats};
 
 use std::time::Instant;
 
@@ -156,9 +158,22 @@ pub struct WorkerStats {
     /// WebSocket upgrade latency this interval: from the end of the transport's
     /// handshake (TCP, or TLS) to the server's `101`.
     pub ws_upgrade: LatencyHistogram,
+    /// Request mix: this interval's figures per name, indexed as `Mix::entries`
+    /// (empty without a mix; a slot appears when its name is first used).
+    pub per_name: Vec<NameStats>,
 }
 
 impl WorkerStats {
+    /// The slot of mix entry `index`, made on first use (once per name per
+    /// interval: the hot path then only indexes).
+    #[inline]
+    pub fn name_mut(&mut self, index: usize) -> &mut NameStats {
+        if index >= self.per_name.len() {
+            self.per_name.resize_with(index + 1, NameStats::default);
+        }
+        &mut self.per_name[index]
+    }
+
     /// Counts one established connection, keeping `max_open` up to date.
     pub fn conn_opened(&mut self) {
         self.counters.conns_established += 1;
@@ -236,6 +251,7 @@ impl WorkerStats {
             // Whole-run counts, needed once: only the last snapshot carries them.
             connects_by_source: if interval.last { std::mem::take(&mut self.connects_by_source) } else { Vec::new() },
             ws_upgrade: std::mem::take(&mut self.ws_upgrade),
+            per_name: std::mem::take(&mut self.per_name),
         }
     }
 }
@@ -291,6 +307,9 @@ pub struct Snapshot {
     pub connects_by_source: Vec<u64>,
     /// WebSocket upgrade latencies recorded during the interval.
     pub ws_upgrade: LatencyHistogram,
+    /// Request mix: what each name did during the interval, indexed as
+    /// `Mix::entries` (possibly shorter: names not used yet have no slot).
+    pub per_name: Vec<NameStats>,
 }
 
 #[cfg(test)]

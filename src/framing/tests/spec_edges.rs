@@ -36,3 +36,12 @@ fn memcache_replies_have_distinct_report_names_and_three_are_errors() {
     let errors: Vec<MemcacheReply> = MemcacheReply::ALL.iter().copied().filter(|r| r.is_error()).collect();
     assert_eq!(errors, [MemcacheReply::Error, MemcacheReply::ClientError, MemcacheReply::ServerError]);
 }
+
+#[test]
+fn a_fixed_size_of_exactly_max_response_is_accepted_and_one_more_is_not() {
+    let mut decoder = Decoder::default();
+    let step = decoder.feed(&Framing::Bytes(4), b"abcd", b"", 4).unwrap();
+    assert_eq!(step, Step::Complete { consumed: 4, response: Response::default() });
+    let err = Decoder::default().feed(&Framing::Bytes(5), b"abcde", b"", 4).unwrap_err();
+    assert!(err.0.contains("over --max-response"), "{err}");
+}

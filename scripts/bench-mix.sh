@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What a request mix costs on the client, against one redis-server (PING, inline):
+#   single   -m 'PING\r\n'                           the fixed-message fast path
+#   turns    -m 'PING\r\n' -m 'PING\r\n'             two plain messages in turn (rendered)
+#   mix2     -m 'a=1:PING\r\n' -m 'b=1:PING\r\n'     a 2-name mix (rendered, picked, per-name stats)
+# and, with BEFORE=PATH (another loadmux binary), `single` with that binary too, for an
+# A/B of the fast path across builds. Alternates them for ROUNDS rounds and prints medians
+# of requests/s and client CPU seconds (user+sys, getrusage) per million requests.
+#
+# Usage: scripts/bench-mix.sh [ROUNDS] [REQUESTS]     (defaults: 5 300000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+REQUESTS=${2:-300000}
+command -v redis-server >/dev/null || { echo "bench-mix.sh needs redis-server (Debian: redis-server)" >&2; exit 2; }
+cargo build --release --quiet
+LOADMUX=${CARGO_TARGET_DIR:-$PWD/target}/release/loadmux
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+. scripts/lib.sh   # free_port, wait_port, measure
+
+port=$(free_port)
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$port"
+
+results="$work/results"
+: > "$results"
+completed() { python3 -c 'import json,sys; t=sys.stdin.read(); print(json.loads(t[:t.rindex("}")+1])["requests"]["completed"])'; }
+one() { # NAME BINARY ARGS...
+    local name=$1 bin=$2; shift 2
+    local out
+    out=$(measure "$bin" run "127.0.0.1:$port" "$@" --expect line -c 50 -t 1 -n "$REQUESTS" -d 120s -q --json -)
+    echo "$name $(echo "$out" | completed) $(echo "$out" | awk '/^CPU/{print $2, $3}')" >> "$results"
+}
+for round in $(seq "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    one single "$LOADMUX" -m 'PING\r\n'
+    [ -n "${BEFORE:-}" ] && one single-before "$BEFORE" -m 'PING\r\n'
+    one turns "$LOADMUX" -m 'PING\r\n' -m 'PING\r\n'
+    one mix2 "$LOADMUX" -m 'a=1:PING\r\n' -m 'b=1:PING\r\n'
+done
+
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, n, cpu, wall = line.split()
+    rows.setdefault(name, []).append((int(n), float(cpu), float(wall)))
+print(f"{'workload':<16}{'req/s':>10}{'CPU s/1M req':>14}")
+for name, r in rows.items():
+    rps = statistics.median(n / w for n, c, w in r)
+    cpu = statistics.median(c / n * 1e6 for n, c, w in r)
+    print(f"{name:<16}{rps:>10.0f}{cpu:>14.2f}")
+print(f"(medians of {len(next(iter(rows.values())))} rounds)")
+PY
