@@ -617,6 +617,15 @@ mod tests {
     }
 
     #[test]
+    fn adjacent_fields_leave_no_empty_literal_between_them() {
+        // An empty literal would render nothing, but cost a step of every render.
+        let t = Template::parse(b"{seq}{conn}".to_vec()).unwrap();
+        assert_eq!(t.parts.len(), 2, "{:?}", t.parts);
+        let t = Template::parse(b"a{seq}".to_vec()).unwrap();
+        assert_eq!(t.parts.len(), 2, "{:?}", t.parts);
+    }
+
+    #[test]
     fn value_fields_copy_n_letters_and_digits_from_one_shared_buffer() {
         let t = Template::parse(b"<{value:100}>".to_vec()).unwrap();
         let a = render(&t, 1, 1);

@@ -78,12 +78,15 @@ fn running_out_of_ephemeral_ports_counts_addr_unavailable() {
     ns.run(&["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40049"]);
     let _server = ns.serve(&[]);
     // 100 connections, 50 ports: half cannot even get a port; churn keeps it so.
-    // FIN close (loadmux picks the ports), RST close (the kernel picks them first),
-    // and each way forced: whoever picks, a connect with no port is counted, backs
-    // off, and the run goes on with the ports there are.
+    // FIN close and RST close (loadmux picks the ports), and each picker forced:
+    // whoever picks, a connect with no port is counted, backs off, and the run goes
+    // on with the ports there are. All from one address: without `--source`, loadmux
+    // spreads so big a run over 127.0.0.1-127.0.0.2 by itself, and since FIN churn
+    // waits for the server's close (its port's TIME_WAIT is then reused at once),
+    // 100 ports are enough and none runs out.
     for extra in [&[][..], &["--linger0"], &["--local-ports", "kernel"], &["--local-ports", "loadmux"]] {
         let started = Instant::now();
-        let mut args = vec!["--mode", "connect", "-c", "100", "-d", "3s"];
+        let mut args = vec!["--mode", "connect", "-c", "100", "-d", "3s", "--source", "127.0.0.1"];
         args.extend_from_slice(extra);
         let report = ns.load(&args);
         assert!(started.elapsed() < Duration::from_secs(7));

@@ -71,3 +71,24 @@ fn nginx_keepalive_get_matches_the_access_log() {
     assert_eq!(count(&report, "/requests/completed"), 5000);
     assert_eq!(nginx.access_log_lines(), 5000, "nginx logged exactly the requests loadmux completed");
 }
+
+#[test]
+fn connect_churn_against_redis_waits_for_each_close_and_redis_accepted_every_connection() {
+    let Some(redis) = Redis::start() else { return };
+    let before = redis.info_stat("total_connections_received");
+    let addr = redis.addr.to_string();
+    // FIN churn: each connection sends its FIN and waits for Redis to close its side
+    // (`State::Closing`), which Redis does only after accepting it. A paced 500/s
+    // keeps the TIME_WAIT sockets left on this host few.
+    let report = run_json(&["run", &addr, "--mode", "connect", "-c", "4", "--connect-rate", "500", "-d", "1s"]);
+    assert_eq!(count(&report, "/errors/total"), 0, "{report}");
+    let established = count(&report, "/connections/established");
+    // A wait that ended only at --timeout (a close never seen) would allow 4 a second.
+    assert!(established >= 200, "{established} connections in 1 s at --connect-rate 500");
+    // Each redis-cli call is a connection too: the one reading `after` is counted.
+    // The up to 4 connects still under way when the run stopped reached Redis too.
+    let after = redis.info_stat("total_connections_received");
+    let attempted = count(&report, "/connections/attempted");
+    assert!(attempted - established <= 4, "{attempted} attempted, {established} established");
+    assert_eq!(after - before - 1, attempted, "Redis accepted exactly the connections loadmux attempted");
+}

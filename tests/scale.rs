@@ -125,40 +125,117 @@ fn a_source_range_spreads_connections_evenly_over_its_addresses() {
     let expected: std::collections::BTreeMap<String, usize> =
         (2..=5).map(|last| (format!("127.0.0.{last}"), 100)).collect();
     assert_eq!(by_source, expected, "connections per source address (ss)");
+    // loadmux's own count agrees: each connected once, from its share's address.
+    let reported: std::collections::BTreeMap<String, usize> =
+        serde_json::from_value(report["connects_by_source"].clone()).expect("connects_by_source in the report");
+    assert_eq!(reported, expected, "connects per source address (the report)");
+}
+
+/// The user+system CPU time of process `pid` so far, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are fields 14 and 15, so 12 and 13 after the ")".
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+}
+
+/// Runs `loadmux run SERVER ARGS` inside `ns` for `seconds` and returns its report
+/// and the CPU ticks the client used in each second of it (sampled once a second).
+fn load_with_cpu_per_second(ns: &Netns, args: &[&str], seconds: u32) -> (Value, Vec<u64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let child = ns
+        .command(env!("CARGO_BIN_EXE_loadmux"))
+        .args(["run", SERVER, "-q", "--json", json.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut ticks = Vec::new();
+    let mut last = cpu_ticks(child.id()).unwrap_or(0);
+    for second in 1..=seconds {
+        let at = started + Duration::from_secs(u64::from(second));
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+        let Some(now) = cpu_ticks(child.id()) else { break };
+        ticks.push(now - last);
+        last = now;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    (read_json(&json), ticks)
 }
 
 /// `--mode connect` at full speed for `seconds`: every second's `connects` must be
 /// within 50% of the run's median, and no connect may fail for want of a port.
+///
+/// A busy machine moves the rate too: on this 2-core machine, shared with other
+/// builds, the connects of one second followed the CPU time the client got in it
+/// (300 connects per 10 ms tick, from 29 to 73 ticks a second). So a second outside
+/// 50% of the median passes only if its connects per CPU second are within 50% of
+/// their median: the client did as much with the CPU it had. A collapse (connects
+/// that cost more and more as TIME_WAIT fills) fails both ways; the 1 s stalls of a
+/// dropped SYN are counted by the kernel and fail on their own.
 fn churn_holds_its_rate(extra: &[&str], seconds: u32) -> Result<(), String> {
     let Some(ns) = Netns::create() else { return Ok(()) };
-    // Two server threads: a test binary's (debug) server on one thread accepts more
-    // slowly than the client connects, its accept queue overflows, and the SYN
-    // retried a second later would show as the server's dip, not the client's.
-    let _server = ns.serve(&["--mode", "echo", "--threads", "2"]);
+    // One server thread, as in scripts/bench-scale.sh: the server is then the slower
+    // side, which is what used to overflow its accept queue (see below).
+    let _server = ns.serve(&["--mode", "echo", "--threads", "1"]);
     let duration = format!("{seconds}s");
     let mut args = vec!["--mode", "connect", "-c", "200", "-d", &duration];
     args.extend_from_slice(extra);
-    let report = ns.load(&args);
+    let (report, ticks) = load_with_cpu_per_second(&ns, &args, seconds);
     // Never excused by a busy machine: a connect that found no port, or any error.
     assert_eq!(count(&report, "/errors/by_kind/addr_unavailable"), 0, "{extra:?}: {}", report["errors"]);
     assert_eq!(count(&report, "/errors/total"), 0, "{extra:?}: {}", report["errors"]);
+    // The cause of the dips this test used to see, counted by the kernel, not timed:
+    // a client that closed before the server accepted ran thousands of connections
+    // ahead of it, the accept queue overflowed, and each SYN it dropped was sent
+    // again a second later. With FIN close the client now waits for the server's
+    // close, so at most -c connections are ever queued and no busy machine excuses
+    // an overflow. An RST close cannot wait (waiting for the server's FIN would leave
+    // a TIME_WAIT, which --linger0 is there to avoid), so there an overflow is the
+    // server's real limit: a retry, not a failure.
+    let overflows = ns.counter("TcpExt", "ListenOverflows");
+    let syn_retries = ns.counter("TcpExt", "TCPSynRetrans");
+    if overflows + syn_retries > 0 {
+        let why = format!("{extra:?}: {overflows} accept-queue overflows, {syn_retries} SYNs sent again (1 s stalls)");
+        assert!(extra.contains(&"--linger0"), "{why}");
+        return Err(why);
+    }
     let per_second: Vec<u64> = rows(&report).iter().map(|r| r["connects"].as_u64().unwrap()).collect();
     assert_eq!(per_second.len(), seconds as usize, "one row per second: {per_second:?}");
-    let mut sorted = per_second.clone();
-    sorted.sort_unstable();
-    let median = sorted[sorted.len() / 2];
-    if median < 1_000 {
-        return Err(format!("churn at full speed on loopback: median {median}/s ({per_second:?})"));
+    let median_connects = median(&per_second);
+    if median_connects < 1_000 {
+        return Err(format!("churn at full speed on loopback: median {median_connects}/s ({per_second:?})"));
     }
+    // Connects per CPU second, for the seconds both were measured in. The first and the
+    // last second are left out: process start-up and exit fall in them, and the
+    // samples are taken a few milliseconds off the report's cuts.
+    let per_cpu_second: Vec<u64> = per_second.iter().zip(&ticks).map(|(n, t)| n * 100 / t.max(&1)).collect();
+    let inner = 1..per_cpu_second.len().saturating_sub(1);
+    let median_per_cpu_second = median(&per_cpu_second[inner.clone()]);
+    let within_half = |n: u64, median: u64| n * 2 >= median && n * 2 <= median * 3;
     for (second, n) in per_second.iter().enumerate() {
-        if *n * 2 < median || *n * 2 > median * 3 {
+        let explained = inner.contains(&second) && within_half(per_cpu_second[second], median_per_cpu_second);
+        if !within_half(*n, median_connects) && !explained {
             return Err(format!(
-                "second {}: {n} connects, outside 50% of the median {median} ({extra:?}: {per_second:?})",
+                "second {}: {n} connects, outside 50% of the median {median_connects}, and not for want of CPU \
+                 ({extra:?}: connects {per_second:?}, CPU ticks {ticks:?})",
                 second + 1
             ));
         }
     }
     Ok(())
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
 #[test]

@@ -103,6 +103,20 @@ pub enum State<S> {
     Greeting(Open<S>),
     /// Established: requests go out and responses come back.
     Open(Open<S>),
+    /// Connect churn (`--mode connect`, FIN close): our FIN is out and the server's
+    /// own close is awaited before the next connect. The server closes only once it
+    /// has accepted the connection, so at most `-c` connections are ever waiting in
+    /// its accept queue. Closing at once instead let a fast client run thousands of
+    /// connections ahead of a slower server: its accept queue overflowed, the SYNs it
+    /// dropped were retried a second later, and the rate dipped to a tenth for that
+    /// second (docs/performance.md, "Churn stability").
+    Closing {
+        /// The socket, its write side shut down.
+        socket: S,
+        /// When our FIN went out (a server that never closes is given up on after
+        /// `--timeout`).
+        since: Instant,
+    },
     /// Closed for good (`--no-reconnect`, or the run is over).
     Closed,
     /// Closed because `--conn-stages` asked for fewer connections; it connects
@@ -121,6 +135,7 @@ impl<S> State<S> {
             State::Upgrading { .. } => "Upgrading",
             State::Greeting(_) => "Greeting",
             State::Open(_) => "Open",
+            State::Closing { .. } => "Closing",
             State::Closed => "Closed",
             State::Retired => "Retired",
         }
@@ -479,6 +494,7 @@ impl<S: Transport> Conn<S> {
                     (a, b) => a.or(b),
                 }
             }
+            State::Closing { since, .. } => Some(*since + plan.response_timeout),
             State::Queued | State::Closed | State::Retired => None,
         }
     }
@@ -520,6 +536,7 @@ impl<S: Transport> Conn<S> {
             State::Upgrading { socket, since, opened } => self.upgrading(socket, since, opened, scratch, ctx),
             State::Greeting(open) => self.socket_ready(open, Stage::Greeting, ready, scratch, ctx),
             State::Open(open) => self.socket_ready(open, Stage::Open, ready, scratch, ctx),
+            State::Closing { socket, since } => self.closing(socket, since, scratch, ctx),
             // An event for a socket we already dropped (it was still in this batch).
             idle => (idle, Next::Wait),
         };
@@ -552,6 +569,12 @@ impl<S: Transport> Conn<S> {
             }
             State::Greeting(open) => self.open_deadline(open, Stage::Greeting, ctx),
             State::Open(open) => self.open_deadline(open, Stage::Open, ctx),
+            State::Closing { since, .. } if since + ctx.plan.response_timeout <= now => {
+                // Already counted as closed when our FIN went out; a server that keeps
+                // its side open is no error of the connection's. Dropping closes it.
+                debug!("conn {} token {}: the server did not close within --timeout", self.id, self.token);
+                (State::Queued, Next::Queue)
+            }
             other => (other, Next::Wait),
         };
         self.enter(state, from);
@@ -1175,12 +1198,46 @@ impl<S: Transport> Conn<S> {
                     if let Err(e) = open.socket.reset_on_close() {
                         debug!("conn {} token {}: SO_LINGER 0 failed: {e}", self.id, self.token);
                     }
+                } else if ctx.plan.mode == (Mode::Connect { exchange: false }) {
+                    // Nothing was exchanged, so nothing proves the server has accepted
+                    // the connection yet: send FIN and wait for its close (`Closing`).
+                    let mut socket = open.socket;
+                    match socket.half_close() {
+                        Ok(true) => return (State::Closing { socket, since: ctx.now }, Next::Wait),
+                        Ok(false) => {}
+                        // Gone already (reset by the server): nothing left to wait for.
+                        Err(e) => debug!("conn {} token {}: shutdown failed: {e}", self.id, self.token),
+                    }
                 }
                 (State::Queued, Next::Queue)
             }
             Ending::Done => (State::Closed, Next::Closed),
             Ending::Retired => (State::Retired, Next::Wait),
         }
+    }
+
+    /// An event in `Closing`: read until the server's end of stream, then connect
+    /// again. Bytes the server sends first (a greeting) are counted and dropped.
+    fn closing(&mut self, mut socket: S, since: Instant, scratch: &mut [u8], ctx: &mut Ctx) -> Transition<S> {
+        for _ in 0..IO_BUDGET {
+            match socket.read(scratch) {
+                // The server closed its side: the connection is over (the TIME_WAIT is
+                // ours, as our FIN went first); dropping the socket closes it.
+                Ok(0) => return (State::Queued, Next::Queue),
+                Ok(n) => ctx.stats.counters.bytes_received += n as u64,
+                // Not closed yet: its FIN brings the next readable edge.
+                Err(e) if would_block(&e) => return (State::Closing { socket, since }, Next::Wait),
+                // A signal interrupted the call before anything was read: retry.
+                Err(e) if interrupted(&e) => continue,
+                // Reset instead of closed: over all the same, and nothing was owed.
+                Err(e) => {
+                    debug!("conn {} token {}: closing: {e}", self.id, self.token);
+                    return (State::Queued, Next::Queue);
+                }
+            }
+        }
+        // A server still sending after a budget of full reads: let the others run.
+        (State::Closing { socket, since }, Next::Again { readable: true, writable: false })
     }
 
     /// A connect attempt failed (refused, TLS handshake, ...): counted as failed.

@@ -25,6 +25,9 @@ impl<S: Transport> Conn<S> {
             State::Connecting { .. } | State::Handshaking { .. } | State::Upgrading { .. } => {
                 (State::Retired, Next::Wait)
             }
+            // Connect churn awaiting the server's close: it was counted closed when its
+            // FIN went out; dropping the socket just ends the wait.
+            State::Closing { .. } => (State::Retired, Next::Wait),
             State::Greeting(open) | State::Open(open) if matches!(open.sender, Sender::Writing { .. }) => {
                 // Put it back as it was: the write finishes first.
                 let stage = if from == "Greeting" { Stage::Greeting } else { Stage::Open };

@@ -29,6 +29,10 @@ struct FakeSocket {
     /// Results of successive `flush` calls while bytes are held: `Ok(true)` sends
     /// them all; empty means "the socket takes them".
     flushes: VecDeque<io::Result<bool>>,
+    /// Whether `half_close` sends a FIN (a plain socket) rather than declining.
+    shuts_down: bool,
+    /// Whether it did.
+    write_shut: bool,
     /// A session to open (WebSocket): results of successive upgrade steps, then
     /// "open". `None`: no session.
     upgrades: Option<VecDeque<io::Result<bool>>>,
@@ -90,6 +94,10 @@ impl Transport for FakeSocket {
     }
     fn tls_info(&self) -> Option<TlsInfo> {
         self.tls.clone()
+    }
+    fn half_close(&mut self) -> io::Result<bool> {
+        self.write_shut = self.shuts_down;
+        Ok(self.shuts_down)
     }
     fn has_session(&self) -> bool {
         self.upgrades.is_some()
@@ -208,6 +216,7 @@ fn socket(conn: &mut Conn<FakeSocket>) -> &mut FakeSocket {
             socket
         }
         State::Greeting(open) | State::Open(open) => &mut open.socket,
+        State::Closing { socket, .. } => socket,
         other => panic!("no socket in {}", other.name()),
     }
 }
@@ -985,4 +994,43 @@ fn a_rate_schedule_times_each_send_and_a_rate_change_moves_the_next_one() {
     schedule.rates.set_rate(0.021, 0.0);
     conn.reschedule(schedule);
     assert!(about(sender(&conn), origin + crate::units::MAX_DURATION), "{:?}", sender(&conn));
+}
+
+#[test]
+fn fin_churn_waits_for_the_servers_close_before_connecting_again() {
+    let mut rig = Rig::new();
+    rig.plan.mode = Mode::Connect { exchange: false };
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket { connected: true, shuts_down: true, ..Default::default() }, rig.now);
+    // Connected: counted as opened and closed, our FIN out, the slot not yet queued.
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    assert_eq!(name(&conn), "Closing");
+    assert!(socket(&mut conn).write_shut, "FIN sent with shutdown(Write)");
+    assert_eq!((rig.stats.counters.conns_established, rig.stats.open), (1, 0));
+    assert_eq!(conn.deadline(&rig.plan), Some(rig.now + rig.plan.response_timeout));
+    // A greeting the server sent first is read and dropped; no close yet: wait.
+    socket(&mut conn).reads.push_back(Ok(b"+OK hi\r\n".to_vec()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Wait);
+    assert_eq!(name(&conn), "Closing");
+    assert_eq!(rig.stats.counters.bytes_received, 8);
+    // The server's FIN (it accepted and closed): now the next connect.
+    socket(&mut conn).reads.push_back(Ok(Vec::new()));
+    assert_eq!(rig.event(&mut conn, true, false), Next::Queue);
+    assert_eq!(name(&conn), "Queued");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
+}
+
+#[test]
+fn fin_churn_gives_up_on_a_server_that_never_closes_without_an_error() {
+    let mut rig = Rig::new();
+    rig.plan.mode = Mode::Connect { exchange: false };
+    let mut conn = Conn::new(1, 0, 0, rig.now);
+    conn.connecting(FakeSocket { connected: true, shuts_down: true, ..Default::default() }, rig.now);
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    rig.advance(1);
+    assert_eq!(rig.deadline(&mut conn), Next::Wait, "not yet due");
+    rig.now += rig.plan.response_timeout;
+    assert_eq!(rig.deadline(&mut conn), Next::Queue);
+    assert_eq!(name(&conn), "Queued");
+    assert_eq!(rig.stats.counters.errors.total(), 0);
 }

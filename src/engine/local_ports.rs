@@ -156,21 +156,25 @@ impl LocalPorts {
 /// `Auto` prefers them where the kernel's search measurably costs (docs/tuning.md):
 /// - many connections to one destination from one address: the search scans the
 ///   ports already taken, so a ramp costs quadratic system time;
-/// - connection churn with FIN close: every closed connection leaves a TIME_WAIT
+/// - connection churn: with FIN close every closed connection leaves a TIME_WAIT
 ///   that the search must scan past (measured: 5x the CPU per connection), and off
 ///   loopback the kernel does not reuse those ports at all, while an explicitly bound
 ///   port reuses a TIME_WAIT whenever TCP timestamps make it safe.
 ///
-/// With RST close (`--linger0`) ports are free again at once, and the kernel's
-/// search was cheaper (25 µs of client CPU per connection against 32 µs).
+/// RST close (`--linger0`) leaves no TIME_WAIT of its own, and on a clean table the
+/// kernel's search was a little cheaper (25 µs of client CPU per connection against
+/// 32 µs). But the table is rarely clean: after 10 s of FIN churn had filled the
+/// range with TIME_WAIT (explicitly bound, so the search skips them all), RST churn
+/// with the kernel's ports collapsed to 2 000 connections/s, and to 22 100/s with
+/// loadmux's (docs/tuning.md). So churn always takes loadmux's ports.
 pub fn prefers_own_ports(plan: &Plan) -> bool {
     let pairs = plan.targets.len().max(1) * plan.socket.sources.len().max(1);
     let per_pair = plan.connections.div_ceil(pairs);
-    let churn_with_time_wait = matches!(plan.mode, Mode::Connect { .. }) && !plan.socket.linger0;
+    let churn = matches!(plan.mode, Mode::Connect { .. });
     match plan.socket.ports {
         PortChoice::Kernel => false,
         PortChoice::Loadmux => true,
-        PortChoice::Auto => per_pair >= AUTO_OWN_PORTS_FROM || churn_with_time_wait,
+        PortChoice::Auto => per_pair >= AUTO_OWN_PORTS_FROM || churn,
     }
 }
 
@@ -187,11 +191,12 @@ mod tests {
     }
 
     #[test]
-    fn auto_prefers_own_ports_for_big_pools_and_fin_churn() {
+    fn auto_prefers_own_ports_for_big_pools_and_churn() {
         assert!(!prefers_own_ports(&plan(100, Mode::Request, false)));
         assert!(prefers_own_ports(&plan(19_000, Mode::Request, false)));
         assert!(prefers_own_ports(&plan(200, Mode::Connect { exchange: false }, false)));
-        assert!(!prefers_own_ports(&plan(200, Mode::Connect { exchange: false }, true)));
+        assert!(prefers_own_ports(&plan(200, Mode::Connect { exchange: false }, true)), "RST churn too");
+        assert!(!prefers_own_ports(&plan(200, Mode::Request, true)));
         // Spread over sources, each pair carries a share.
         let mut spread = plan(19_000, Mode::Request, false);
         spread.socket.sources = (2..=9).map(|i| IpAddr::from([127, 0, 0, i])).collect();

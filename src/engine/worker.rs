@@ -211,6 +211,7 @@ impl Worker {
         let connect_limiter = plan.connect_rate.map(|r| RateLimiter::new(r / plan.threads as f64, start));
         let local_ports =
             assignment.port_range.map(|range| LocalPorts::new(&plan, assignment.index, conns.len(), range));
+        let sources = plan.socket.sources.len();
         // Every slot starts queued; the first look at the stages retires those not
         // wanted yet (all of them, as the stages start from 0).
         let steering = plan.conn_stages.as_ref().map(|_| ConnSteering {
@@ -234,7 +235,7 @@ impl Worker {
             local_ports,
             state: HandlerState {
                 index: assignment.index as u64,
-                stats: WorkerStats::default(),
+                stats: WorkerStats { connects_by_source: vec![0; sources], ..WorkerStats::default() },
                 budget: Budget::new(assignment.quota),
                 render: Vec::new(),
                 expect: Vec::new(),
@@ -487,6 +488,11 @@ impl Worker {
             });
             let after = match opened {
                 Ok(link) => {
+                    // A Unix target has no source address.
+                    let tcp = matches!(self.plan.targets[conn.target], Target::Tcp(_));
+                    if let Some(source) = source_index(&self.plan, key).filter(|_| tcp) {
+                        self.state.stats.connects_by_source[source] += 1;
+                    }
                     conn.connecting(link, now);
                     self.connecting += 1;
                     // Waits for its first event; `settle` arms its connect deadline.
@@ -546,10 +552,16 @@ fn open_link(plan: &Plan, target: usize, key: usize, ports: Option<&mut LocalPor
 /// Sources are spread by slab key, which counts 0, 1, 2... within a worker, so every
 /// worker spreads its own connections evenly over them.
 fn dial_tcp(plan: &Plan, addr: SocketAddr, key: usize, ports: Option<&mut LocalPorts>) -> io::Result<TcpStream> {
-    let sources = &plan.socket.sources;
-    let source = (!sources.is_empty()).then(|| sources[key % sources.len()]);
+    let source = source_index(plan, key).map(|i| plan.socket.sources[i]);
     match ports {
         Some(ports) => ports.dial(key, addr, source, plan),
         None => dial(addr, &plan.socket, source),
     }
+}
+
+/// Which of `plan.socket.sources` connection slot `key` connects from over TCP
+/// (`None` without sources).
+fn source_index(plan: &Plan, key: usize) -> Option<usize> {
+    let sources = plan.socket.sources.len();
+    (sources > 0).then(|| key % sources)
 }

@@ -101,6 +101,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report, String> {
             .zip(names)
             .flat_map(|(r, name)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
             .collect(),
+        connects_by_source: merge_counts(reports.iter().filter_map(|r| r.connects_by_source.as_ref())),
         rate_changes: merge_rate_changes(reports, start),
         mix: super::mix::merge_names(reports, names, secs)?,
     })
@@ -269,6 +270,18 @@ mod tests {
         assert_eq!(merged.memcache.unwrap(), [("get_hits".to_string(), 15), ("get_misses".to_string(), 4)].into());
         let plain = merge(&[report(), report()], &["a".into(), "b".into()]).unwrap();
         assert_eq!((plain.resp, plain.memcache), (None, None), "no reply counts appear from nowhere");
+        assert_eq!(plain.connects_by_source, None, "nor per-source counts");
+    }
+
+    #[test]
+    fn connects_by_source_add_address_by_address() {
+        let mut a = report();
+        a.connects_by_source = Some([("127.0.0.2".to_string(), 50), ("127.0.0.3".to_string(), 50)].into());
+        let mut b = report();
+        b.connects_by_source = Some([("127.0.0.3".to_string(), 7), ("127.0.0.4".to_string(), 1)].into());
+        let merged = merge(&[a, b], &["a".into(), "b".into()]).unwrap();
+        let expected = [("127.0.0.2".to_string(), 50), ("127.0.0.3".to_string(), 57), ("127.0.0.4".to_string(), 1)];
+        assert_eq!(merged.connects_by_source, Some(expected.into()));
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct Report {
     /// not kept (`schedule.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Connects started from each source address (`--source`, or the spread over
+    /// 127.0.0.x of a big loopback run), reconnects included; present only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connects_by_source: Option<BTreeMap<String, u64>>,
     /// Live control's changes of the rate (`+`/`-`/`p` keys, `--control stdin`), in
     /// order: seconds from the start, the rate before and after, and the source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -411,6 +415,19 @@ fn rate(count: u64, seconds: f64) -> f64 {
     }
 }
 
+/// Connects per source address, keyed by the address (a repeated `--source` adds
+/// up); `None` without sources.
+fn by_source(sources: &[std::net::IpAddr], counts: &[u64]) -> Option<BTreeMap<String, u64>> {
+    if sources.is_empty() {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (ip, n) in sources.iter().zip(counts.iter().chain(std::iter::repeat(&0))) {
+        *out.entry(ip.to_string()).or_default() += n;
+    }
+    Some(out)
+}
+
 impl Report {
     /// Builds the report of a finished run of `plan`.
     pub fn from_run(run: &RunResult, plan: &Plan) -> Report {
@@ -511,6 +528,7 @@ impl Report {
                 .then(|| MemcacheReply::ALL.iter().map(|k| (k.name().to_string(), c.memcache[*k as usize])).collect()),
             timeline: timeline_rows(run, plan),
             rate_changes: run.rate_changes.clone(),
+            connects_by_source: by_source(&plan.socket.sources, &run.totals.connects_by_source),
             websocket: plan.websocket.as_ref().map(|_| WebSocket {
                 upgrade_latency_us: Latency::from_histogram(&run.totals.ws_upgrade),
                 messages_received: c.ws_messages_received,

@@ -25,6 +25,9 @@ pub fn render_text(report: &Report, header: &str) -> String {
         "  connections   attempted {}, established {} ({:.1}/s), failed {}, max open {}",
         c.attempted, c.established, c.per_s, c.failed, c.max_open
     );
+    if let Some(by_source) = &r.connects_by_source {
+        let _ = writeln!(out, "  sources       {}", sources_line(by_source));
+    }
     let _ = writeln!(
         out,
         "  requests      sent {}, completed {} ({:.1}/s)",
@@ -159,6 +162,29 @@ fn bytes(n: f64) -> String {
     }
 }
 
+/// Sources shown one by one in the text summary; more are summed up as a range.
+const SOURCES_LISTED: usize = 8;
+
+/// Connects per source address, in address order: each one for a few addresses,
+/// else how many addresses and the least and most connects of any (a /16 has 65 536).
+fn sources_line(by_source: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut counts: Vec<(std::net::IpAddr, u64)> =
+        by_source.iter().filter_map(|(ip, n)| Some((ip.parse().ok()?, *n))).collect();
+    counts.sort_unstable();
+    if counts.len() <= SOURCES_LISTED {
+        let each: Vec<String> = counts.iter().map(|(ip, n)| format!("{ip} {n}")).collect();
+        return format!("connects from {}", each.join(", "));
+    }
+    let least = counts.iter().map(|(_, n)| *n).min().unwrap_or(0);
+    let most = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    format!(
+        "connects from {} addresses ({} to {}), {least} to {most} each",
+        counts.len(),
+        counts[0].0,
+        counts[counts.len() - 1].0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +201,14 @@ mod tests {
         assert_eq!(bytes(999.0), "999 B");
         assert_eq!(bytes(1_500.0), "1.5 kB");
         assert_eq!(bytes(2_000_000.0), "2.00 MB");
+    }
+
+    #[test]
+    fn sources_are_listed_in_address_order_or_summed_up_when_many() {
+        let few: std::collections::BTreeMap<String, u64> =
+            [("127.0.0.10".to_string(), 3), ("127.0.0.9".to_string(), 4)].into();
+        assert_eq!(sources_line(&few), "connects from 127.0.0.9 4, 127.0.0.10 3");
+        let many = (1..=20).map(|i| (format!("10.1.0.{i}"), 100 + i)).collect();
+        assert_eq!(sources_line(&many), "connects from 20 addresses (10.1.0.1 to 10.1.0.20), 101 to 120 each");
     }
 }

@@ -96,6 +96,9 @@ pub struct Totals {
     pub max_open: u64,
     /// When every connection was first open at once (the last worker's moment), if ever.
     pub ramp_done_at: Option<Instant>,
+    /// Connects started from each source address, in `--source` order, whole run
+    /// (empty without sources).
+    pub connects_by_source: Vec<u64>,
     /// WebSocket upgrade latency, whole run.
     pub ws_upgrade: LatencyHistogram,
     /// Request mix: each name's figures over the measured window, indexed as
@@ -166,6 +169,7 @@ impl Collector {
             t.send_lag.merge(&s.send_lag);
             merge_names(&mut t.per_name, &s.per_name);
         }
+        add_counts(&mut t.connects_by_source, &s.connects_by_source);
         self.max_open[s.worker] = s.max_open;
         self.ramp_done[s.worker] = s.ramp_done_at;
         if s.interval.last {
@@ -275,6 +279,16 @@ impl Collector {
     }
 }
 
+/// Adds `more` to `sum` element by element, growing `sum` to fit.
+fn add_counts(sum: &mut Vec<u64>, more: &[u64]) {
+    if sum.len() < more.len() {
+        sum.resize(more.len(), 0);
+    }
+    for (total, n) in sum.iter_mut().zip(more) {
+        *total += n;
+    }
+}
+
 /// Seconds from `start` to `at`, for snapshot timestamps.
 pub fn seconds_since(start: Instant, at: Instant) -> f64 {
     at.saturating_duration_since(start).as_secs_f64()
@@ -330,9 +344,20 @@ mod tests {
             open: 5,
             max_open: 5,
             ramp_done_at: None,
+            connects_by_source: if last { vec![worker as u64 + 1, 2] } else { Vec::new() },
             ws_upgrade: LatencyHistogram::new(),
             per_name: Vec::new(),
         }
+    }
+
+    #[test]
+    fn connects_by_source_add_up_over_the_workers_last_snapshots() {
+        let mut c = Collector::new(2);
+        c.add(snap(0, 0, 1, true, false));
+        c.add(snap(0, 1, 1, true, true));
+        c.add(snap(1, 0, 1, true, true));
+        let (totals, _) = c.finish(Instant::now());
+        assert_eq!(totals.connects_by_source, [1 + 2, 2 + 2], "worker 0 counts [1, 2], worker 1 [2, 2]");
     }
 
     fn at(mut s: Snapshot, t_s: f64) -> Snapshot {

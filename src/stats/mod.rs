@@ -152,6 +152,9 @@ pub struct WorkerStats {
     pub max_open: u64,
     /// When every connection of this worker was first established at once.
     pub ramp_done_at: Option<Instant>,
+    /// Connects started from each source address, in `--source` order, over the whole
+    /// run (empty without sources). Sent in the worker's last snapshot only.
+    pub connects_by_source: Vec<u64>,
     /// WebSocket upgrade latency this interval: from the end of the transport's
     /// handshake (TCP, or TLS) to the server's `101`.
     pub ws_upgrade: LatencyHistogram,
@@ -245,6 +248,8 @@ impl WorkerStats {
             open: self.open,
             max_open: self.max_open,
             ramp_done_at: self.ramp_done_at,
+            // Whole-run counts, needed once: only the last snapshot carries them.
+            connects_by_source: if interval.last { std::mem::take(&mut self.connects_by_source) } else { Vec::new() },
             ws_upgrade: std::mem::take(&mut self.ws_upgrade),
             per_name: std::mem::take(&mut self.per_name),
         }
@@ -297,6 +302,9 @@ pub struct Snapshot {
     pub max_open: u64,
     /// When all of this worker's connections were first open at once, if yet.
     pub ramp_done_at: Option<Instant>,
+    /// The last snapshot: connects started from each source address over the whole
+    /// run, in `--source` order (empty in every other snapshot, and without sources).
+    pub connects_by_source: Vec<u64>,
     /// WebSocket upgrade latencies recorded during the interval.
     pub ws_upgrade: LatencyHistogram,
     /// Request mix: what each name did during the interval, indexed as

@@ -126,6 +126,13 @@ pub trait Transport {
         None
     }
 
+    /// Connect churn: sends our end of stream (FIN) but keeps the socket, so the
+    /// peer's own close can be awaited. `Ok(true)` when the FIN is out; `Ok(false)`
+    /// when this transport has no reason to wait and is simply closed (the default).
+    fn half_close(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
+
     /// Whether a session layer (WebSocket) runs over this transport and must be
     /// opened, and timed, after the transport's handshake.
     fn has_session(&self) -> bool {
@@ -283,6 +290,16 @@ impl Transport for Link {
         match self {
             Link::Ws(ws) => ws.close_code(),
             _ => None,
+        }
+    }
+
+    fn half_close(&mut self) -> io::Result<bool> {
+        match self {
+            Link::Plain(socket) => socket.shutdown_write().map(|()| true),
+            // The TLS handshake or the WebSocket upgrade was a round trip with a
+            // server that had accepted the connection: there is no accept queue to
+            // protect (see `State::Closing`).
+            Link::Tls(_) | Link::Ws(_) => Ok(false),
         }
     }
 }

@@ -76,6 +76,23 @@ impl Netns {
         !out.stdout.is_empty()
     }
 
+    /// A TCP counter of this namespace's own `/proc/net/netstat` (the kernel keeps
+    /// one set per namespace), named as `nstat` names it without its prefix:
+    /// `counter("TcpExt", "ListenOverflows")`.
+    pub fn counter(&self, group: &str, name: &str) -> u64 {
+        let out = self.command("cat").arg("/proc/net/netstat").output().expect("read /proc/net/netstat");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Each group is two lines: "TcpExt: Name1 Name2 ..." then "TcpExt: 1 2 ...".
+        let prefix = format!("{group}:");
+        let mut lines = text.lines().filter(|line| line.starts_with(&prefix));
+        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+            panic!("no {group} counters in /proc/net/netstat of {}", self.name);
+        };
+        let position = names.split_whitespace().position(|n| n == name);
+        let position = position.unwrap_or_else(|| panic!("no counter {group}:{name} in /proc/net/netstat"));
+        values.split_whitespace().nth(position).and_then(|v| v.parse().ok()).expect("a number")
+    }
+
     /// Runs `loadmux run SERVER ARGS` inside and returns its report (exit code 0).
     pub fn load(&self, args: &[&str]) -> Value {
         let out = self.command(BIN).args(["run", SERVER, "-q", "--json", "-"]).args(args).output().unwrap();
