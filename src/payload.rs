@@ -617,6 +617,18 @@ mod tests {
     }
 
     #[test]
+    fn a_resp_argument_of_several_parts_gets_the_length_of_all_of_them() {
+        let t = Template::parse_resp(b"SET ab{seq}c v").unwrap();
+        assert_eq!(render(&t, 1, 12345), "*3\r\n$3\r\nSET\r\n$8\r\nab12345c\r\n$1\r\nv\r\n");
+        assert_eq!(render(&t, 1, 7), "*3\r\n$3\r\nSET\r\n$4\r\nab7c\r\n$1\r\nv\r\n");
+        // The bound is exact for a 20-digit {seq}, except for the one computed length
+        // (`$23\r\n` here), which is bounded by `$`, 20 digits and CRLF. Fixed
+        // arguments carry their length as a literal.
+        let longest = render(&t, 1, u64::MAX);
+        assert_eq!(t.max_len(), longest.len() - "$23\r\n".len() + "$".len() + 20 + "\r\n".len(), "{longest:?}");
+    }
+
+    #[test]
     fn adjacent_fields_leave_no_empty_literal_between_them() {
         // An empty literal would render nothing, but cost a step of every render.
         let t = Template::parse(b"{seq}{conn}".to_vec()).unwrap();
