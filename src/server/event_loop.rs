@@ -377,37 +377,57 @@ fn source(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounte
 
 /// HTTP: parse the requests read, queue their responses, write them.
 fn http(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
-    flush(conn, counters)?;
-    for _ in 0..IO_BUDGET {
-        let Some(parser) = conn.http.as_mut() else { return Ok(Served::Done) };
-        if parser.closing {
-            // Connection: close (or HTTP/1.0): close once the answer is out.
-            return if conn.pending.is_empty() {
-                Err(io::ErrorKind::ConnectionAborted.into())
-            } else {
-                Ok(Served::Done)
-            };
-        }
-        if conn.pending.len() > MAX_OWED {
-            return Ok(Served::Done); // Backpressure until the client reads.
-        }
-        let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { return Ok(Served::Done) };
-        parser.feed(&scratch[..n], &mut conn.pending, counters)?;
-        flush(conn, counters)?;
-        if n < scratch.len() && !conn.http.as_ref().is_some_and(|p| p.closing) {
-            return Ok(Served::Done); // A short read: the receive queue is empty.
-        }
-    }
-    Ok(Served::Again)
+    answer(conn, scratch, counters, |c| c.http.as_deref_mut().map(|p| p as &mut dyn Answerer))
 }
 
 /// WebSocket: upgrade, then echo frames, answering ping and close (`websocket.rs`).
 fn websocket(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCounters) -> io::Result<Served> {
+    answer(conn, scratch, counters, |c| c.ws.as_deref_mut().map(|e| e as &mut dyn Answerer))
+}
+
+/// A mode that parses what the client sends and queues its answers (HTTP, WebSocket).
+trait Answerer {
+    /// Takes bytes read from the client; answers are appended to `out`.
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, counters: &mut ServerCounters) -> io::Result<()>;
+    /// The connection ends once the answers already queued are out.
+    fn closing(&self) -> bool;
+}
+
+impl Answerer for HttpRequests {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, counters: &mut ServerCounters) -> io::Result<()> {
+        HttpRequests::feed(self, input, out, counters)
+    }
+
+    /// `Connection: close` (or HTTP/1.0).
+    fn closing(&self) -> bool {
+        self.closing
+    }
+}
+
+impl Answerer for WsEcho {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, counters: &mut ServerCounters) -> io::Result<()> {
+        WsEcho::feed(self, input, out, counters)
+    }
+
+    /// A close answered, or an upgrade refused.
+    fn closing(&self) -> bool {
+        WsEcho::closing(self)
+    }
+}
+
+/// Reads, answers and writes for a connection whose mode is an [`Answerer`] (`mode`
+/// picks it out of the connection), until the socket is drained, the answers back
+/// up, or the budget is spent.
+fn answer(
+    conn: &mut ServerConn,
+    scratch: &mut [u8],
+    counters: &mut ServerCounters,
+    mode: fn(&mut ServerConn) -> Option<&mut dyn Answerer>,
+) -> io::Result<Served> {
     flush(conn, counters)?;
     for _ in 0..IO_BUDGET {
-        let Some(echo) = conn.ws.as_mut() else { return Ok(Served::Done) };
-        if echo.closing() {
-            // A close answered, or an upgrade refused: close once the answer is out.
+        let Some(answerer) = mode(conn) else { return Ok(Served::Done) };
+        if answerer.closing() {
             return if conn.pending.is_empty() {
                 Err(io::ErrorKind::ConnectionAborted.into())
             } else {
@@ -418,9 +438,14 @@ fn websocket(conn: &mut ServerConn, scratch: &mut [u8], counters: &mut ServerCou
             return Ok(Served::Done); // Backpressure until the client reads.
         }
         let Some(n) = read_some(&mut conn.stream, scratch, counters)? else { return Ok(Served::Done) };
-        echo.feed(&scratch[..n], &mut conn.pending, counters)?;
+        // The answers go to `pending`, which the answerer's own borrow of the
+        // connection would otherwise cover: moved out and back (no copy, no allocation).
+        let mut pending = std::mem::take(&mut conn.pending);
+        let fed = mode(conn).map_or(Ok(()), |a| a.feed(&scratch[..n], &mut pending, counters));
+        conn.pending = pending;
+        fed?;
         flush(conn, counters)?;
-        if n < scratch.len() && !conn.ws.as_ref().is_some_and(|e| e.closing()) {
+        if n < scratch.len() && !mode(conn).is_some_and(|a| a.closing()) {
             return Ok(Served::Done); // A short read: the receive queue is empty.
         }
     }
