@@ -629,6 +629,23 @@ mod tests {
     }
 
     #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // SplitMix64 from state 0: its first two outputs, as published with the
+        // algorithm (Vigna's splitmix64.c); each call here is one step from `x`.
+        assert_eq!(splitmix64(0), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(splitmix64(0x9e37_79b9_7f4a_7c15), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn a_payloads_max_len_is_its_longest_message_and_random_bytes_have_their_length() {
+        let short = Template::parse(b"ab".to_vec()).unwrap();
+        let long = Template::parse(b"abcdef".to_vec()).unwrap();
+        assert_eq!(Payload::new(vec![short, long], None).unwrap().max_len(), 6);
+        assert_eq!(random_bytes(300).len(), 300);
+        assert_ne!(random_bytes(64), random_bytes(64), "two draws of 64 random bytes differ");
+    }
+
+    #[test]
     fn adjacent_fields_leave_no_empty_literal_between_them() {
         // An empty literal would render nothing, but cost a step of every render.
         let t = Template::parse(b"{seq}{conn}".to_vec()).unwrap();
