@@ -21,7 +21,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-. scripts/lib.sh   # free_port, wait_port, measure
+. scripts/lib.sh   # free_port, wait_port, measure, median_table
 
 port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
@@ -54,16 +54,4 @@ for round in $(seq "$ROUNDS"); do
     wait "$scraper" 2>/dev/null || true
 done
 
-python3 - "$results" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    name, n, cpu, wall = line.split()
-    rows.setdefault(name, []).append((int(n), float(cpu), float(wall)))
-print(f"{'workload':<16}{'req/s':>10}{'CPU s/1M req':>14}")
-for name, r in rows.items():
-    rps = statistics.median(n / w for n, c, w in r)
-    cpu = statistics.median(c / n * 1e6 for n, c, w in r)
-    print(f"{name:<16}{rps:>10.0f}{cpu:>14.2f}")
-print(f"(medians of {len(next(iter(rows.values())))} rounds)")
-PY
+median_table "$results"

@@ -1,5 +1,5 @@
 # Helpers the benchmark scripts share (sourced, not run): a free loopback port, a
-# wait for a port to open, and a command's CPU time.
+# wait for a port to open, a command's CPU time, and a table of medians.
 
 # A TCP port free on 127.0.0.1 right now (the kernel picks it; the socket closes).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -22,5 +22,23 @@ out = p.stdout.read()
 _, status, ru = os.wait4(p.pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 os.write(3, f"\nCPU {ru.ru_utime + ru.ru_stime:.3f} {time.monotonic() - t0:.3f}\n".encode())
+PY
+}
+
+# Prints, per workload, the median requests/s and CPU seconds per million requests
+# over the rounds in FILE, whose lines are "WORKLOAD REQUESTS CPU_SECONDS WALL_SECONDS".
+median_table() {
+python3 - "$1" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, n, cpu, wall = line.split()
+    rows.setdefault(name, []).append((int(n), float(cpu), float(wall)))
+print(f"{'workload':<16}{'req/s':>10}{'CPU s/1M req':>14}")
+for name, r in rows.items():
+    rps = statistics.median(n / w for n, c, w in r)
+    cpu = statistics.median(c / n * 1e6 for n, c, w in r)
+    print(f"{name:<16}{rps:>10.0f}{cpu:>14.2f}")
+print(f"(medians of {len(next(iter(rows.values())))} rounds)")
 PY
 }

@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 use common::{count, run_report, Serve};
 use serde_json::Value;
 
-/// Debian's interpreter (a pyenv `python3` earlier on PATH lacks the package).
-const PYTHON: &str = "/usr/bin/python3";
-
 /// A server child process, killed by pid on drop.
 struct Peer {
     addr: SocketAddr,
@@ -35,22 +32,8 @@ impl Peer {
     /// `tests/data/ws_server.py MODE`, or None after saying loudly why not (a
     /// failure under CI).
     fn python(mode: &str) -> Option<Peer> {
-        let present = Command::new(PYTHON).args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
-        if !present {
-            common::prereq::missing("python3-websockets", "scripts/test.sh installs it");
-            return None;
-        }
-        let mut child = Command::new(PYTHON)
-            .args([concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ws_server.py"), mode])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the websockets server");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("no port from the server: {line:?}"));
-        Some(Peer { addr: SocketAddr::from(([127, 0, 0, 1], port)), child, stdout: Some(stdout) })
+        let (child, stdout, addr) = common::ws_server::start(mode)?;
+        Some(Peer { addr, child, stdout: Some(stdout) })
     }
 
     /// `websocketd --port P cat`: each message becomes a line on cat's stdin, and

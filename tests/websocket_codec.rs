@@ -4,17 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use loadmux::session::websocket::{
     encode_close, encode_frame, ClientHandshake, Event, FrameDecoder, MessageKind, Opcode,
 };
-
-/// Debian's interpreter (a pyenv `python3` earlier on PATH lacks the package).
-const PYTHON: &str = "/usr/bin/python3";
 
 /// The python3-websockets server of `tests/data/ws_server.py`, killed by pid on drop.
 struct WsServer {
@@ -32,21 +29,8 @@ impl Drop for WsServer {
 impl WsServer {
     /// Starts the server in `mode`, or says loudly why not (and fails under CI).
     fn start(mode: &str) -> Option<WsServer> {
-        let present = Command::new(PYTHON).args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
-        if !present {
-            common::prereq::missing("python3-websockets", "scripts/test.sh installs it");
-            return None;
-        }
-        let mut child = Command::new(PYTHON)
-            .args([concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ws_server.py"), mode])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the websockets server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("no port from the server: {line:?}"));
-        Some(WsServer { addr: SocketAddr::from(([127, 0, 0, 1], port)), child })
+        let (child, _, addr) = common::ws_server::start(mode)?;
+        Some(WsServer { addr, child })
     }
 }
 

@@ -50,18 +50,23 @@ impl WatchArgs {
     /// Checks the flags: addresses resolve (the first address is used).
     pub fn to_config(&self) -> Result<MonitorConfig, PlanError> {
         Ok(MonitorConfig {
-            metrics_listen: self.metrics_listen.as_deref().map(|a| resolve("--metrics-listen", a)).transpose()?,
+            metrics_listen: self
+                .metrics_listen
+                .as_deref()
+                .map(|a| resolve("--metrics-listen", a, "127.0.0.1:9464"))
+                .transpose()?,
             metrics_linger: self.metrics_linger,
-            statsd: self.statsd.as_deref().map(|a| resolve("--statsd", a)).transpose()?,
+            statsd: self.statsd.as_deref().map(|a| resolve("--statsd", a, "127.0.0.1:8125")).transpose()?,
             statsd_prefix: self.statsd_prefix.clone(),
             hlog: self.hlog.clone(),
         })
     }
 }
 
-/// Resolves HOST:PORT once, before the run.
-fn resolve(flag: &str, text: &str) -> Result<SocketAddr, PlanError> {
-    let bad = |why: String| PlanError(format!("{flag} {text}: {why}; expected HOST:PORT such as 127.0.0.1:9464"));
+/// Resolves HOST:PORT once, before the run; an error names the flag and an example
+/// of what it takes (its protocol's usual port).
+fn resolve(flag: &str, text: &str, example: &str) -> Result<SocketAddr, PlanError> {
+    let bad = |why: String| PlanError(format!("{flag} {text}: {why}; expected HOST:PORT such as {example}"));
     let mut addrs = text.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
     addrs.next().ok_or_else(|| bad("resolves to no address".into()))
 }
@@ -76,6 +81,9 @@ mod tests {
         assert_eq!(args.to_config().unwrap().statsd, Some("127.0.0.1:8125".parse().unwrap()));
         let bad = WatchArgs { metrics_listen: Some("nonsense".into()), ..WatchArgs::default() };
         let err = bad.to_config().unwrap_err().0;
-        assert!(err.starts_with("--metrics-listen nonsense: "), "{err}");
+        assert!(err.starts_with("--metrics-listen nonsense: ") && err.ends_with("127.0.0.1:9464"), "{err}");
+        let bad = WatchArgs { statsd: Some("nonsense".into()), ..WatchArgs::default() };
+        let err = bad.to_config().unwrap_err().0;
+        assert!(err.starts_with("--statsd nonsense: ") && err.ends_with("such as 127.0.0.1:8125"), "{err}");
     }
 }

@@ -1309,16 +1309,17 @@ fn frame_for_session(plan: &Plan, out: &mut Vec<u8>, start: usize) {
     }
 }
 
-/// Failed WebSocket upgrades warned about so far, run-wide. Past
-/// [`UPGRADE_WARNINGS`], they are logged at debug level only: a server refusing
-/// every upgrade would otherwise print a line per connection attempt.
+/// Failed WebSocket upgrades warned about so far, by every worker of the process
+/// (a library caller's later runs included: the warnings are for a person watching
+/// the first run go wrong). Past [`UPGRADE_WARNINGS`], they are logged at debug level
+/// only: a server refusing every upgrade would otherwise print a line per attempt.
 static UPGRADE_WARNED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// How many failed upgrades are warned about (with their HTTP status).
 const UPGRADE_WARNINGS: u32 = 5;
 
 /// Logs a refused upgrade (its status, or what was wrong) at warn level, the first
-/// [`UPGRADE_WARNINGS`] times in a run; it counts as `protocol` in any case.
+/// [`UPGRADE_WARNINGS`] times in the process; it counts as `protocol` in any case.
 fn warn_failed_upgrade(id: u64, target: &crate::transport::Target, refusal: &dyn fmt::Display) {
     use std::sync::atomic::Ordering;
     let seen = UPGRADE_WARNED.fetch_add(1, Ordering::Relaxed);

@@ -158,6 +158,7 @@ pub mod pki;
 pub mod prereq;
 pub mod real_servers;
 pub mod recorder;
+pub mod ws_server;
 
 /// A `loadmux serve` child process on loopback. Dropping it stops it with SIGTERM
 /// (so it removes its Unix socket file and generated CA), then SIGKILL if it has
