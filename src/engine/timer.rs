@@ -10,13 +10,23 @@
 //!   the connection whether its *current* deadline has passed, and re-arms it with
 //!   whatever deadline the connection has now.
 //!
-//! So the heap holds about one entry per connection, whatever the request rate, and
-//! an entry that no longer matches what was armed (a deadline moved earlier, a slot
-//! reused) is recognised on pop and dropped.
+//! An entry that no longer matches what was armed (a deadline moved earlier, a slot
+//! reused) is recognised on pop and dropped. In closed loop deadlines only move
+//! later, so the heap holds about one entry per connection. In open loop they move
+//! earlier twice a request (a send arms the response's timeout, its response arms
+//! the next, earlier, paced send), and each move leaves a stale entry that would
+//! surface only when its far-off time came: at 50 000 requests a second with a 5 s
+//! `--timeout`, a quarter of a million of them. So when stale entries outnumber the
+//! connections, the heap is rebuilt from the armed deadlines ([`Timers::arm`]), which
+//! keeps it within twice the connections at an amortised O(1) a push.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
+
+/// Stale entries allowed beyond one per connection before the heap is rebuilt, so a
+/// worker with few connections does not rebuild at every other push.
+const COMPACT_SLACK: usize = 1024;
 
 /// A min-heap of `(deadline, key)` with one armed deadline per key.
 #[derive(Debug, Default)]
@@ -48,8 +58,20 @@ impl Timers {
             _ => {
                 self.armed[key] = Some(at);
                 self.heap.push(Reverse((at, key)));
+                if self.heap.len() > 2 * self.armed.len() + COMPACT_SLACK {
+                    self.compact();
+                }
             }
         }
+    }
+
+    /// Rebuilds the heap from the armed deadlines alone, dropping every stale entry:
+    /// O(connections), run once per at least that many pushes.
+    fn compact(&mut self) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        entries.clear();
+        entries.extend(self.armed.iter().enumerate().filter_map(|(key, at)| at.map(|at| Reverse((at, key)))));
+        self.heap = BinaryHeap::from(entries);
     }
 
     /// The earliest queued deadline; the poll timeout is derived from it. It may be
@@ -148,6 +170,33 @@ mod tests {
         // The 50 ms entry is stale now: it must not fire again.
         assert_eq!(timers.pop_due(ms(t0, 100)), None);
         assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn open_loop_stale_entries_are_dropped_and_the_heap_stays_bounded() {
+        // Open loop's pattern: key k sends at k, k + 50, k + 100 ms... Each send arms
+        // the response's far timeout, and its response arms the next, earlier, send,
+        // leaving the timeout stale.
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let keys: usize = 50;
+        for key in 0..keys {
+            timers.arm(key, Some(ms(t0, key as u64)));
+        }
+        for now in 0..100_000 {
+            while let Some(key) = timers.pop_due(ms(t0, now)) {
+                timers.arm(key, Some(ms(t0, now + 5_000)));
+                timers.arm(key, Some(ms(t0, now + keys as u64)));
+            }
+            assert!(timers.len() <= 2 * keys + COMPACT_SLACK, "{} entries for {keys} keys", timers.len());
+        }
+        // What is armed still comes out, in order, and nothing stale does.
+        let mut due = Vec::new();
+        while let Some(key) = timers.pop_due(ms(t0, 100_000 + keys as u64)) {
+            due.push(key);
+        }
+        assert_eq!(due, (0..keys).collect::<Vec<_>>());
+        assert_eq!(timers.pop_due(ms(t0, 200_000)), None, "the far timeouts were superseded");
     }
 
     #[test]
