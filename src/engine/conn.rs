@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 
 use super::clock::Clock;
+use super::pacing::resume_slot;
 use super::stages::SendSchedule;
 use crate::framing::{Decoder, Framing, ProtocolError, Response, Step};
 use crate::payload::Fields;
@@ -684,16 +685,20 @@ impl<S: Transport> Conn<S> {
         if ctx.plan.mode == (Mode::Connect { exchange: false }) {
             return self.end(open, Stage::Open, Ending::Churn, ctx);
         }
-        // Open loop: sends that fell due while this connection was down were never
-        // made; the schedule resumes now rather than bursting to catch up.
+        // Open loop: sends that fell due while this connection was down (or still
+        // connecting) are skipped rather than made in a burst; the latest goes out at
+        // once, its latency counted from its place in the schedule, and the later
+        // ones keep the connection's own place in it. (Resuming "now" instead would
+        // move each connection's sends to the moment it connected: at the start of a
+        // run that bunches every connection's sends into the few hundred µs in which
+        // the connects completed, and the offered rate comes in bursts.)
         if let Some(schedule) = ctx.schedule {
-            // At most one overdue send goes out now (as with the fixed gap); the
-            // others that fell due meanwhile are skipped.
             let resume = schedule.resume_index(self.send_index, ctx.now);
             self.send_index = self.send_index.max(resume.saturating_sub(schedule.stride));
             self.next_send = schedule.instant_of(self.send_index);
+        } else if let Some(gap) = ctx.plan.send_interval {
+            self.next_send = resume_slot(self.next_send, gap, ctx.now);
         }
-        self.next_send = self.next_send.max(ctx.now);
         let mut stage = Stage::Open;
         if let Some(first) = &ctx.plan.payload.first {
             ctx.render.clear();

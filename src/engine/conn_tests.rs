@@ -202,7 +202,8 @@ impl Rig {
 
     /// A connection that has just completed its handshake and written its first request.
     fn established(&mut self) -> Conn<FakeSocket> {
-        let mut conn = Conn::new(1, 0, 0, self.now);
+        // In open loop its first send is due as the connect completes, 1 ms on.
+        let mut conn = Conn::new(1, 0, 0, self.now + Duration::from_millis(1));
         conn.connecting(FakeSocket { connected: true, ..Default::default() }, self.now);
         self.advance(1);
         assert_eq!(self.event(&mut conn, false, true), Next::Wait);
@@ -539,6 +540,27 @@ fn open_loop_waits_for_the_schedule_and_measures_from_the_intended_time() {
     assert!(rig.stats.latency.percentile(100.0) == corrected && corrected >= 50_000);
     let stalled_third = rig.stats.latency.percentile(100.0);
     assert!(stalled_third >= 41_000, "the third request counts from its schedule slot: {stalled_third}");
+}
+
+#[test]
+fn a_connection_that_connects_late_keeps_its_place_in_the_schedule() {
+    let mut rig = Rig::new();
+    rig.plan.send_interval = Some(Duration::from_millis(10));
+    let slot = rig.now;
+    // Due at `slot`, but connected 25 ms later: the sends due at 0 and 10 ms are
+    // skipped, the one due at 20 ms leaves at once (5 ms late, and says so)...
+    let mut conn = Conn::new(1, 0, 0, slot);
+    conn.connecting(FakeSocket { connected: true, ..Default::default() }, rig.now);
+    rig.advance(25);
+    assert_eq!(rig.event(&mut conn, false, true), Next::Wait);
+    assert_eq!(rig.stats.counters.requests_sent, 1);
+    assert!((5_000..=5_010).contains(&rig.stats.send_lag.max()), "lag {}", rig.stats.send_lag.max());
+    // ...and the next is due at 30 ms, on the connection's own slots, not 10 ms
+    // after it connected.
+    rig.advance(1);
+    socket(&mut conn).reads.push_back(Ok(b"hello\n".to_vec()));
+    let _ = rig.event(&mut conn, true, false);
+    assert_eq!(sender(&conn), Sender::Paced { at: slot + Duration::from_millis(30) });
 }
 
 #[test]

@@ -60,6 +60,20 @@ pub fn first_send(start: Instant, id: u64, connections: usize, interval: Duratio
     start + Duration::from_secs_f64(offset)
 }
 
+/// Where a connection whose sends are `gap` apart, the next due at `at`, resumes
+/// after a (re)connect at `now`: sends that fell due while it was down are skipped,
+/// except the latest, which goes out at once and keeps its place in the schedule
+/// (its latency counts from it, as a stalled send's does). Its later sends stay on
+/// the connection's own slots, `at + k * gap`.
+pub fn resume_slot(at: Instant, gap: Duration, now: Instant) -> Instant {
+    if at >= now || gap.is_zero() {
+        return at;
+    }
+    let slots = (now - at).as_nanos() / gap.as_nanos();
+    let skipped = u64::try_from(slots * gap.as_nanos()).map(Duration::from_nanos);
+    skipped.ok().and_then(|skipped| at.checked_add(skipped)).unwrap_or(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +120,18 @@ mod tests {
             }
         }
         assert_eq!(taken, 500);
+    }
+
+    #[test]
+    fn a_connection_resumes_at_its_latest_due_slot() {
+        let t0 = Instant::now();
+        let gap = Duration::from_millis(10);
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        assert_eq!(resume_slot(ms(3), gap, ms(0)), ms(3), "not due yet: unchanged");
+        assert_eq!(resume_slot(ms(3), gap, ms(3)), ms(3), "due now");
+        assert_eq!(resume_slot(ms(3), gap, ms(12)), ms(3), "overdue by less than a gap: that send");
+        assert_eq!(resume_slot(ms(3), gap, ms(27)), ms(23), "several overdue: only the latest is kept");
+        assert_eq!(resume_slot(ms(3), gap, ms(33)), ms(33), "on a slot: that slot");
     }
 
     #[test]
