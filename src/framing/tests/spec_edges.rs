@@ -45,3 +45,32 @@ fn a_fixed_size_of_exactly_max_response_is_accepted_and_one_more_is_not() {
     let err = Decoder::default().feed(&Framing::Bytes(5), b"abcde", b"", 4).unwrap_err();
     assert!(err.0.contains("over --max-response"), "{err}");
 }
+
+/// Feeds `parts` to a fresh decoder with the limit `max`: `Ok(true)` when a response
+/// completed, `Ok(false)` when it still needs more.
+fn completes(framing: &Framing, parts: &[&[u8]], max: usize) -> Result<bool, ProtocolError> {
+    let mut decoder = Decoder::default();
+    for part in parts {
+        if let Step::Complete { .. } = decoder.feed(framing, part, b"", max)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[test]
+fn an_http_response_of_exactly_max_response_is_accepted_and_one_more_byte_is_not() {
+    let http = Framing::parse("http").unwrap();
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    let response = [head, &[b'x'; 10]].concat();
+    let max = response.len();
+    assert_eq!(completes(&http, &[&response], max), Ok(true));
+    assert!(completes(&http, &[&response], max - 1).is_err());
+    // A chunked body's size is known only as it arrives, so the limit counts the
+    // bytes of earlier reads too: the head and a chunk in one read, the rest next.
+    let chunked: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let (first, second) = chunked.split_at(chunked.len() - 5);
+    let max = chunked.len();
+    assert_eq!(completes(&http, &[first, second], max), Ok(true));
+    assert!(completes(&http, &[first, second], max - 1).is_err());
+}
