@@ -74,3 +74,14 @@ fn an_http_response_of_exactly_max_response_is_accepted_and_one_more_byte_is_not
     assert_eq!(completes(&http, &[first, second], max), Ok(true));
     assert!(completes(&http, &[first, second], max - 1).is_err());
 }
+
+#[test]
+fn an_http_head_of_exactly_max_response_split_across_reads_completes() {
+    let http = Framing::parse("http").unwrap();
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: abcdefgh\r\n\r\n";
+    for at in 1..head.len() {
+        let (first, second) = head.split_at(at);
+        assert_eq!(completes(&http, &[first, second], head.len()), Ok(true), "split at {at}");
+        assert!(completes(&http, &[first, second], head.len() - 1).is_err(), "split at {at}");
+    }
+}
