@@ -106,7 +106,7 @@ impl Http {
         let (bytes, buffered) = match &mut self.partial {
             Some(partial) => {
                 let buffered = partial.len();
-                partial.extend_from_slice(&rest[..rest.len().min((max + 1).saturating_sub(buffered))]);
+                partial.extend_from_slice(&rest[..rest.len().min(max.saturating_sub(buffered))]);
                 (&partial[..], buffered)
             }
             None => (rest, 0),
@@ -115,7 +115,8 @@ impl Http {
         let mut parsed = httparse::Response::new(&mut headers);
         let head_len = match parsed.parse(bytes) {
             Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if bytes.len() > max => return Err(too_large(max)),
+            // `max` bytes and the head has not ended: it alone is over the limit.
+            Ok(httparse::Status::Partial) if bytes.len() >= max => return Err(too_large(max)),
             Ok(httparse::Status::Partial) => {
                 if self.partial.is_none() {
                     self.partial = Some(Box::new(rest.to_vec()));

@@ -85,3 +85,22 @@ fn an_http_head_of_exactly_max_response_split_across_reads_completes() {
         assert!(completes(&http, &[first, second], head.len() - 1).is_err(), "split at {at}");
     }
 }
+
+#[test]
+fn an_http_head_not_ended_within_max_response_bytes_is_rejected_at_once() {
+    let http = Framing::parse("http").unwrap();
+    let unended: &[u8] = b"HTTP/1.1 200 OK\r\nX-Pad: abcdefghijklmnop";
+    let max = unended.len();
+    // `max` bytes without the end of the head: over the limit, known now, whether
+    // they came in one read or two.
+    let err = Decoder::default().feed(&http, unended, b"", max).unwrap_err();
+    assert!(err.0.contains("larger than --max-response"), "{err}");
+    for at in 1..max {
+        let (first, second) = unended.split_at(at);
+        let mut decoder = Decoder::default();
+        assert_eq!(decoder.feed(&http, first, b"", max), Ok(Step::NeedMore), "split at {at}");
+        assert!(decoder.feed(&http, second, b"", max).is_err(), "split at {at}");
+    }
+    // One byte fewer could still be the start of a head that fits.
+    assert_eq!(Decoder::default().feed(&http, &unended[..max - 1], b"", max), Ok(Step::NeedMore));
+}
