@@ -11,8 +11,8 @@ use super::{ProtocolError, Response};
 
 /// Headers parsed per response; more is a protocol error.
 const MAX_HEADERS: usize = 64;
-/// Longest chunk-size line (with extensions) accepted.
-const MAX_CHUNK_LINE: usize = 4096;
+/// Longest chunk-size line (with extensions and CRLF) accepted, in one read or split.
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 
 /// Where in a response the decoder is.
 #[derive(Clone, Copy, Debug, Default)]
@@ -156,12 +156,16 @@ impl Http {
         let (bytes, buffered) = match &mut self.partial {
             Some(partial) => {
                 let buffered = partial.len();
-                partial.extend_from_slice(&rest[..rest.len().min((MAX_CHUNK_LINE + 1).saturating_sub(buffered))]);
+                partial.extend_from_slice(&rest[..rest.len().min(MAX_CHUNK_LINE.saturating_sub(buffered))]);
                 (&partial[..], buffered)
             }
             None => (rest, 0),
         };
         match httparse::parse_chunk_size(bytes) {
+            // Split or whole, a line longer than the limit is refused alike.
+            Ok(httparse::Status::Complete((line, _))) if line > MAX_CHUNK_LINE => {
+                Err(ProtocolError("chunk-size line too long".into()))
+            }
             Ok(httparse::Status::Complete((line, size))) => {
                 let used = line
                     .checked_sub(buffered)
@@ -174,7 +178,8 @@ impl Http {
                 };
                 Ok((used, false))
             }
-            Ok(httparse::Status::Partial) if bytes.len() > MAX_CHUNK_LINE => {
+            // As many bytes as a line may have, and it has not ended: too long.
+            Ok(httparse::Status::Partial) if bytes.len() >= MAX_CHUNK_LINE => {
                 Err(ProtocolError("chunk-size line too long".into()))
             }
             Ok(httparse::Status::Partial) => {

@@ -104,3 +104,66 @@ fn an_http_head_not_ended_within_max_response_bytes_is_rejected_at_once() {
     // One byte fewer could still be the start of a head that fits.
     assert_eq!(Decoder::default().feed(&http, &unended[..max - 1], b"", max), Ok(Step::NeedMore));
 }
+
+/// A chunked response whose one chunk-size line is `line` (its CRLF included).
+fn chunked_with_size_line(line: &[u8]) -> Vec<u8> {
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    [head, line, b"hello\r\n0\r\n\r\n"].concat()
+}
+
+#[test]
+fn a_chunk_size_line_may_be_max_chunk_line_bytes_and_no_longer() {
+    let http = Framing::parse("http").unwrap();
+    // "5;" then an extension that pads the line to exactly MAX_CHUNK_LINE with its CRLF.
+    let longest = [b"5;x=".as_slice(), &vec![b'a'; http::MAX_CHUNK_LINE - 6], b"\r\n"].concat();
+    assert_eq!(longest.len(), http::MAX_CHUNK_LINE);
+    let response = chunked_with_size_line(&longest);
+    let line_starts = response.len() - longest.len() - 12;
+    for at in [line_starts + 1, line_starts + 100, line_starts + longest.len() - 1] {
+        let (first, second) = response.split_at(at);
+        assert_eq!(completes(&http, &[first, second], super::MAX), Ok(true), "split at {at}");
+    }
+    // One byte more, and the line is refused as soon as that many bytes are in hand
+    // without its end, in one read or two.
+    let too_long = [b"5;x=a".as_slice(), &longest[4..]].concat();
+    let response = chunked_with_size_line(&too_long);
+    let unended = &response[..line_starts + longest.len()];
+    let err = Decoder::default().feed(&http, unended, b"", super::MAX).unwrap_err();
+    assert!(err.0.contains("chunk-size line too long"), "{err}");
+    assert!(completes(&http, &[&response], super::MAX).is_err(), "whole, it is refused too");
+    let overlong = [&response[..line_starts], b"5;x=", &vec![b'a'; http::MAX_CHUNK_LINE + 10]].concat();
+    assert!(Decoder::default().feed(&http, &overlong, b"", super::MAX).is_err(), "unended and over the limit");
+    let (first, second) = unended.split_at(line_starts + 10);
+    let mut decoder = Decoder::default();
+    assert_eq!(decoder.feed(&http, first, b"", super::MAX), Ok(Step::NeedMore));
+    assert!(decoder.feed(&http, second, b"", super::MAX).is_err());
+    assert_eq!(Decoder::default().feed(&http, &unended[..unended.len() - 1], b"", super::MAX), Ok(Step::NeedMore));
+}
+
+#[test]
+fn a_chunked_response_ends_at_the_empty_line_after_its_trailers() {
+    let http = Framing::parse("http").unwrap();
+    let response: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n";
+    let mut decoder = Decoder::default();
+    let step = decoder.feed(&http, response, b"", super::MAX).unwrap();
+    assert_eq!(
+        step,
+        Step::Complete { consumed: response.len(), response: Response { status: Some(200), ..Response::default() } }
+    );
+}
+
+#[test]
+fn connection_tokens_decide_whether_the_server_closes() {
+    let close = |head: &str| {
+        let bytes = format!("{head}\r\nContent-Length: 0\r\n\r\n");
+        match Decoder::default().feed(&Framing::Http, bytes.as_bytes(), b"", super::MAX).unwrap() {
+            Step::Complete { response, .. } => response.close,
+            Step::NeedMore => panic!("{head}: incomplete"),
+        }
+    };
+    assert!(close("HTTP/1.0 200 OK"), "HTTP/1.0 closes by default");
+    assert!(!close("HTTP/1.0 200 OK\r\nConnection: keep-alive"), "unless it says keep-alive");
+    assert!(!close("HTTP/1.1 200 OK"), "HTTP/1.1 stays open by default");
+    assert!(!close("HTTP/1.1 200 OK\r\nConnection: upgrade"), "a token other than close changes nothing");
+    assert!(close("HTTP/1.1 200 OK\r\nConnection: keep-alive, close"));
+}
