@@ -167,3 +167,12 @@ fn connection_tokens_decide_whether_the_server_closes() {
     assert!(!close("HTTP/1.1 200 OK\r\nConnection: upgrade"), "a token other than close changes nothing");
     assert!(close("HTTP/1.1 200 OK\r\nConnection: keep-alive, close"));
 }
+
+#[test]
+fn a_length_prefixed_response_of_exactly_max_response_is_accepted_and_one_more_byte_is_not() {
+    let len = Framing::parse("len:u16be").unwrap();
+    let response = [&[0u8, 5][..], b"hello"].concat();
+    assert_eq!(completes(&len, &[&response], response.len()), Ok(true));
+    let err = Decoder::default().feed(&len, &response, b"", response.len() - 1).unwrap_err();
+    assert!(err.0.contains("over --max-response"), "{err}");
+}
