@@ -176,3 +176,11 @@ fn a_length_prefixed_response_of_exactly_max_response_is_accepted_and_one_more_b
     let err = Decoder::default().feed(&len, &response, b"", response.len() - 1).unwrap_err();
     assert!(err.0.contains("over --max-response"), "{err}");
 }
+
+#[test]
+fn a_memcache_reply_of_exactly_max_response_is_accepted_and_one_more_byte_is_not() {
+    let memcache = Framing::parse("memcache").unwrap();
+    let reply: &[u8] = b"VALUE k 0 5\r\nhello\r\nEND\r\n";
+    assert_eq!(completes(&memcache, &[reply], reply.len()), Ok(true));
+    assert!(completes(&memcache, &[reply], reply.len() - 1).is_err());
+}
