@@ -105,6 +105,9 @@ impl Default for Progress {
     }
 }
 
+/// `END\r\n`: the least that follows a `VALUE` block's data.
+const END_LINE: u64 = 5;
+
 fn protocol(detail: String) -> ProtocolError {
     ProtocolError(format!("memcache: {detail}"))
 }
@@ -117,12 +120,19 @@ impl Progress {
         let mut at = 0;
         while at < input.len() {
             let (used, done) = match self.phase {
-                Phase::Line(line) => self.line(line, &input[at..], max)?,
+                Phase::Line(line) => self.line(line, &input[at..])?,
                 Phase::Data { left } => self.data(left, &input[at..])?,
             };
             at += used;
             self.seen += used as u64;
-            if self.seen > max {
+            // The least this reply can come to: what arrived, plus the rest of a VALUE
+            // block's data and its CRLF, and the END line that must follow them. So a
+            // value too large to fit is refused at its VALUE line, before its data.
+            let least = match self.phase {
+                Phase::Data { left } => self.seen.saturating_add(left).saturating_add(END_LINE),
+                Phase::Line(_) => self.seen,
+            };
+            if least > max {
                 return Err(protocol(format!("reply exceeds --max-response ({max} bytes)")));
             }
             if let Some(reply) = done {
@@ -135,18 +145,13 @@ impl Progress {
 
     /// Scans a line up to its CRLF. Returns the bytes used and, when the reply ended
     /// with this line, what it was.
-    fn line(
-        &mut self,
-        mut line: Line,
-        input: &[u8],
-        max: u64,
-    ) -> Result<(usize, Option<MemcacheReply>), ProtocolError> {
+    fn line(&mut self, mut line: Line, input: &[u8]) -> Result<(usize, Option<MemcacheReply>), ProtocolError> {
         for (i, &byte) in input.iter().enumerate() {
             if line.cr {
                 if byte != b'\n' {
                     return Err(protocol(format!("CR followed by 0x{byte:02x}, not LF")));
                 }
-                return self.line_done(line, max).map(|reply| (i + 1, reply));
+                return self.line_done(line).map(|reply| (i + 1, reply));
             }
             if line.token == 0 {
                 line.word.push(&WORDS, &[byte]);
@@ -170,7 +175,7 @@ impl Progress {
     }
 
     /// A line ended: the reply ends too, or says what comes next.
-    fn line_done(&mut self, mut line: Line, max: u64) -> Result<Option<MemcacheReply>, ProtocolError> {
+    fn line_done(&mut self, mut line: Line) -> Result<Option<MemcacheReply>, ProtocolError> {
         line.word.end();
         let word = line.word.index(&WORDS).map(|i| WORDS[i]);
         let expected_next = match self.multi {
@@ -188,12 +193,8 @@ impl Progress {
                 if line.token < VALUE_BYTES_TOKEN || !line.bytes_seen || line.bytes_bad {
                     return Err(protocol("a VALUE line needs <key> <flags> <bytes>".into()));
                 }
-                let left = line.bytes.saturating_add(2);
-                if self.seen.saturating_add(left) > max {
-                    return Err(protocol(format!("a {}-byte value is over --max-response ({max} bytes)", line.bytes)));
-                }
                 self.multi = Multi::Values;
-                self.phase = Phase::Data { left };
+                self.phase = Phase::Data { left: line.bytes.saturating_add(2) };
                 return Ok(None);
             }
             Some("STAT") => {

@@ -184,3 +184,24 @@ fn a_memcache_reply_of_exactly_max_response_is_accepted_and_one_more_byte_is_not
     assert_eq!(completes(&memcache, &[reply], reply.len()), Ok(true));
     assert!(completes(&memcache, &[reply], reply.len() - 1).is_err());
 }
+
+#[test]
+fn a_memcache_value_that_cannot_fit_is_refused_at_its_value_line() {
+    let memcache = Framing::parse("memcache").unwrap();
+    let value_line: &[u8] = b"VALUE k 0 5\r\n";
+    let whole = b"VALUE k 0 5\r\nhello\r\nEND\r\n".len();
+    // The data, its CRLF and an END line cannot fit in one byte less than the whole
+    // reply: known at the VALUE line.
+    let err = Decoder::default().feed(&memcache, value_line, b"", whole - 1).unwrap_err();
+    assert!(err.0.contains("exceeds --max-response"), "{err}");
+    assert_eq!(Decoder::default().feed(&memcache, value_line, b"", whole), Ok(Step::NeedMore));
+}
+
+#[test]
+fn a_memcache_value_line_needs_its_byte_count() {
+    let memcache = Framing::parse("memcache").unwrap();
+    for line in [&b"VALUE k 0 \r\n"[..], b"VALUE k 0\r\n", b"VALUE k 0 x5\r\n"] {
+        let err = Decoder::default().feed(&memcache, line, b"", super::MAX).unwrap_err();
+        assert!(err.0.contains("needs <key> <flags> <bytes>"), "{:?}: {err}", String::from_utf8_lossy(line));
+    }
+}
