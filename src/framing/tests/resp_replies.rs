@@ -119,6 +119,20 @@ fn malformed_replies_are_protocol_errors() {
     }
 }
 
+#[test]
+fn a_sign_may_only_lead_a_number_and_only_a_leading_question_mark_means_streamed() {
+    for bad in [&b":1-2\r\n"[..], b":--1\r\n", b"$3+\r\nabc\r\n"] {
+        let err = Decoder::default().feed(&resp(), bad, b"", MAX).unwrap_err();
+        assert!(err.0.contains("in the number after"), "{}: {err}", bad.escape_ascii());
+    }
+    assert_eq!(replies(b":-12\r\n:+3\r\n"), [(6, None), (5, None)]);
+    // `*?` opens a streamed aggregate (unsupported); after digits `?` is a bad byte.
+    let streamed = Decoder::default().feed(&resp(), b"*?\r\n", b"", MAX).unwrap_err();
+    assert!(streamed.0.contains("streamed '*' aggregates are not supported"), "{streamed}");
+    let stray = Decoder::default().feed(&resp(), b"*1?\r\n", b"", MAX).unwrap_err();
+    assert!(stray.0.contains("0x3f in the number after '*'"), "{stray}");
+}
+
 /// A RESP value, for generating valid streams.
 #[derive(Clone, Debug)]
 enum Value {
