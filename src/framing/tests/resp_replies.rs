@@ -133,6 +133,28 @@ fn a_sign_may_only_lead_a_number_and_only_a_leading_question_mark_means_streamed
     assert!(stray.0.contains("0x3f in the number after '*'"), "{stray}");
 }
 
+#[test]
+fn a_blob_is_refused_at_its_header_when_the_elements_still_due_cannot_fit_after_it() {
+    // The blob, then a null (`_`, 3 bytes: the least an element can be): 14 bytes.
+    let reply: &[u8] = b"*2\r\n$1\r\na\r\n_\r\n";
+    let header = &reply[..8];
+    assert_eq!(
+        Decoder::default().feed(&resp(), reply, b"", reply.len()),
+        Ok(Step::Complete { consumed: 14, response: Response::default() })
+    );
+    assert_eq!(Decoder::default().feed(&resp(), header, b"", reply.len()), Ok(Step::NeedMore));
+    let err = Decoder::default().feed(&resp(), header, b"", reply.len() - 1).unwrap_err();
+    assert!(err.0.contains("1-byte blob is over --max-response"), "{err}");
+}
+
+#[test]
+fn a_negative_length_other_than_a_null_says_so() {
+    for bad in [&b"$-2\r\n"[..], b"*-3\r\n", b"%-1\r\n", b"!-1\r\n"] {
+        let err = Decoder::default().feed(&resp(), bad, b"", MAX).unwrap_err();
+        assert!(err.0.contains("negative length after"), "{}: {err}", bad.escape_ascii());
+    }
+}
+
 /// A RESP value, for generating valid streams.
 #[derive(Clone, Debug)]
 enum Value {
