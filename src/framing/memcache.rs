@@ -175,8 +175,7 @@ impl Progress {
     }
 
     /// A line ended: the reply ends too, or says what comes next.
-    fn line_done(&mut self, mut line: Line) -> Result<Option<MemcacheReply>, ProtocolError> {
-        line.word.end();
+    fn line_done(&mut self, line: Line) -> Result<Option<MemcacheReply>, ProtocolError> {
         let word = line.word.index(&WORDS).map(|i| WORDS[i]);
         let expected_next = match self.multi {
             Multi::None => None,

@@ -181,9 +181,6 @@ impl Progress {
         match end {
             None => Ok((input.len(), false)),
             Some(at) if input[at] == b'\r' => {
-                if let Some(word) = &mut self.error {
-                    word.end();
-                }
                 self.phase = Phase::Line { cr: true };
                 Ok((at + 1, false))
             }
@@ -282,9 +279,6 @@ impl Progress {
         let body = input.len().min(usize::try_from(body_left).unwrap_or(usize::MAX));
         if let Some(word) = &mut self.error {
             word.push(&ERROR_WORDS, &input[..body]);
-            if body as u64 == body_left {
-                word.end();
-            }
         }
         let mut left = left - body as u64;
         let mut used = body;

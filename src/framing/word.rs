@@ -9,7 +9,8 @@ pub struct WordMatch {
     candidates: u32,
     /// Bytes of the word seen so far (saturating at 255).
     len: u8,
-    /// The word ended (at a space, or where its caller said).
+    /// The word ended (at a space or a CR). Where a line or blob ends without
+    /// either, nothing more is pushed, so no explicit end is needed.
     ended: bool,
 }
 
@@ -42,11 +43,6 @@ impl WordMatch {
         }
     }
 
-    /// Ends the word here (the line or the blob ended).
-    pub fn end(&mut self) {
-        self.ended = true;
-    }
-
     /// True while no byte of the word has been seen.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -69,7 +65,6 @@ mod tests {
         for piece in pieces {
             word.push(&TABLE, piece);
         }
-        word.end();
         word.index(&TABLE)
     }
 
