@@ -132,6 +132,7 @@ mod tests {
         assert_eq!(resume_slot(ms(3), gap, ms(12)), ms(3), "overdue by less than a gap: that send");
         assert_eq!(resume_slot(ms(3), gap, ms(27)), ms(23), "several overdue: only the latest is kept");
         assert_eq!(resume_slot(ms(3), gap, ms(33)), ms(33), "on a slot: that slot");
+        assert_eq!(resume_slot(ms(3), Duration::ZERO, ms(27)), ms(3), "no gap: no slots to skip");
     }
 
     #[test]

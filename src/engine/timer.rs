@@ -200,6 +200,26 @@ mod tests {
     }
 
     #[test]
+    fn the_heap_is_rebuilt_only_once_it_holds_more_than_twice_the_keys_plus_the_slack() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let keys = 10;
+        for key in 0..keys {
+            timers.arm(key, Some(ms(t0, 1_000_000)));
+        }
+        // Each earlier deadline for key 0 queues an entry and leaves the last stale.
+        let mut at = 1_000_000;
+        while timers.len() < 2 * keys + COMPACT_SLACK {
+            at -= 1;
+            timers.arm(0, Some(ms(t0, at)));
+        }
+        assert_eq!(timers.len(), 2 * keys + COMPACT_SLACK, "not rebuilt up to the bound");
+        timers.arm(0, Some(ms(t0, at - 1)));
+        assert_eq!(timers.len(), keys, "one past it, only the armed entries are left");
+        assert_eq!(timers.pop_due(ms(t0, at - 1)), Some(0));
+    }
+
+    #[test]
     fn a_popped_key_can_be_rearmed() {
         let t0 = Instant::now();
         let mut timers = Timers::new();
