@@ -16,16 +16,11 @@ command -v redis-server >/dev/null || { echo "bench-mix.sh needs redis-server (D
 cargo build --release --quiet
 LOADMUX=${CARGO_TARGET_DIR:-$PWD/target}/release/loadmux
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-. scripts/lib.sh   # free_port, wait_port, measure, median_table
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure, median_table
+bench_scratch
 
 port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
-pids+=($!)
-wait_port "$port"
+start_redis "$port"
 
 results="$work/results"
 : > "$results"

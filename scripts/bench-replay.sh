@@ -17,12 +17,9 @@ command -v redis-server >/dev/null || { echo "bench-replay.sh: needs redis-serve
 cargo build --release --quiet
 LOADMUX=$PWD/target/release/loadmux
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
-. scripts/lib.sh   # free_port, wait_port, measure (the script has cd-ed to the top)
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure (the script has cd-ed to the top)
+bench_scratch
 json() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -40,9 +37,7 @@ proxy_cpu() { awk -v tck="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / tck
 stop_proxy() { kill -INT "$PROXY_PID"; wait "$PROXY_PID" || true; tail -1 "$work/record.log" >&2; }
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
-pids+=($!)
-wait_port "$redis_port"
+start_redis "$redis_port"
 
 echo "== 1. latency added by the proxy: -r 10000 -c 50, PING, 10 s per run" >&2
 start_proxy "$work/latency.lmxrec"

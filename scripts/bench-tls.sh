@@ -25,12 +25,9 @@ LOADMUX=$PWD/target/release/loadmux
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
-. scripts/lib.sh   # free_port, wait_port, measure (the script has cd-ed to the top)
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure (the script has cd-ed to the top)
+bench_scratch
 json_field() { python3 -c 'import json,sys; t=sys.stdin.read(); r=json.loads(t[:t.rindex("}")+1]); print(eval("r"+sys.argv[1]))' "$1"; }
 
 # Certificates.

@@ -17,16 +17,11 @@ done
 cargo build --release --quiet
 LOADMUX=${CARGO_TARGET_DIR:-$PWD/target}/release/loadmux
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-. scripts/lib.sh   # free_port, wait_port, measure, median_table
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure, median_table
+bench_scratch
 
 port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
-pids+=($!)
-wait_port "$port"
+start_redis "$port"
 
 # A statsd sink: reads and drops datagrams.
 statsd_port=$(free_port)

@@ -20,12 +20,9 @@ if [ -z "${LOADMUX:-}" ]; then
     cargo build --release --quiet
     LOADMUX=$PWD/target/release/loadmux
 fi
-. scripts/lib.sh   # free_port, wait_port, measure
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure
+bench_scratch
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 ws_port=$(free_port)
 "$LOADMUX" serve --mode ws --threads 1 --listen "127.0.0.1:$ws_port" 2>/dev/null &

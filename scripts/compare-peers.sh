@@ -39,16 +39,11 @@ if [ -z "${LOADMUX:-}" ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-. scripts/lib.sh   # free_port, wait_port, measure (the script has cd-ed to the top)
+. scripts/lib.sh   # bench_scratch, free_port, wait_port, measure (the script has cd-ed to the top)
+bench_scratch
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
-pids+=($!)
+start_redis "$redis_port"
 mkdir -p "$work/www"; printf 'hello from nginx\n' > "$work/www/index.html"
 nginx_port=$(free_port)
 cat > "$work/nginx.conf" <<CONF
@@ -60,7 +55,7 @@ http { access_log off; client_body_temp_path $work/b; proxy_temp_path $work/p; f
 CONF
 "$NGINX" -p "$work" -c "$work/nginx.conf" >/dev/null 2>&1 &
 pids+=($!)
-wait_port "$redis_port"; wait_port "$nginx_port"
+wait_port "$nginx_port"
 
 results="$work/results"
 : > "$results"

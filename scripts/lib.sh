@@ -1,5 +1,16 @@
-# Helpers the benchmark scripts share (sourced, not run): a free loopback port, a
-# wait for a port to open, a command's CPU time, and a table of medians.
+# Helpers the benchmark scripts share (sourced, not run): a scratch directory and
+# the processes to end on exit, a free loopback port, a wait for a port to open, a
+# redis-server to measure against, a command's CPU time, and a table of medians.
+
+# Sets $work (a fresh temporary directory) and $pids (processes the script starts);
+# when the script exits, however it exits, each of those processes is ended and
+# $work removed. Call once, near the top.
+bench_scratch() {
+    work=$(mktemp -d)
+    pids=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 
 # A TCP port free on 127.0.0.1 right now (the kernel picks it; the socket closes).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -9,6 +20,14 @@ wait_port() {
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done
     echo "port $1 never opened" >&2
     exit 1
+}
+
+# Starts a throwaway redis-server (no persistence) on 127.0.0.1:$1, adds it to
+# $pids, and waits until it listens.
+start_redis() {
+    redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
+    pids+=($!)
+    wait_port "$1"
 }
 
 # Runs a command and prints its stdout, then a line "CPU <user+sys seconds> <wall
