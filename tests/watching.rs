@@ -114,6 +114,26 @@ fn series(page: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Debian's `promtool check metrics` must accept `page` (the exposition format, the
+/// naming rules, HELP and TYPE lines).
+fn assert_promtool_accepts(promtool: &Path, page: &str) {
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{page}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn promtool_accepts_a_scrape_taken_mid_run_and_counters_only_grow() {
     let Some(promtool) = real_servers::require("promtool") else { return };
@@ -125,21 +145,7 @@ fn promtool_accepts_a_scrape_taken_mid_run_and_counters_only_grow() {
     let second = scrape(addr);
     run.finish();
 
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check.stdin.take().unwrap().write_all(second.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}\n{second}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_accepts(&promtool, &second);
     for name in [
         "loadmux_requests_total",
         "loadmux_requests_completed_total",
@@ -488,21 +494,7 @@ fn with_a_request_mix_every_output_breaks_the_figures_down_per_name() {
     let names = report["mix"].as_array().unwrap();
     assert_eq!(names.len(), 2, "{report}");
 
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check.stdin.take().unwrap().write_all(last.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_promtool_accepts(&promtool, &last);
 
     let out = Command::new(python).args(["-c", PYTHON_TAGS]).arg(&hlog).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
