@@ -61,5 +61,7 @@ pub mod session;
 pub mod sources;
 pub mod stats;
 pub mod stream_socket;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod transport;
 pub mod units;

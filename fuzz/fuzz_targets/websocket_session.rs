@@ -7,60 +7,8 @@ use std::io;
 
 use libfuzzer_sys::fuzz_target;
 use loadmux::session::websocket::{accept_for, WsPlace, WsSettings, WsStream};
-use loadmux::transport::{Transport, TlsInfo};
-
-/// Hands out `incoming` `chunk` bytes per read, with a WouldBlock between reads.
-struct Scripted {
-    incoming: Vec<u8>,
-    at: usize,
-    chunk: usize,
-    paused: bool,
-    written: Vec<u8>,
-}
-
-impl Transport for Scripted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.paused = !self.paused;
-        let n = self.chunk.min(buf.len()).min(self.incoming.len() - self.at);
-        if self.paused || n == 0 {
-            if self.at == self.incoming.len() && !self.paused {
-                return Ok(0); // The stream is over: end of stream.
-            }
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        buf[..n].copy_from_slice(&self.incoming[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.written.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn wants_write(&self) -> bool {
-        false
-    }
-    fn handshake(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn drained(&self) -> bool {
-        true
-    }
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(None)
-    }
-    fn is_connected(&self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn reset_on_close(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn tls_info(&self) -> Option<TlsInfo> {
-        None
-    }
-}
+use loadmux::testing::Scripted;
+use loadmux::transport::Transport;
 
 /// Messages read (each up to its end), the close code, and whether it failed.
 fn session(stream: &[u8], chunk: usize, read_buf: usize) -> (Vec<Vec<u8>>, Option<u16>, bool) {
@@ -70,10 +18,13 @@ fn session(stream: &[u8], chunk: usize, read_buf: usize) -> (Vec<Vec<u8>>, Optio
         protocols: Vec::new(),
         binary: false,
     };
-    let inner = Scripted { incoming: Vec::new(), at: 0, chunk, paused: false, written: Vec::new() };
+    // Every other read is a WouldBlock, and the stream ends after its last byte.
+    let mut inner = Scripted::new(chunk);
+    inner.pauses = true;
+    inner.ends = true;
     let mut ws = WsStream::new(inner, &settings, 0, 4096);
     assert!(!ws.open_session().unwrap());
-    let request = String::from_utf8_lossy(&ws.inner().written).into_owned();
+    let request = String::from_utf8_lossy(&ws.inner().written.borrow()).into_owned();
     let key = request.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap().to_string();
     let mut incoming = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",

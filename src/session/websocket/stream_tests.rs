@@ -1,80 +1,13 @@
 //! [`WsStream`] over a scripted transport: the server's bytes arrive in chunks of
 //! every size, and the socket takes only so many bytes per write.
 
+use std::cell::RefCell;
 use std::io;
+use std::rc::Rc;
 
 use super::*;
 use crate::session::websocket::{accept_for, frame_in_place, WsPlace};
-
-/// A transport that hands out `incoming` `chunk` bytes per read (then WouldBlock
-/// until more is pushed), and takes at most `room` bytes of writes. With `pauses`,
-/// every other read is a WouldBlock, as when the rest has not arrived yet.
-struct Scripted {
-    incoming: Vec<u8>,
-    at: usize,
-    chunk: usize,
-    pauses: bool,
-    paused: bool,
-    written: Vec<u8>,
-    room: usize,
-}
-
-impl Scripted {
-    fn new(chunk: usize) -> Scripted {
-        Scripted {
-            incoming: Vec::new(),
-            at: 0,
-            chunk,
-            pauses: false,
-            paused: false,
-            written: Vec::new(),
-            room: usize::MAX,
-        }
-    }
-}
-
-impl Transport for Scripted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.paused = self.pauses && !self.paused;
-        let n = self.chunk.min(buf.len()).min(self.incoming.len() - self.at);
-        if n == 0 || self.paused {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        buf[..n].copy_from_slice(&self.incoming[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.room);
-        if n == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.room -= n;
-        self.written.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn wants_write(&self) -> bool {
-        false
-    }
-    fn handshake(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn drained(&self) -> bool {
-        true
-    }
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(None)
-    }
-    fn is_connected(&self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn reset_on_close(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::testing::Scripted;
 
 fn settings(protocols: &[&str]) -> WsSettings {
     WsSettings {
@@ -122,11 +55,13 @@ type Seen = (Vec<Vec<u8>>, Vec<(u8, Vec<u8>)>, Option<u16>);
 /// The upgrade and a frame stream, arriving `chunk` bytes at a time (with a
 /// WouldBlock between chunks if `pauses`).
 fn session(chunk: usize, read_buf: usize, pauses: bool) -> Seen {
-    let mut ws = WsStream::new(Scripted { pauses, ..Scripted::new(chunk) }, &settings(&["chat"]), 0, 1 << 20);
+    let mut scripted = Scripted::new(chunk);
+    scripted.pauses = pauses;
+    let mut ws = WsStream::new(scripted, &settings(&["chat"]), 0, 1 << 20);
     // The request goes out at the first step; the answer is not there yet.
     assert!(!ws.open_session().unwrap());
-    let request_len = ws.inner().written.len();
-    let key = key_of(&ws.inner().written);
+    let request_len = ws.inner().written.borrow().len();
+    let key = key_of(&ws.inner().written.borrow());
     let mut server = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
@@ -161,7 +96,7 @@ fn session(chunk: usize, read_buf: usize, pauses: bool) -> Seen {
         }
     }
     assert!(current.is_empty(), "no message left half-read: {current:?}");
-    let written = client_frames(&ws.inner().written[request_len..]);
+    let written = client_frames(&ws.inner().written.borrow()[request_len..]);
     (messages, written, ws.close_code())
 }
 
@@ -185,13 +120,13 @@ fn the_session_reads_alike_split_at_every_byte_and_with_any_read_buffer() {
 fn the_upgrade_request_carries_the_path_host_headers_and_subprotocols() {
     let mut ws = WsStream::new(Scripted::new(1), &settings(&["a", "b"]), 0, 100);
     assert!(!ws.open_session().unwrap());
-    let request = String::from_utf8(ws.inner().written.clone()).unwrap();
+    let request = String::from_utf8(ws.inner().written.borrow().clone()).unwrap();
     assert!(request.starts_with("GET /p HTTP/1.1\r\nHost: h:1\r\n"), "{request}");
     assert!(request.contains("Sec-WebSocket-Protocol: a, b\r\n") && request.contains("X-A: 1\r\n"), "{request}");
     // A second connection draws a new key.
     let mut other = WsStream::new(Scripted::new(1), &settings(&[]), 0, 100);
     assert!(!other.open_session().unwrap());
-    assert_ne!(key_of(&ws.inner().written), key_of(&other.inner().written));
+    assert_ne!(key_of(&ws.inner().written.borrow()), key_of(&other.inner().written.borrow()));
 }
 
 #[test]
@@ -214,8 +149,8 @@ fn a_refused_upgrade_is_a_session_error_that_names_the_status() {
 fn a_pong_waits_for_the_end_of_a_data_frame_being_written() {
     let mut ws = WsStream::new(Scripted::new(usize::MAX), &settings(&[]), 0, 100);
     assert!(!ws.open_session().unwrap());
-    let key = key_of(&ws.inner().written);
-    let request_len = ws.inner().written.len();
+    let key = key_of(&ws.inner().written.borrow());
+    let request_len = ws.inner().written.borrow().len();
     let mut answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
         accept_for(&key)
@@ -234,11 +169,11 @@ fn a_pong_waits_for_the_end_of_a_data_frame_being_written() {
     ws.inner_mut().room = usize::MAX;
     let mut buf = [0u8; 64];
     assert!(ws.read(&mut buf).is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock));
-    assert_eq!(ws.inner().written.len(), request_len + 5, "nothing written inside the frame");
+    assert_eq!(ws.inner().written.borrow().len(), request_len + 5, "nothing written inside the frame");
     assert!(!ws.wants_write(), "the pong waits for the frame, not for the socket");
     // The rest of the frame goes out, then the pong right behind it.
     assert_eq!(ws.write(&frame[done..]).unwrap(), frame.len() - done);
-    let frames = client_frames(&ws.inner().written[request_len..]);
+    let frames = client_frames(&ws.inner().written.borrow()[request_len..]);
     assert_eq!(frames, vec![(0x1, b"0123456789".to_vec()), (0xA, b"p".to_vec())]);
 }
 
@@ -256,51 +191,18 @@ fn frames_in_place_match_the_encoder_for_every_length_form() {
     }
 }
 
-/// A transport that records what is written into a shared buffer, which outlives it.
-struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<u8>>>, Scripted);
-
-impl Transport for Recorder {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.1.read(buf)
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn wants_write(&self) -> bool {
-        false
-    }
-    fn handshake(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn drained(&self) -> bool {
-        true
-    }
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(None)
-    }
-    fn is_connected(&self) -> io::Result<bool> {
-        Ok(true)
-    }
-    fn reset_on_close(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// An upgraded session over a [`Recorder`], and where its frames start.
-fn upgraded_recorder() -> (WsStream<Recorder>, std::rc::Rc<std::cell::RefCell<Vec<u8>>>, usize) {
-    let written = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let mut ws = WsStream::new(Recorder(written.clone(), Scripted::new(usize::MAX)), &settings(&[]), 0, 100);
+/// An upgraded session, what it writes (readable after it is dropped), and where
+/// its frames start.
+fn upgraded() -> (WsStream<Scripted>, Rc<RefCell<Vec<u8>>>, usize) {
+    let mut ws = WsStream::new(Scripted::new(usize::MAX), &settings(&[]), 0, 100);
+    let written = Rc::clone(&ws.inner().written);
     assert!(!ws.open_session().unwrap());
     let key = key_of(&written.borrow());
     let answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
         accept_for(&key)
     );
-    ws.inner_mut().1.incoming = answer.into_bytes();
+    ws.inner_mut().incoming = answer.into_bytes();
     assert!(ws.open_session().unwrap());
     let start = written.borrow().len();
     (ws, written, start)
@@ -308,11 +210,11 @@ fn upgraded_recorder() -> (WsStream<Recorder>, std::rc::Rc<std::cell::RefCell<Ve
 
 #[test]
 fn an_open_session_dropped_says_close_1000_but_never_inside_a_frame() {
-    let (ws, written, start) = upgraded_recorder();
+    let (ws, written, start) = upgraded();
     drop(ws);
     assert_eq!(client_frames(&written.borrow()[start..]), vec![(0x8, 1000u16.to_be_bytes().to_vec())]);
     // Half a frame written: a close now would corrupt it, so nothing is added.
-    let (mut ws, written, start) = upgraded_recorder();
+    let (mut ws, written, start) = upgraded();
     let mut frame = b"abc".to_vec();
     frame_in_place(Opcode::Text, &mut frame, 0);
     ws.write(&frame[..4]).unwrap();
