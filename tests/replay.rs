@@ -250,7 +250,10 @@ fn a_server_greeting_is_replayed_as_a_step_that_sends_nothing_and_waits() {
     // Half the steps are greetings, each on a connection of its own; only the HELO
     // steps send bytes (the -n budget may stop a connection between the two).
     let sent = count(&report, "/bytes/sent");
-    assert!(sent % 8 == 0 && (196 * 8..=200 * 8).contains(&sent), "{sent} bytes sent");
+    assert!(
+        sent % 8 == 0 && (196 * 8..=200 * 8).contains(&sent),
+        "{sent} bytes sent; recording {recording:?}; {report}"
+    );
     assert!(count(&report, "/connections/established") >= 200, "{report}");
 }
 
